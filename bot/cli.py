@@ -1,0 +1,233 @@
+"""`branchbot`: the administration command line (database, branches, townships, roles, invites, run)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logging import setup_logging
+
+
+class CliError(Exception):
+    """One line for the operator; the command exits non-zero."""
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _with_session(work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(session)` against the configured database (migrated to head) and commit."""
+    from handlers.application import configure_encryption
+    from storage import migrate
+    from storage.db import Database
+
+    settings = _settings()
+    configure_encryption(settings)
+
+    async def main() -> Any:
+        await migrate.upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    from storage import migrate
+
+    settings = _settings()
+    if args.action == "upgrade":
+        asyncio.run(migrate.upgrade(settings.database_url, args.revision or "head"))
+        print(f"database at revision {migrate.head_revision() if not args.revision else args.revision}")
+    elif args.action == "downgrade":
+        if not args.revision:
+            raise CliError("db downgrade needs a revision, e.g. `branchbot db downgrade -1`")
+        asyncio.run(migrate.downgrade(settings.database_url, args.revision))
+        print(f"database downgraded to {args.revision}")
+    else:
+        current = asyncio.run(migrate.current_revision(settings.database_url))
+        head = migrate.head_revision()
+        print(f"current={current or 'empty'} head={head}")
+
+
+def cmd_branch(args: argparse.Namespace) -> None:
+    from bot.services import admin
+
+    if args.action == "create":
+        settings = _settings()
+        info = _with_session(
+            lambda s: admin.create_branch(
+                s, name=args.name, city=args.city, timezone=args.timezone or settings.timezone
+            )
+        )
+        print(f"branch {info.id} created: {info.name} ({info.city}, {info.timezone})")
+        print(f"invite code: {info.invite_code}  (get the link with `branchbot invite --branch {info.id}`)")
+    else:
+        for info in _with_session(admin.list_branches):
+            print(f"{info.id}\t{info.name}\t{info.city}\t{info.timezone}")
+
+
+def cmd_township(args: argparse.Namespace) -> None:
+    from bot.services import admin
+
+    if args.action == "add":
+        villages = [v for chunk in args.village or [] for v in chunk.replace("，", ",").split(",")]
+        township_id, added = _with_session(lambda s: admin.add_township(s, name=args.name, villages=villages))
+        print(f"township {township_id}: {args.name}; villages added: {', '.join(added) or 'none'}")
+    else:
+        for township_id, name, villages in _with_session(admin.list_townships):
+            print(f"{township_id}\t{name}\t{', '.join(villages)}")
+
+
+def cmd_grant(args: argparse.Namespace, revoke: bool = False) -> None:
+    from bot.services import admin
+    from storage.models import Role
+
+    role = Role(args.role)
+    action = admin.revoke if revoke else admin.grant
+    changed = _with_session(
+        lambda s: action(s, telegram_user_id=args.user, role=role, branch=args.branch, township=args.township)
+    )
+    verb = "revoked" if revoke else "granted"
+    print(
+        f"{role} {verb} for user {args.user}"
+        if changed
+        else f"nothing to do: user {args.user} {'did not have' if revoke else 'already has'} that role"
+    )
+
+
+def cmd_invite(args: argparse.Namespace) -> None:
+    from bot.services import admin
+
+    settings = _settings()
+    branch = _with_session(lambda s: admin.find_branch(s, args.branch))
+    username = settings.bot_username or _fetch_username(settings)
+    print(admin.invite_link(username, branch.invite_code))
+
+
+def _fetch_username(settings: Settings) -> str:
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    async def get_me() -> str:
+        async with Bot(settings.token(), base_url=settings.bot_api_base_url) as bot:
+            return bot.username
+
+    try:
+        return asyncio.run(get_me())
+    except TelegramError as exc:
+        raise CliError(
+            f"could not ask Telegram for the bot's username ({type(exc).__name__}); set BOT_USERNAME"
+        ) from None
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    from cryptography.fernet import Fernet
+
+    if args.action == "new":
+        print(Fernet.generate_key().decode())
+        return
+    from bot.services.keys import rotate_all
+
+    count = _with_session(rotate_all)
+    print(f"re-encrypted {count} rows with the first key of ENCRYPTION_KEY")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from bot.runner import run
+
+    run(_settings(), webhook=args.webhook)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="branchbot", description="Mobile Branch (流动党员之家) bot administration."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="apply or inspect database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?", help="target revision (default head for upgrade)")
+    db.set_defaults(func=cmd_db)
+
+    branch = sub.add_parser("branch", help="create or list host-city branches")
+    branch_sub = branch.add_subparsers(dest="action", required=True)
+    create = branch_sub.add_parser("create", help="create a branch")
+    create.add_argument("--name", required=True)
+    create.add_argument("--city", required=True)
+    create.add_argument("--timezone", help="IANA time zone (default: TIMEZONE setting)")
+    branch_sub.add_parser("list", help="list branches")
+    branch.set_defaults(func=cmd_branch)
+
+    township = sub.add_parser("township", help="add or list home townships and their village branches")
+    township_sub = township.add_subparsers(dest="action", required=True)
+    add = township_sub.add_parser("add", help="add a township, or villages to it")
+    add.add_argument("name")
+    add.add_argument("--village", action="append", help="a village branch (repeat, or comma-separated)")
+    township_sub.add_parser("list", help="list townships")
+    township.set_defaults(func=cmd_township)
+
+    for name, revoke in (("grant", False), ("revoke", True)):
+        p = sub.add_parser(name, help=f"{name} a role to a Telegram user id")
+        p.add_argument("--user", type=int, required=True, help="Telegram user id")
+        p.add_argument("--role", required=True, choices=["admin", "secretary", "committee", "agent"])
+        p.add_argument("--branch", help="branch id or name (secretary, committee)")
+        p.add_argument("--township", help="township id or name (agent)")
+        p.set_defaults(func=lambda a, r=revoke: cmd_grant(a, revoke=r))
+
+    invite = sub.add_parser("invite", help="print a branch's invite deep link")
+    invite.add_argument("--branch", required=True, help="branch id or name")
+    invite.set_defaults(func=cmd_invite)
+
+    keys = sub.add_parser("keys", help="encryption keys")
+    keys.add_argument(
+        "action", choices=["new", "rotate"], help="new: print a fresh key; rotate: re-encrypt all data"
+    )
+    keys.set_defaults(func=cmd_keys)
+
+    run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
+    run.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"branchbot: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)
+    try:
+        args.func(args)
+    except (ConfigError, CliError) as exc:
+        print(f"branchbot: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from bot.services.admin import AdminError
+        from storage.crypto import KeyError_
+
+        if isinstance(exc, AdminError | KeyError_):
+            print(f"branchbot: {exc}", file=sys.stderr)
+            return 2
+        logging.getLogger("branchbot").exception("command failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

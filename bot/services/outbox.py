@@ -1,0 +1,121 @@
+"""Enqueue outgoing messages in the caller's transaction; the delivery sender drains them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import t
+from bot.services.identity import language_of
+from storage.dialect import insert_ignore
+from storage.models import OutboxMessage, OutboxStatus, Person, Priority, utcnow
+
+
+@dataclass(frozen=True)
+class Button:
+    """A channel-neutral button: a callback (``data``) or a link (``url``)."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What to send, independent of Telegram: text, button rows, and an optional photo or document."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    media_kind: str | None = None  # "photo" | "document"
+    media_ref: str | None = None  # a channel file id
+    filename: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            payload["buttons"] = [[asdict(b) for b in row] for row in self.buttons]
+        if self.media_kind:
+            payload["media_kind"] = self.media_kind
+            payload["media_ref"] = self.media_ref
+            if self.filename:
+                payload["filename"] = self.filename
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Outgoing:
+        return cls(
+            text=payload["text"],
+            buttons=tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", [])),
+            media_kind=payload.get("media_kind"),
+            media_ref=payload.get("media_ref"),
+            filename=payload.get("filename"),
+        )
+
+
+@dataclass
+class Enqueued:
+    inserted: int = 0
+    skipped: list[int] = field(default_factory=list)
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    source: str,
+    chat_id: int,
+    message: Outgoing,
+    kind: str = "notification",
+    priority: int = Priority.NOTIFICATION,
+    person_id: int | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Add one outgoing message; False when (source, chat) was already enqueued."""
+    inserted = await insert_ignore(
+        session,
+        OutboxMessage,
+        {
+            "source": source[:80],
+            "kind": kind,
+            "chat_id": chat_id,
+            "person_id": person_id,
+            "payload": message.to_payload(),
+            "priority": int(priority),
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": not_before or utcnow(),
+            "created_at": utcnow(),
+        },
+        ["source", "chat_id"],
+    )
+    return inserted == 1
+
+
+async def notify_person(
+    session: AsyncSession,
+    person: Person,
+    *,
+    source: str,
+    key: str,
+    buttons: tuple[tuple[Button, ...], ...] = (),
+    kind: str = "notification",
+    priority: int = Priority.NOTIFICATION,
+    not_before: datetime | None = None,
+    **params: object,
+) -> bool:
+    """Render catalogue entry ``key`` in the person's language and enqueue it to their private chat."""
+    if person.chat_id is None:
+        return False
+    text = t(language_of(person), key, **params)
+    return await enqueue(
+        session,
+        source=source,
+        chat_id=person.chat_id,
+        person_id=person.id,
+        message=Outgoing(text=text, buttons=buttons),
+        kind=kind,
+        priority=priority,
+        not_before=not_before,
+    )

@@ -1,0 +1,117 @@
+"""Build the PTB Application: dependencies, handlers, background components, start and stop."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import BaseRequest
+
+from bot.clock import Clock, SystemClock
+from bot.commands import commands_for
+from bot.config import Settings
+from bot.i18n import catalogue
+from handlers.context import DEPS_KEY, BotContext, BotData
+from handlers.registry import register_handlers
+from storage import crypto
+from storage.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """A background part of the bot (the outbox sender, the reminder tick) started after initialize."""
+
+    async def start(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def configure_encryption(settings: Settings) -> None:
+    """Use ENCRYPTION_KEY, or for the embedded default a key file kept in the data folder."""
+    if settings.encryption_key is not None:
+        value = settings.encryption_key.get_secret_value()
+    else:
+        value = crypto.load_or_create_key_file(Path(settings.data_dir) / "encryption.key")
+        logger.warning("ENCRYPTION_KEY is not set: using the key file in the data folder")
+    crypto.configure(crypto.Keyring.from_setting(value))
+
+
+def component_factories() -> list[Any]:
+    """Background components, in start order; feature modules add theirs here."""
+    return []
+
+
+def build_application(
+    settings: Settings,
+    request: BaseRequest | None = None,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    background: bool = True,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot, ready to initialize: tests pass a fake `request`, a fake clock and background=False."""
+    if crypto._keyring is None:
+        configure_encryption(settings)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(settings.bot_api_base_url)
+        .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))
+        .context_types(ContextTypes(context=BotContext))
+        .defaults(Defaults(tzinfo=settings.tz))
+        .concurrent_updates(False)
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    application = builder.build()
+    deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock or SystemClock())
+    deps.components["background"] = background
+    application.bot_data[DEPS_KEY] = deps
+    register_handlers(application)
+    return application
+
+
+async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    deps: BotData = application.bot_data[DEPS_KEY]
+    await _publish_command_menu(application)
+    if not deps.components.get("background"):
+        return
+    started = []
+    for factory in component_factories():
+        component = factory(deps)
+        await component.start(application)
+        started.append(component)
+    deps.components["started"] = started
+
+
+async def _publish_command_menu(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The menu shows what everyone may use; /help lists more for members and officers."""
+    cat = catalogue()
+    try:
+        for language, code in (("zh", None), ("en", "en")):
+            commands = [
+                BotCommand(c.name, cat.text(language, c.description_key)) for c in commands_for({"everyone"})
+            ]
+            await application.bot.set_my_commands(commands, language_code=code)
+    except TelegramError:
+        logger.warning("could not publish the command menu; continuing")
+
+
+async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    deps: BotData = application.bot_data[DEPS_KEY]
+    for component in reversed(deps.components.get("started", [])):
+        await component.stop()
+    deps.components["started"] = []
+
+
+async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    deps: BotData = application.bot_data[DEPS_KEY]
+    await deps.db.dispose()

@@ -1,0 +1,147 @@
+"""Cross-cutting handlers: drop redelivered updates, throttle floods, switch language, report errors."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from sqlalchemy import update as sql_update
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from bot.i18n import LANGUAGES
+from bot.services.outbox import Button
+from handlers.context import BotContext, with_session
+from handlers.keyboards import inline_keyboard
+from storage.dialect import insert_ignore
+from storage.models import HandledUpdate, Person
+
+logger = logging.getLogger(__name__)
+
+# A person on a cheap phone may tap a few times quickly; a script floods. 20 in 10 s separates them.
+THROTTLE_MAX = 20
+THROTTLE_WINDOW = timedelta(seconds=10)
+
+
+async def skip_handled_update(update: Update, context: BotContext) -> None:
+    """Record the update id; stop at once if this update was handled before (a redelivery)."""
+    deps = context.deps
+    async with deps.db.session() as session:
+        inserted = await insert_ignore(
+            session,
+            HandledUpdate,
+            {"update_id": update.update_id, "handled_at": deps.clock.now()},
+            ["update_id"],
+        )
+        await session.commit()
+    if not inserted:
+        logger.info("update %s already handled, skipped", update.update_id)
+        raise ApplicationHandlerStop
+
+
+class Throttle:
+    """A sliding window per user, kept in memory: throttling is per instance, which is enough."""
+
+    def __init__(self, limit: int = THROTTLE_MAX, window: timedelta = THROTTLE_WINDOW) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[int, deque] = defaultdict(deque)
+        self._warned: set[int] = set()
+
+    async def __call__(self, update: Update, context: BotContext) -> None:
+        user = update.effective_user
+        if user is None:
+            return
+        now = context.deps.clock.now()
+        seen = self._seen[user.id]
+        while seen and now - seen[0] > self.window:
+            seen.popleft()
+        if not seen:
+            self._warned.discard(user.id)
+        seen.append(now)
+        if len(seen) <= self.limit:
+            return
+        if user.id not in self._warned:
+            self._warned.add(user.id)
+            await _warn_throttled(update, context)
+        if update.callback_query:
+            await update.callback_query.answer()
+        raise ApplicationHandlerStop
+
+
+@with_session
+async def _warn_throttled(update: Update, context: BotContext) -> None:
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, context.text("error.slow_down"))
+
+
+@with_session
+async def choose_language(update: Update, context: BotContext) -> None:
+    """Show the two language buttons."""
+    buttons = [
+        [
+            Button(context.deps.catalogue.text(lang, "language.name"), data=f"lang:{lang}")
+            for lang in LANGUAGES
+        ]
+    ]
+    await update.effective_message.reply_text(
+        context.text("language.choose"), reply_markup=inline_keyboard(buttons)
+    )
+
+
+@with_session
+async def set_language(update: Update, context: BotContext) -> None:
+    """Store the chosen language and confirm in it."""
+    query = update.callback_query
+    language = (query.data or "").partition(":")[2]
+    if language not in LANGUAGES:
+        await query.answer()
+        return
+    await context.session.execute(
+        sql_update(Person).where(Person.id == context.actor.person_id).values(language=language)
+    )
+    await context.session.commit()
+    await query.answer()
+    await query.edit_message_text(context.deps.catalogue.text(language, "language.set"))
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure without personal data, tell the admin chat briefly, ask the user to try again."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    # Exception messages can quote SQL parameters or message texts: log the type and the frames only.
+    frames = (
+        "\n".join(
+            f"  {frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(error.__traceback__)
+        )
+        if error
+        else ""
+    )
+    logger.error("update %s failed with %s\n%s", update_id, type(error).__name__, frames)
+    deps = context.deps
+    if deps.settings.admin_chat_id:
+        try:
+            await context.bot.send_message(
+                deps.settings.admin_chat_id,
+                deps.catalogue.text(
+                    None, "error.admin_report", error=type(error).__name__, update_id=update_id
+                ),
+            )
+        except TelegramError:
+            logger.warning("could not tell the admin chat about update %s", update_id)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        user = update.effective_user
+        language = "en" if user and (user.language_code or "").startswith("en") else None
+        try:
+            if update.callback_query:
+                await update.callback_query.answer()
+            await context.bot.send_message(
+                update.effective_chat.id, deps.catalogue.text(language, "error.try_again")
+            )
+        except TelegramError:
+            logger.warning("could not tell the user about the failure of update %s", update_id)

@@ -1,0 +1,1 @@
+"""The test suite: rules and services directly, everything else through the real Application."""

@@ -1,0 +1,99 @@
+"""The administration CLI: set up a branch and a township, grant roles, print an invite link."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot import cli
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path, migrated_template) -> dict:
+    from tests.conftest import on_postgres
+    from tests.harness import _test_key
+
+    monkeypatch.chdir(tmp_path)
+    url = migrated_template if on_postgres() else f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    values = {"DATABASE_URL": url, "ENCRYPTION_KEY": _test_key(), "BOT_USERNAME": "branch_test_bot"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    return values
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_set_up_a_branch_from_the_command_line(env, capsys) -> None:
+    from tests.conftest import on_postgres
+
+    if on_postgres():
+        pytest.skip("uses its own SQLite file; the PostgreSQL path is covered by the harness tests")
+    code, out, _ = run(capsys, "branch", "create", "--name", "深圳流动党支部", "--city", "深圳")
+    assert code == 0 and "branch 1 created" in out
+    code, out, _ = run(capsys, "township", "add", "青山镇", "--village", "东村,西村", "--village", "南村")
+    assert code == 0 and "东村, 西村, 南村" in out
+    code, out, _ = run(capsys, "township", "list")
+    assert "青山镇" in out and "南村" in out
+    code, out, _ = run(capsys, "grant", "--user", "42", "--role", "secretary", "--branch", "深圳流动党支部")
+    assert code == 0 and "granted" in out
+    code, out, _ = run(capsys, "grant", "--user", "42", "--role", "secretary", "--branch", "1")
+    assert code == 0 and "already has" in out
+    code, out, _ = run(capsys, "grant", "--user", "43", "--role", "agent", "--township", "青山镇")
+    assert code == 0
+    code, out, _ = run(capsys, "invite", "--branch", "1")
+    assert code == 0 and out.startswith("https://t.me/branch_test_bot?start=j_")
+    code, out, _ = run(capsys, "revoke", "--user", "42", "--role", "secretary", "--branch", "1")
+    assert code == 0 and "revoked" in out
+    code, out, _ = run(capsys, "db", "current")
+    assert code == 0 and "current=" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grant", "--user", "1", "--role", "secretary"], "needs --branch"),
+        (["grant", "--user", "1", "--role", "agent", "--township", "nowhere"], "no township"),
+        (["invite", "--branch", "999"], "no branch"),
+        (
+            ["branch", "create", "--name", "x", "--city", "y", "--timezone", "Nowhere/City"],
+            "unknown time zone",
+        ),
+        (["run"], "BOT_TOKEN is not set"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_a_non_zero_exit(env, capsys, args, message) -> None:
+    code, _out, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_every_command_has_help() -> None:
+    for command in (
+        ["--help"],
+        ["db", "--help"],
+        ["branch", "create", "--help"],
+        ["township", "add", "--help"],
+        ["grant", "--help"],
+        ["invite", "--help"],
+        ["keys", "--help"],
+        ["run", "--help"],
+    ):
+        result = subprocess.run([sys.executable, "-m", "bot.cli", *command], capture_output=True, text=True)
+        assert result.returncode == 0, command
+        assert "usage: branchbot" in result.stdout
+
+
+def test_argparse_errors_exit_non_zero() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "grant", "--user", "x"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "invalid int value" in result.stderr
