@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, TypeHandler
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from handlers import core, start
+from handlers.forms import FormInput, FormRouter
 
 # Group order matters: PTB runs one handler per group, lowest group first.
 #   -3  drop updates we have already handled (a redelivery must do nothing twice)
@@ -18,6 +26,14 @@ GROUP_DEDUPE = -3
 GROUP_THROTTLE = -2
 GROUP_FEATURES = 0
 GROUP_FORMS = 1
+
+
+# Typed input goes to the sender's most recent open form: flow name (the Draft.flow) -> callback.
+FORM_FLOWS: dict[str, FormInput] = {}
+
+FORM_INPUT = filters.ChatType.PRIVATE & (
+    (filters.TEXT & ~filters.COMMAND) | filters.PHOTO | filters.Document.ALL | filters.CONTACT
+)
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -33,5 +49,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
         ],
         group=GROUP_FEATURES,
     )
+
+    application.add_handler(MessageHandler(FORM_INPUT, FormRouter(FORM_FLOWS)), group=GROUP_FORMS)
 
     application.add_error_handler(core.on_error)

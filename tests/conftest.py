@@ -45,7 +45,7 @@ async def _admin_execute(server_url: str, statement: str) -> None:
         await engine.dispose()
 
 
-def run_blocking(coroutine) -> None:  # noqa: ANN001
+def run_blocking(coroutine) -> None:
     """Run a coroutine to completion from sync code, even when called inside a running loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, coroutine).result()
