@@ -1,0 +1,1 @@
+"""Benchmarks and load-test tooling, run on demand (not part of the test suite)."""
