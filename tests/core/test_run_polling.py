@@ -1,0 +1,72 @@
+"""`branchbot run` end to end: a real process polling a fake Bot API server answers /start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bench.fake_botapi import FakeBotAPI
+from tests import factories
+from tests.factories import TgUser
+from tests.harness import _test_key
+
+
+async def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_run_polls_and_answers_start_in_the_users_language(fresh_database_factory, tmp_path) -> None:
+    database_url = fresh_database_factory()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": "123456:TEST-run-token",
+            "BOT_API_BASE_URL": api.base_url,
+            "DATABASE_URL": database_url,
+            "ENCRYPTION_KEY": _test_key(),
+            "LOG_LEVEL": "INFO",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            chinese, english = TgUser(5101, "王", "zh-hans"), TgUser(5102, "Li", "en")
+            api.push_update(factories.message_update(chinese, "/start"))
+            api.push_update(factories.message_update(english, "/start"))
+
+            def answered() -> bool:
+                chats = {c.chat_id for c in api.delivered if c.method == "sendMessage"}
+                return {chinese.id, english.id} <= {int(c) for c in chats if c is not None}
+
+            assert await _wait_for(answered, 60), "the bot did not answer /start"
+            texts = {
+                int(c.chat_id): c.params.get("text", "") for c in api.delivered if c.method == "sendMessage"
+            }
+            assert "流动党员之家" in texts[chinese.id]
+            assert "Mobile Branch" in texts[english.id]
+
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 15)
+            assert time.monotonic() - started < 10
+            assert process.returncode == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            output = process.communicate()[0]
+        assert "TEST-run-token" not in output
+        assert "王" not in output
