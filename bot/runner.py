@@ -45,7 +45,11 @@ async def serve_webhook(application, settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    # Outside run_polling/run_webhook PTB does not call the post_* hooks: call them, so the
+    # background components (outbox sender, reminder tick) start and stop in webhook mode too.
     await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
     await application.start()
     server = tornado.httpserver.HTTPServer(make_web_app(application, secret, path))
     server.listen(settings.webhook_port, address=settings.webhook_listen)
@@ -58,4 +62,8 @@ async def serve_webhook(application, settings: Settings) -> None:
     finally:
         server.stop()
         await application.stop()
+        if application.post_stop:
+            await application.post_stop(application)
         await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
