@@ -1,11 +1,15 @@
-"""/start and /help: greet, follow an invite link, and list what this person may do."""
+"""/start and /help: greet, follow an invite link, resume an open report-in, list what this person may do."""
 
 from __future__ import annotations
 
 from telegram import Update
 
 from bot.commands import commands_for
+from bot.services import registration
 from handlers.context import BotContext, with_session
+from handlers.registration import send_reply
+
+INVITE_PREFIX = "j_"
 
 
 def help_text(context: BotContext) -> str:
@@ -18,7 +22,25 @@ def help_text(context: BotContext) -> str:
 
 @with_session
 async def start(update: Update, context: BotContext) -> None:
-    """Greet the user with what they can do here."""
+    """Follow an invite link (j_<code>), else resume an open report-in, else greet with the commands."""
+    actor, now = context.actor, context.deps.clock.now()
+    args = context.args or []
+    if args and args[0].startswith(INVITE_PREFIX):
+        reply = await registration.open_invite(
+            context.session,
+            person_id=actor.person_id,
+            code=args[0][len(INVITE_PREFIX) :],
+            language=actor.language,
+            now=now,
+        )
+        await send_reply(update, context, reply)
+        return
+    reply = await registration.resume(
+        context.session, person_id=actor.person_id, language=actor.language, now=now
+    )
+    if reply is not None:
+        await send_reply(update, context, reply)
+        return
     await update.effective_message.reply_text(context.text("start.welcome") + "\n\n" + help_text(context))
 
 

@@ -161,7 +161,10 @@ class FakeBotAPI(BaseRequest):
             message["chat"].pop("title")
         if "reply_markup" in params:
             markup = params["reply_markup"]
-            message["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
+            markup = json.loads(markup) if isinstance(markup, str) else markup
+            # Telegram returns only an inline keyboard with the message, never a reply keyboard.
+            if isinstance(markup, dict) and "inline_keyboard" in markup:
+                message["reply_markup"] = markup
         message.update(extra)
         return message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.crypto import EncryptedString
@@ -54,5 +54,9 @@ class Member(Base):
     decided_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     decision_reason: Mapped[str | None] = mapped_column(EncryptedString())
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped at each submission: decision buttons and outbox sources carry it, so an old button is stale.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leaving_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # reported leaving the city
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the secretary confirmed it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

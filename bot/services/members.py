@@ -1,0 +1,556 @@
+"""Member self-service: see and update one's record, report leaving the city, get or erase one's data."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import t
+from bot.rules.errors import RuleInputError
+from bot.rules.validate import clean_short_text
+from bot.services import audit
+from bot.services.drafts import clear_draft, get_draft, save_draft
+from bot.services.identity import Actor, language_of
+from bot.services.outbox import Button, notify_person
+from bot.services.registration import (
+    DISTRICT_MAX,
+    EMPLOYER_MAX,
+    FLOW,
+    TRADES,
+    Reply,
+    Screen,
+    Values,
+    already_done,
+    denied,
+    display_phone,
+    error_text,
+    is_label,
+    member_of,
+    officers_of,
+    read_contact,
+    read_phone,
+    stale,
+    summary_body,
+    tell_home_township,
+)
+from storage.crypto import keyring
+from storage.models import (
+    AuditEntry,
+    Branch,
+    ConsentRecord,
+    Draft,
+    Member,
+    MemberState,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    RoleGrant,
+)
+
+EDIT_FLOW = "me_edit"
+EDITABLE = ("phone", "district", "employer")
+ON_ROSTER = (MemberState.APPROVED, MemberState.LEAVING)
+# States in which a person has nothing on the roster to show (a new report-in may start).
+NOT_REGISTERED = (MemberState.REJECTED, MemberState.LEFT, MemberState.ERASED)
+
+# Other features hold personal data too. Each adds one line to these lists (a "module:function" path,
+# imported when used, so there is no import cycle):
+#   DATA_SECTIONS: async (session, person_id) -> (section name, JSON-able value) for /mydata
+#   ERASERS:       async (session, person_id) -> None, erasing or anonymising that feature's data
+DATA_SECTIONS: list[str] = [
+    "bot.services.relay:data_section",
+    "bot.services.applications:data_section",
+]
+ERASERS: list[str] = [
+    "bot.services.relay:erase_person",
+    "bot.services.applications:erase_person",
+]
+
+
+def _load(path: str) -> Callable[..., Awaitable[Any]]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+# -- /me --------------------------------------------------------------------------------------------
+async def profile(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    """The member's own record, with buttons for what they may change themselves."""
+    member = await member_of(session, person_id)
+    if member is None or member.state in NOT_REGISTERED:
+        draft = await get_draft(session, person_id, FLOW)
+        return Reply.say(t(language, "me.draft_open" if draft else "me.not_registered"))
+    branch = await session.get(Branch, member.branch_id)
+    body = await summary_body(session, language, Values.of_member(member))
+    text = t(
+        language,
+        "me.profile",
+        branch=branch.name if branch else "",
+        state=t(language, f"roster.state.{member.state}"),
+        body=body,
+    )
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if member.state in ON_ROSTER:
+        buttons = (tuple(Button(t(language, f"me.btn.edit_{f}"), data=f"self:ed:{f}") for f in EDITABLE),)
+    elif member.state == MemberState.RETURNED:
+        buttons = ((Button(t(language, "reg.btn.fix"), data="reg:fix"),),)
+    return Reply(screens=(Screen(text, buttons=buttons),), edit=False)
+
+
+def _edit_screen(language: str, field: str, error: str | None = None) -> Screen:
+    lead = f"{error}\n" if error else ""
+    if field == "phone":
+        return Screen(
+            lead + t(language, "me.ask_phone"),
+            contact=(
+                t(language, "reg.btn.share_phone"),
+                t(language, "common.back"),
+                t(language, "common.cancel"),
+            ),
+        )
+    rows: list[tuple[Button, ...]] = []
+    if field == "employer":
+        trades = [Button(t(language, f"reg.trade.{k}"), data=f"self:tr:{k}") for k in TRADES]
+        rows += [tuple(trades[i : i + 4]) for i in range(0, len(trades), 4)]
+    rows.append(
+        (
+            Button(t(language, "me.btn.clear"), data="self:clr"),
+            Button(t(language, "common.cancel"), data="self:x"),
+        )
+    )
+    return Screen(lead + t(language, f"me.ask_{field}"), buttons=tuple(rows))
+
+
+async def start_edit(session: AsyncSession, *, person_id: int, field: str, language: str) -> Reply:
+    member = await member_of(session, person_id)
+    if field not in EDITABLE:
+        return stale(language)
+    if member is None or member.state not in ON_ROSTER:
+        return denied(language)
+    await save_draft(session, person_id, EDIT_FLOW, field, {"member_id": member.id})
+    await session.commit()
+    return Reply(screens=(_edit_screen(language, field),), edit=False)
+
+
+async def _save_field(
+    session: AsyncSession, person_id: int, draft: Draft, value: str | None, language: str, now: datetime
+) -> Reply:
+    """Store the new value, tell the officers of a phone change, and show the record again."""
+    field = draft.step
+    member = await member_of(session, person_id)
+    if member is None or member.state not in ON_ROSTER or member.id != draft.data.get("member_id"):
+        await clear_draft(session, person_id, EDIT_FLOW)
+        await session.commit()
+        return Reply.say(t(language, "me.not_registered"), remove_keyboard=field == "phone")
+    if field == "phone":
+        if value is None:
+            return Reply(screens=(_edit_screen(language, field, t(language, "reg.err.text.empty")),))
+        changed = value != member.phone
+        member.phone, member.phone_index = value, keyring().blind_index(value)
+        if changed:
+            branch = await session.get(Branch, member.branch_id)
+            stamp = int(now.timestamp())
+            for officer in await officers_of(session, member.branch_id):
+                await notify_person(
+                    session,
+                    officer,
+                    not_before=now,
+                    source=f"member:{member.id}:phone:{stamp}",
+                    key="me.notify_phone_changed",
+                    name=member.name or "",
+                    phone=display_phone(value),
+                    branch=branch.name if branch else "",
+                )
+    elif field == "district":
+        member.city_district = value
+    else:
+        member.employer = value
+    member.updated_at = now
+    await clear_draft(session, person_id, EDIT_FLOW)
+    audit.record(
+        session,
+        actor_person_id=person_id,
+        action=f"member.update.{field}",
+        target_type="member",
+        target_id=member.id,
+        branch_id=member.branch_id,
+    )
+    await session.commit()
+    shown = await profile(session, person_id=person_id, language=language)
+    saved = Screen(t(language, "me.saved"), remove_keyboard=field == "phone")
+    return Reply(screens=(saved, *shown.screens), edit=False)
+
+
+async def edit_text(
+    session: AsyncSession, *, person_id: int, draft: Draft, text: str, language: str, now: datetime
+) -> Reply:
+    """Typed input for the field being changed."""
+    field = draft.step
+    if is_label(text, "common.cancel") or is_label(text, "common.back"):
+        return await cancel_edit(session, person_id=person_id, language=language)
+    try:
+        if field == "phone":
+            value = read_phone(text)
+        elif field == "district":
+            value = clean_short_text(text, DISTRICT_MAX)
+        else:
+            value = clean_short_text(text, EMPLOYER_MAX)
+    except RuleInputError as exc:
+        return Reply(screens=(_edit_screen(language, field, error_text(language, exc)),))
+    return await _save_field(session, person_id, draft, value, language, now)
+
+
+async def edit_contact(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    draft: Draft,
+    phone: str,
+    contact_user_id: int | None,
+    sender_user_id: int,
+    language: str,
+    now: datetime,
+) -> Reply:
+    if draft.step != "phone":
+        return Reply(screens=(_edit_screen(language, draft.step, t(language, "reg.text_please")),))
+    try:
+        value = read_contact(phone, contact_user_id, sender_user_id)
+    except RuleInputError as exc:
+        return Reply(screens=(_edit_screen(language, "phone", error_text(language, exc)),))
+    return await _save_field(session, person_id, draft, value, language, now)
+
+
+async def edit_other(session: AsyncSession, *, draft: Draft, language: str) -> Reply:
+    return Reply(screens=(_edit_screen(language, draft.step, t(language, "reg.text_please")),))
+
+
+async def edit_button(
+    session: AsyncSession, *, person_id: int, action: str, arg: str, language: str, now: datetime
+) -> Reply:
+    """The clear / trade buttons of the field being changed."""
+    draft = await get_draft(session, person_id, EDIT_FLOW)
+    if draft is None:
+        return stale(language)
+    if action == "clr" and draft.step in ("district", "employer"):
+        return await _save_field(session, person_id, draft, None, language, now)
+    if action == "tr" and draft.step == "employer" and arg in TRADES:
+        return await _save_field(session, person_id, draft, t("zh", f"reg.trade.{arg}"), language, now)
+    return stale(language)
+
+
+async def cancel_edit(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    draft = await get_draft(session, person_id, EDIT_FLOW)
+    await clear_draft(session, person_id, EDIT_FLOW)
+    await session.commit()
+    phone = draft is not None and draft.step == "phone"
+    return Reply.say(t(language, "common.cancelled"), remove_keyboard=phone)
+
+
+# -- /leave -----------------------------------------------------------------------------------------
+async def ask_leave(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    member = await member_of(session, person_id)
+    if member is None or member.state not in ON_ROSTER:
+        return Reply.say(t(language, "me.not_member"))
+    branch = await session.get(Branch, member.branch_id)
+    if member.state == MemberState.LEAVING:
+        return Reply.say(t(language, "me.leave_pending", branch=branch.name))
+    buttons = (
+        (
+            Button(t(language, "me.btn.leave"), data="self:lv"),
+            Button(t(language, "common.cancel"), data="self:x"),
+        ),
+    )
+    return Reply.say(t(language, "me.leave_confirm", branch=branch.name, city=branch.city), buttons=buttons)
+
+
+async def report_leaving(session: AsyncSession, *, person_id: int, language: str, now: datetime) -> Reply:
+    """The member confirms leaving the city: the officers are asked to confirm it."""
+    member = await member_of(session, person_id)
+    if member is None or member.state != MemberState.APPROVED:
+        return already_done(language)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == member.id, Member.state == MemberState.APPROVED)
+        .values(state=MemberState.LEAVING, leaving_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return already_done(language)
+    await session.refresh(member)
+    branch = await session.get(Branch, member.branch_id)
+    for officer in await officers_of(session, member.branch_id):
+        officer_language = language_of(officer)
+        confirm = (
+            (
+                Button(
+                    t(officer_language, "me.btn.confirm_left"),
+                    data=f"ros:lv:{member.id}:{member.revision}",
+                ),
+            ),
+        )
+        await notify_person(
+            session,
+            officer,
+            not_before=now,
+            source=f"member:{member.id}:leaving:{member.revision}",
+            key="me.notify_leaving",
+            buttons=confirm,
+            name=member.name or "",
+            branch=branch.name,
+        )
+    audit.record(
+        session,
+        actor_person_id=person_id,
+        action="member.leaving",
+        target_type="member",
+        target_id=member.id,
+        branch_id=member.branch_id,
+    )
+    await session.commit()
+    return Reply.say(t(language, "me.leave_reported", branch=branch.name))
+
+
+async def confirm_left(
+    session: AsyncSession, *, actor: Actor, data: str, language: str, now: datetime
+) -> Reply:
+    """An officer confirms that a member left: the member and the home township are told."""
+    parts = data.split(":")
+    ids = [int(p) for p in parts[2:] if p.isdigit() and len(p) < 10]
+    if len(parts) != 4 or len(ids) != 2:
+        return stale(language)
+    member_id, revision = ids
+    member = await session.get(Member, member_id)
+    if member is None or not actor.leads_branch(member.branch_id):
+        audit.record(
+            session,
+            actor_person_id=actor.person_id,
+            action="member.left",
+            target_type="member",
+            target_id=member_id,
+            result="denied",
+            branch_id=member.branch_id if member else None,
+        )
+        await session.commit()
+        return denied(language)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == member.id, Member.state == MemberState.LEAVING, Member.revision == revision)
+        .values(state=MemberState.LEFT, left_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return already_done(language)
+    await session.refresh(member)
+    branch = await session.get(Branch, member.branch_id)
+    person = await session.get(Person, member.person_id)
+    if person is not None:
+        await notify_person(
+            session,
+            person,
+            not_before=now,
+            source=f"member:{member.id}:left:{revision}",
+            key="me.you_left",
+            branch=branch.name,
+        )
+    await tell_home_township(
+        session, member, branch, "me.agent_left", f"member:{member.id}:moved:{revision}", now
+    )
+    audit.record(
+        session,
+        actor_person_id=actor.person_id,
+        action="member.left",
+        target_type="member",
+        target_id=member.id,
+        branch_id=member.branch_id,
+    )
+    await session.commit()
+    return Reply.say(t(language, "me.left_confirmed", name=member.name or ""))
+
+
+# -- /mydata ----------------------------------------------------------------------------------------
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+async def my_data(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    """Everything held about the person, as one JSON file."""
+    person = await session.get(Person, person_id)
+    member = await member_of(session, person_id)
+    document: dict[str, Any] = {
+        "person": {
+            "telegram_user_id": person.telegram_user_id,
+            "language": person.language,
+            "created_at": _iso(person.created_at),
+            "last_seen_at": _iso(person.last_seen_at),
+        }
+    }
+    if member is not None:
+        branch = await session.get(Branch, member.branch_id)
+        values = Values.of_member(member)
+        document["member"] = {
+            "branch": branch.name if branch else None,
+            "state": member.state,
+            "name": values.name,
+            "phone": values.phone,
+            "home_township_id": values.township_id,
+            "village_branch_id": values.village_id,
+            "party_status": values.status,
+            "joined_party_on": _iso(values.joined),
+            "activity_card_no": values.card,
+            "city_district": values.district,
+            "employer": values.employer,
+            "submitted_at": _iso(member.submitted_at),
+            "decided_at": _iso(member.decided_at),
+            "decision_reason": member.decision_reason,
+            "leaving_at": _iso(member.leaving_at),
+            "left_at": _iso(member.left_at),
+        }
+    document["consents"] = [
+        {
+            "purpose": c.purpose,
+            "notice_version": c.notice_version,
+            "granted": c.granted,
+            "at": _iso(c.decided_at),
+        }
+        for c in await session.scalars(select(ConsentRecord).where(ConsentRecord.person_id == person_id))
+    ]
+    document["drafts"] = [
+        {"flow": d.flow, "step": d.step, "data": d.data, "updated_at": _iso(d.updated_at)}
+        for d in await session.scalars(select(Draft).where(Draft.person_id == person_id))
+    ]
+    document["messages_to_you"] = [
+        {"at": _iso(m.created_at), "status": m.status, "text": (m.payload or {}).get("text", "")}
+        for m in await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.person_id == person_id).order_by(OutboxMessage.id)
+        )
+    ]
+    about = [AuditEntry.actor_person_id == person_id]
+    about.append((AuditEntry.target_type == "person") & (AuditEntry.target_id == person_id))
+    if member is not None:
+        about.append((AuditEntry.target_type == "member") & (AuditEntry.target_id == member.id))
+    document["activity_log"] = [
+        {"at": _iso(a.at), "action": a.action, "result": a.result}
+        for a in await session.scalars(select(AuditEntry).where(or_(*about)).order_by(AuditEntry.id))
+    ]
+    for path in DATA_SECTIONS:
+        name, value = await _load(path)(session, person_id)
+        document[name] = value
+    content = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    return Reply(
+        screens=(Screen(t(language, "me.mydata_caption"), document=("mydata.json", content)),), edit=False
+    )
+
+
+# -- /deleteme --------------------------------------------------------------------------------------
+async def _has_data(session: AsyncSession, person_id: int) -> bool:
+    member = await member_of(session, person_id)
+    if member is not None and member.state != MemberState.ERASED:
+        return True
+    for model in (Draft, ConsentRecord):
+        if await session.scalar(select(model.id).where(model.person_id == person_id).limit(1)) is not None:
+            return True
+    return False
+
+
+async def ask_erase(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    if await session.scalar(select(RoleGrant.id).where(RoleGrant.person_id == person_id).limit(1)):
+        return Reply.say(t(language, "me.erase_officer"))
+    if not await _has_data(session, person_id):
+        return Reply.say(t(language, "me.nothing_to_erase"))
+    buttons = (
+        (
+            Button(t(language, "me.btn.erase"), data="self:del"),
+            Button(t(language, "common.cancel"), data="self:x"),
+        ),
+    )
+    return Reply.say(t(language, "me.erase_confirm"), buttons=buttons)
+
+
+async def erase(session: AsyncSession, *, person_id: int, language: str, now: datetime) -> Reply:
+    """Erase the person's data and unlink their Telegram account from what stays.
+
+    Kept, without anything that names them: the member row (branch, home township, full or
+    probationary, dates of report-in) so the ledgers' counts stay true, consent records and the audit
+    log (ids only). The person row loses its Telegram ids: a later message starts a new, empty person.
+    """
+    if await session.scalar(select(RoleGrant.id).where(RoleGrant.person_id == person_id).limit(1)):
+        return Reply.say(t(language, "me.erase_officer"))
+    if not await _has_data(session, person_id):
+        return Reply.say(t(language, "me.nothing_to_erase"))
+    person = await session.get(Person, person_id)
+    member = await member_of(session, person_id)
+    blank = {"text": ""}
+    if member is not None and member.state != MemberState.ERASED:
+        if member.state in (*ON_ROSTER, MemberState.PENDING):
+            for officer in await officers_of(session, member.branch_id):
+                await notify_person(
+                    session,
+                    officer,
+                    not_before=now,
+                    source=f"member:{member.id}:erased",
+                    key="me.notify_erased",
+                    number=member.id,
+                )
+        # Messages still waiting that are about them (a report-in to review, "X reported in") go too.
+        await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.source.like(f"member:{member.id}:%"),
+                OutboxMessage.source != f"member:{member.id}:erased",
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+            .values(status=OutboxStatus.CANCELLED, payload=blank)
+            .execution_options(synchronize_session=False)
+        )
+        for column in (
+            "name",
+            "phone",
+            "phone_index",
+            "activity_card_no",
+            "city_district",
+            "employer",
+            "decision_reason",
+            "village_branch_id",
+            "joined_party_on",
+            "left_home_on",
+            "last_active_at",
+        ):
+            setattr(member, column, None)
+        member.state = MemberState.ERASED
+        member.updated_at = now
+    await session.execute(delete(Draft).where(Draft.person_id == person_id))
+    for path in ERASERS:
+        await _load(path)(session, person_id)
+    to_them = [OutboxMessage.person_id == person_id]
+    if person.chat_id is not None:
+        to_them.append(OutboxMessage.chat_id == person.chat_id)
+    await session.execute(
+        update(OutboxMessage)
+        .where(or_(*to_them), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED, payload=blank)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(or_(*to_them), OutboxMessage.status != OutboxStatus.SENDING)
+        .values(payload=blank)
+        .execution_options(synchronize_session=False)
+    )
+    person.telegram_user_id = person.chat_id = None
+    person.language = person.client_language = None
+    person.last_seen_at = None
+    audit.record(
+        session,
+        actor_person_id=person_id,
+        action="person.erase",
+        target_type="person",
+        target_id=person_id,
+        branch_id=member.branch_id if member else None,
+    )
+    await session.commit()
+    return Reply.say(t(language, "me.erased"))
