@@ -91,6 +91,49 @@ def cmd_township(args: argparse.Namespace) -> None:
             print(f"{township_id}\t{name}\t{', '.join(villages)}")
 
 
+def cmd_catalogue(args: argparse.Namespace) -> None:
+    """A township's service catalogue (办事目录): add an item, or list the items."""
+    from bot.i18n import t
+    from bot.services import admin, relay
+
+    async def work(session: Any) -> list[tuple[str, list[Any]]]:
+        if args.action == "add":
+            township = await admin.find_township(session, args.township)
+            materials = [m for chunk in args.material or [] for m in chunk.replace("，", ",").split(",")]
+            item = await relay.add_item(
+                session,
+                township_id=township.id,
+                name=args.name,
+                kind=args.kind,
+                materials=[m for m in materials if m.strip()],
+                promised_days=args.days,
+                actor_person_id=None,
+            )
+            return [(township.name, [item])]
+        if args.township:
+            township = await admin.find_township(session, args.township)
+            townships = [(township.id, township.name)]
+        else:
+            townships = [(tid, name) for tid, name, _ in await admin.list_townships(session)]
+        return [(name, await relay.list_items(session, tid, active_only=False)) for tid, name in townships]
+
+    try:
+        result = _with_session(work)
+    except relay.RelayError as exc:
+        raise CliError(t("en", exc.key, **exc.params)) from None
+    if args.action == "add":
+        township, (item,) = result[0]
+        print(f"item {item.id} added to {township}: {item.name} ({item.kind}, {item.promised_days} days)")
+        return
+    for township, items in result:
+        for item in items:
+            state = "on" if item.active else "off"
+            materials = ", ".join(item.materials)
+            print(
+                f"{item.id}\t{township}\t{item.name}\t{item.kind}\t{item.promised_days}d\t{state}\t{materials}"
+            )
+
+
 def cmd_grant(args: argparse.Namespace, revoke: bool = False) -> None:
     from bot.services import admin
     from storage.models import Role
@@ -178,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--village", action="append", help="a village branch (repeat, or comma-separated)")
     township_sub.add_parser("list", help="list townships")
     township.set_defaults(func=cmd_township)
+
+    catalogue = sub.add_parser("catalogue", help="add or list the items a township's agents can handle")
+    catalogue_sub = catalogue.add_subparsers(dest="action", required=True)
+    item = catalogue_sub.add_parser("add", help="add an item to a township's catalogue")
+    item.add_argument("--township", required=True, help="township id or name")
+    item.add_argument("--name", required=True, help="the item, e.g. 户口迁移")
+    item.add_argument("--kind", required=True, choices=["full", "consult"], help="full agency or consult")
+    item.add_argument("--material", action="append", help="a required material (repeat, or comma-separated)")
+    item.add_argument("--days", type=int, required=True, help="promised days to complete (0 = same day)")
+    listing = catalogue_sub.add_parser("list", help="list the items (of one township, or of all)")
+    listing.add_argument("--township", help="township id or name")
+    catalogue.set_defaults(func=cmd_catalogue)
 
     for name, revoke in (("grant", False), ("revoke", True)):
         p = sub.add_parser(name, help=f"{name} a role to a Telegram user id")
