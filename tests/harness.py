@@ -14,12 +14,12 @@ from telegram.ext import Application
 
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.services.outbox import Outgoing
+from bot.delivery.sender import OutboxSender
+from bot.delivery.telegram import build_sender
 from handlers.application import build_application
 from handlers.context import DEPS_KEY, BotData
-from handlers.keyboards import inline_keyboard
 from storage.db import Database
-from storage.models import OutboxMessage, OutboxStatus, utcnow
+from storage.models import OutboxMessage
 from tests import factories
 from tests.factories import TgUser
 from tests.fakes import Call, FakeBotAPI
@@ -112,29 +112,19 @@ class BotHarness:
         async with self.db.session() as s:
             return list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
+    _sender: OutboxSender | None = None  # made on the first deliver(), one per Application
+
     async def deliver(self) -> list[Call]:
-        """Send every pending outbox row through the bot, as the delivery sender would, and return
-        the calls made. (Replaced by the real sender's drain once the delivery engine exists.)"""
+        """Drain the outbox through the real delivery sender and return the calls it made.
+
+        The same code as in production (claim, rate budget, error matrix, recording, the hooks
+        that add progress edits and reports), kept deterministic: one row at a time in claim order,
+        rate waits on virtual time, and the FakeClock deciding which rows are due.
+        """
         before = len(self.fake.calls)
-        async with self.db.session() as session:
-            rows = list(
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= self.clock.now(),
-                    )
-                    .order_by(OutboxMessage.priority, OutboxMessage.id)
-                )
-            )
-            for row in rows:
-                message = Outgoing.from_payload(row.payload)
-                await self.app.bot.send_message(
-                    row.chat_id, message.text, reply_markup=inline_keyboard(message.buttons)
-                )
-                row.status = OutboxStatus.SENT
-                row.sent_at = utcnow()
-            await session.commit()
+        if self._sender is None:
+            self._sender = build_sender(self.app.bot, self.db, self.clock, concurrency=1)
+        await self._sender.drain()
         return self.fake.calls[before:]
 
 

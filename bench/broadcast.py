@@ -1,0 +1,525 @@
+"""Benchmark: one notice to N members through the real bot, against the limit-enforcing fake Bot API.
+
+    python -m bench.broadcast --members 10000 [--rate R] [--database-url URL] [--kill-after K]
+
+What runs where:
+
+* This process creates a database of its own (a temporary SQLite file, or a fresh database
+  ``branchbot_bench_<pid>`` on the PostgreSQL server named by ``--database-url``), migrates it,
+  seeds a branch with N members on the roster plus one member of another branch (the probe), and
+  creates the notice with the real broadcast service (one transaction, set-based rows). It runs
+  ``bench.fake_botapi.FakeBotAPI`` with the global limit scaled to the configured rate.
+* The bot runs in a child process exactly as ``branchbot run`` starts it (long polling against the
+  fake, handlers, the rate limiter and the outbox sender), with one difference: the outbox sender is
+  its only background component, so that nothing but the notice, its progress edits and the
+  probe's replies is measured. ``--rate`` above Telegram's 30/s is allowed here only (the fake
+  scales its limits in proportion).
+* Every ``--probe-every`` seconds while the notice goes out, the probe member sends /help (a
+  getUpdates update from the fake); ``p95_reply_ms`` is the 95th percentile of the time from the
+  update being queued to the reply arriving at the fake.
+* ``--kill-after K`` SIGKILLs the bot after K notice messages have arrived and starts it again;
+  ``--term-after K`` sends SIGTERM instead, with five /help updates from other users queued just
+  before it (``stop_s``: how long the stop took; ``sending_after_stop``: rows left half-written;
+  ``queued_answered``: how many of the five were answered exactly once, by either process), then
+  starts it again. Figures cover the whole run.
+
+The last line of output is ``key=value`` figures: ``rate_ratio`` (all sends that arrived between
+the first and the last notice message, per second, over the configured rate: the budget is shared,
+so progress edits and replies count), ``notice_rate_ratio`` (notice messages only), ``http_429``,
+``lost`` (members who never got the notice), ``duplicated`` (extra copies), ``max_per_second`` and
+``max_per_chat_per_second`` (largest counts in any sliding 1 s window, from the fake's own record),
+``p95_reply_ms``, ``peak_rss_mb`` (the bot process), then the run's parameters and stop figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from cryptography.fernet import Fernet
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from bench.fake_botapi import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "123456:BENCH-token-not-real"
+MEMBER_BASE = 20_000_000
+PROBE_USER = 19_999_001
+SECRETARY_USER = 19_999_000
+QUEUED_USERS = range(19_998_000, 19_998_005)  # send /help just before a SIGTERM (--term-after)
+NOTICE_TEXT = "基准测试通知：本月党员活动日改到周六上午九点，请准时参加。"
+DEFAULT_RATE = 25.0
+
+
+@dataclass
+class Figures:
+    rate_ratio: float = 0.0
+    notice_rate_ratio: float = 0.0
+    http_429: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    max_per_second: int = 0
+    max_per_chat_per_second: int = 0
+    p95_reply_ms: float = 0.0
+    peak_rss_mb: float = 0.0
+    members: int = 0
+    rate: float = 0.0
+    db: str = ""
+    seconds: float = 0.0
+    probes: int = 0
+    kills: int = 0
+    in_flight_at_kill: int = 0
+    stop_s: float = 0.0
+    sending_after_stop: int = 0
+    queued_answered: int = 0
+    final_status: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        parts = []
+        for key, value in self.__dict__.items():
+            if key == "final_status":
+                value = ",".join(f"{k}:{v}" for k, v in sorted(value.items())) or "-"
+            elif isinstance(value, float):
+                value = f"{value:.3f}" if key.endswith("ratio") else f"{value:.1f}"
+            parts.append(f"{key}={value}")
+        return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------- database
+async def _admin(server_url: str, statement: str) -> None:
+    from storage.db import create_engine
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def create_database(server_url: str | None, workdir: Path) -> tuple[str, str | None]:
+    """A fresh database for this run: (url, name to drop afterwards or None)."""
+    if not server_url:
+        return f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}", None
+    if server_url.startswith(("postgresql://", "postgres://")):
+        server_url = "postgresql+asyncpg://" + server_url.split("://", 1)[1]
+    name = f"branchbot_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    if server_url.startswith(("postgresql://", "postgres://")):
+        server_url = "postgresql+asyncpg://" + server_url.split("://", 1)[1]
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def seed(url: str, members: int) -> int:
+    """A branch with ``members`` members on the roster, its secretary, and the probe member of
+    another branch; then the notice, created by the real service. Returns the notice id."""
+    from bot.services import admin, broadcast
+    from bot.services.identity import load_actor
+    from storage.db import Database
+    from storage.models import Member, MemberState, PartyStatus, Person, Role
+
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            branch = await admin.create_branch(
+                session, name="基准支部", city="深圳", timezone="Asia/Shanghai"
+            )
+            other = await admin.create_branch(session, name="探针支部", city="广州", timezone="Asia/Shanghai")
+            await admin.grant(
+                session,
+                telegram_user_id=SECRETARY_USER,
+                role=Role.SECRETARY,
+                branch=str(branch.id),
+                township=None,
+            )
+            await session.commit()
+        chunk = 2000
+        for start in range(0, members + 1, chunk):
+            people = []
+            for i in range(start, min(start + chunk, members + 1)):
+                user = PROBE_USER if i == members else MEMBER_BASE + i
+                people.append({"telegram_user_id": user, "chat_id": user, "unreachable": False})
+            async with db.session() as session:
+                ids = list(
+                    await session.scalars(
+                        insert(Person).returning(Person.id, sort_by_parameter_order=True), people
+                    )
+                )
+                await session.execute(
+                    insert(Member),
+                    [
+                        {
+                            "person_id": person_id,
+                            "branch_id": other.id if p["telegram_user_id"] == PROBE_USER else branch.id,
+                            "state": MemberState.APPROVED,
+                            "party_status": PartyStatus.FULL,
+                            "name": f"党员{p['telegram_user_id']}",
+                        }
+                        for person_id, p in zip(ids, people, strict=True)
+                    ],
+                )
+                await session.commit()
+        async with db.session() as session:
+            secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY_USER))
+            secretary.chat_id = SECRETARY_USER
+            await session.commit()
+            actor = await load_actor(session, secretary)
+            await broadcast.start_notice(session, actor)
+            await broadcast.set_content(session, actor, text=NOTICE_TEXT)
+            await broadcast.choose_audience(session, actor, "all")
+            sent = await broadcast.send_notice(
+                session, actor, progress_chat_id=SECRETARY_USER, progress_message_id=1, now=_utcnow()
+            )
+            return sent.notice_id
+    finally:
+        await db.dispose()
+
+
+class StatusReader:
+    """Counts the notice's outbox rows by status, on one engine kept open for the run."""
+
+    def __init__(self, url: str, notice_id: int) -> None:
+        from storage.db import Database
+
+        self.db = Database(url)
+        self.notice_id = notice_id
+
+    async def __call__(self) -> dict[str, int]:
+        from bot.services.broadcast import source_of
+        from storage.models import OutboxMessage
+
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.source == source_of(self.notice_id))
+                .group_by(OutboxMessage.status)
+            )
+            return {str(status): int(count) for status, count in rows}
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def _utcnow():
+    from storage.models import utcnow
+
+    return utcnow()
+
+
+# ---------------------------------------------------------------------------------- the bot
+def serve() -> None:
+    """The child: the real bot (``branchbot run``), with the outbox sender as its only component."""
+    import handlers.application as application_module
+    from bot.config import load_settings
+    from bot.delivery.telegram import TelegramDelivery
+    from bot.logging import setup_logging
+    from bot.runner import run
+
+    settings = load_settings()
+    rate = float(os.environ.get("BENCH_RATE", settings.global_rate))
+    settings.global_rate = rate  # above 30/s only here: the fake's limits are scaled alike
+    setup_logging(settings)
+    application_module.component_factories = lambda: [TelegramDelivery]
+    run(settings)
+
+
+class Bot:
+    """The child process running the bot."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.peak_rss = 0
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bench.broadcast", "--serve"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def sample_rss(self) -> None:
+        if not self.alive:
+            return
+        try:
+            self.peak_rss = max(self.peak_rss, psutil.Process(self.process.pid).memory_info().rss)
+        except psutil.Error:
+            pass
+
+    async def wait(self, limit: float) -> float:
+        started = time.monotonic()
+        while self.alive and time.monotonic() - started < limit:
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+    async def kill(self) -> None:
+        if self.alive:
+            self.process.send_signal(signal.SIGKILL)
+            await self.wait(10)
+
+    async def terminate(self, limit: float = 30) -> float:
+        if not self.alive:
+            return 0.0
+        self.process.send_signal(signal.SIGTERM)
+        took = await self.wait(limit)
+        if self.alive:
+            await self.kill()
+        return took
+
+
+# ---------------------------------------------------------------------------------- the run
+async def run_benchmark(
+    members: int,
+    *,
+    rate: float = DEFAULT_RATE,
+    database_url: str | None = None,
+    kill_after: int | None = None,
+    term_after: int | None = None,
+    probe_every: float = 2.0,
+    progress: bool = False,
+) -> Figures:
+    from storage import crypto, migrate
+
+    workdir = Path(tempfile.mkdtemp(prefix="branchbot-bench-"))
+    url, created = await create_database(database_url, workdir)
+    api = FakeBotAPI(rate=DEFAULT_RATE, scale=rate / DEFAULT_RATE, retry_after=1)
+    bot: Bot | None = None
+    outbox_status: StatusReader | None = None
+    figures = Figures(members=members, rate=rate, db=make_url(url).get_backend_name())
+    try:
+        key = Fernet.generate_key().decode()
+        crypto.configure(crypto.Keyring.from_setting(key))
+        await migrate.upgrade(url)
+        notice_id = await seed(url, members)
+        outbox_status = StatusReader(url, notice_id)
+        base_url = await api.start()
+        env = {
+            **os.environ,
+            "BOT_TOKEN": TOKEN,
+            "DATABASE_URL": url,
+            "BOT_API_BASE_URL": base_url,
+            "ENCRYPTION_KEY": key,
+            "DATA_DIR": str(workdir),
+            "GLOBAL_RATE": str(min(rate, 30.0)),
+            "BENCH_RATE": str(rate),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "ADMIN_CHAT_ID"):
+            env.pop(name, None)
+        bot = Bot(env, workdir / "bot.log")
+        started = time.monotonic()
+        bot.start()
+        figures.probes, latencies = await _watch(
+            api, bot, outbox_status, figures, members, rate, kill_after, term_after, probe_every, progress
+        )
+        figures.seconds = time.monotonic() - started
+        await asyncio.sleep(1.0)  # let the final report go out
+        took = await bot.terminate()
+        if term_after is None:
+            figures.stop_s = took
+        figures.final_status = await outbox_status()
+        _compute(api, figures, members, rate, latencies)
+        figures.peak_rss_mb = bot.peak_rss / 2**20
+        return figures
+    except BaseException:
+        if bot is not None:
+            tail = (
+                (workdir / "bot.log").read_text(errors="replace")[-3000:]
+                if (workdir / "bot.log").exists()
+                else ""
+            )
+            print(f"bench: failed; bot log tail:\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        if bot is not None:
+            await bot.kill()
+        await api.stop()
+        if outbox_status is not None:
+            await outbox_status.close()
+        if created is not None:
+            await drop_database(database_url or "", created)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _audience(members: int) -> range:
+    return range(MEMBER_BASE, MEMBER_BASE + members)
+
+
+async def _watch(
+    api: FakeBotAPI,
+    bot: Bot,
+    outbox_status: StatusReader,
+    figures: Figures,
+    members: int,
+    rate: float,
+    kill_after: int | None,
+    term_after: int | None,
+    probe_every: float,
+    progress: bool,
+) -> tuple[int, list[float]]:
+    """Follow the run until every member has the notice and no row is pending; returns the probes."""
+    audience = _audience(members)
+    got: set[int] = set()
+    seen = 0
+    latencies: list[float] = []
+    probe_sent_at: float | None = None
+    last_probe = 0.0
+    interrupted = False
+    restarted_at: float | None = None
+    stale_probe = False
+    deadline = time.monotonic() + members / rate * 2 + 120
+    last_db_check = 0.0
+    last_print = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        bot.sample_rss()
+        now = time.monotonic()
+        delivered = api.delivered
+        for call in delivered[seen:]:
+            if call.method == "sendMessage" and isinstance(call.chat_id, int) and call.chat_id in audience:
+                got.add(call.chat_id)
+                if restarted_at is not None and call.t > restarted_at:
+                    restarted_at = None  # the new process is sending: probing may resume
+            elif call.chat_id == PROBE_USER and stale_probe:
+                stale_probe = False  # the answer to a probe queued across the restart: not a figure
+            elif call.chat_id == PROBE_USER and probe_sent_at is not None and call.t >= probe_sent_at:
+                latencies.append(call.t - probe_sent_at)
+                probe_sent_at = None
+        seen = len(delivered)
+
+        limit = kill_after if kill_after is not None else term_after
+        if limit is not None and not interrupted and len(got) >= limit:
+            interrupted = True
+            figures.kills += 1
+            if kill_after is not None:
+                await bot.kill()
+                status = await outbox_status()
+                figures.in_flight_at_kill = status.get("sending", 0)
+            else:
+                # Updates queued while it stops: each must be answered once, by this process or the next.
+                for user in QUEUED_USERS:
+                    api.push_text(user, "/help")
+                await asyncio.sleep(0.2)
+                figures.stop_s = await bot.terminate()
+                status = await outbox_status()
+                figures.sending_after_stop = status.get("sending", 0)
+            stale_probe, probe_sent_at = probe_sent_at is not None, None
+            restarted_at = time.monotonic()
+            bot.start()
+            continue
+
+        if (
+            got
+            and restarted_at is None
+            and probe_sent_at is None
+            and not stale_probe
+            and now - last_probe >= probe_every
+            and len(got) < members
+        ):
+            last_probe = now
+            probe_sent_at = time.monotonic()
+            api.push_text(PROBE_USER, "/help")
+        elif probe_sent_at is not None and now - probe_sent_at > 30:
+            latencies.append(now - probe_sent_at)  # unanswered: count it as the 30 s it waited
+            probe_sent_at = None
+
+        if progress and now - last_print >= 10:
+            last_print = now
+            print(f"bench: {len(got)}/{members} delivered, 429s {api.count_429}", file=sys.stderr, flush=True)
+        if not bot.alive:
+            raise RuntimeError("the bot process exited")
+        if len(got) >= members or now - last_db_check >= 5:
+            last_db_check = now
+            status = await outbox_status()
+            if not status.get("pending") and not status.get("sending"):
+                break
+    return len(latencies), latencies
+
+
+def _compute(api: FakeBotAPI, figures: Figures, members: int, rate: float, latencies: list[float]) -> None:
+    audience = _audience(members)
+    notices = [
+        c
+        for c in api.delivered
+        if c.method == "sendMessage" and isinstance(c.chat_id, int) and c.chat_id in audience
+    ]
+    chats = [c.chat_id for c in notices]
+    figures.lost = members - len(set(chats))
+    figures.duplicated = len(chats) - len(set(chats))
+    if len(notices) >= 2:
+        first, last = notices[0].t, notices[-1].t
+        span = last - first
+        everything = [c for c in api.delivered if first <= c.t <= last]
+        figures.rate_ratio = (len(everything) - 1) / span / rate if span > 0 else 0.0
+        figures.notice_rate_ratio = (len(notices) - 1) / span / rate if span > 0 else 0.0
+    answers = [c.chat_id for c in api.delivered if c.chat_id in QUEUED_USERS]
+    figures.queued_answered = sum(1 for user in QUEUED_USERS if answers.count(user) == 1)
+    figures.http_429 = api.count_429
+    figures.max_per_second = api.max_in_any_window(1.0)
+    figures.max_per_chat_per_second = api.max_per_chat_in_any_window(1.0)
+    if latencies:
+        ordered = sorted(latencies)
+        figures.p95_reply_ms = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Send one notice to N members through the real bot.")
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="configured global rate (msg/s)")
+    parser.add_argument("--database-url", default=None, help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--kill-after", type=int, default=None, help="SIGKILL the bot after K sends")
+    parser.add_argument("--term-after", type=int, default=None, help="SIGTERM the bot after K sends")
+    parser.add_argument("--probe-every", type=float, default=2.0, help="seconds between /help probes")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return
+    if args.members < 1 or args.rate <= 0:
+        parser.error("--members and --rate must be positive")
+    figures = asyncio.run(
+        run_benchmark(
+            args.members,
+            rate=args.rate,
+            database_url=args.database_url,
+            kill_after=args.kill_after,
+            term_after=args.term_after,
+            probe_every=args.probe_every,
+            progress=True,
+        )
+    )
+    print(figures.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__: list[Any] = ["Figures", "main", "run_benchmark"]

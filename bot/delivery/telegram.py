@@ -1,0 +1,252 @@
+"""The Telegram side of delivery (the only module under bot/ that imports ``telegram``).
+
+* ``BudgetRateLimiter`` is installed on the Application (``ApplicationBuilder().rate_limiter``), so
+  every request the handlers make (``reply_text``, ``edit_message_text``) takes a slot from the same
+  ``RateBudget`` as the outbox sender, at the highest priority: it goes before every queued bulk
+  send, and waits only for its own chat's 1/s (two replies to one person in the same second, or a
+  reply right after that person's notice, are what Telegram answers with 429). A 429 anywhere
+  pauses the budget for everyone until ``retry_after`` has passed; an interactive request is retried
+  (``INTERACTIVE_RETRIES`` times). Requests the sender makes carry ``rate_limit_args=PREACQUIRED``:
+  the sender took their slot itself (so it knows when a request may have left), and a 429 on them
+  is reported back to the sender rather than retried here. Methods that post nothing to a chat
+  (``answerCallbackQuery``, ``getMe``, ``getFile`` ...) are not limited.
+* ``TelegramChannel`` sends one outbox payload with the Application's bot and translates PTB's
+  exceptions into ``DeliveryError`` kinds: a ``TimedOut`` whose message starts with "Pool timeout"
+  never left (httpx ``PoolTimeout``), any other ``TimedOut`` is a read/write timeout (maybe
+  delivered). "message is not modified" on an edit counts as done.
+* ``TelegramDelivery`` is the background component (``handlers.application.component_factories``).
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import BaseRateLimiter, ExtBot
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery.channel import EDIT_KEY, is_edit
+from bot.delivery.errors import DeliveryError, ErrorKind, slug
+from bot.delivery.hooks import default_hooks
+from bot.delivery.limits import RateBudget, timer_for
+from bot.delivery.sender import Hook, OutboxSender
+from storage.db import Database
+from storage.models import Priority
+
+INTERACTIVE_RETRIES = 2
+LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
+UNLIMITED = frozenset({"sendChatAction"})  # "typing…" is not a message
+
+
+class _Preacquired:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PREACQUIRED"
+
+
+PREACQUIRED = _Preacquired()
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    value: dtm.timedelta = error._retry_after  # the public attribute warns about its future type
+    return value.total_seconds()
+
+
+def _chat_key(chat_id: Any) -> int | str | None:
+    if chat_id is None:
+        return None
+    try:
+        return int(chat_id)
+    except (TypeError, ValueError):
+        return str(chat_id)
+
+
+class BudgetRateLimiter(BaseRateLimiter[Any]):
+    """PTB's hook into every Bot API request: take a slot of the shared budget first."""
+
+    def __init__(self, budget: RateBudget, *, retries: int = INTERACTIVE_RETRIES) -> None:
+        self.budget = budget
+        self.retries = retries
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: Any,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if not endpoint.startswith(LIMITED_PREFIXES) or endpoint in UNLIMITED:
+            return await callback(*args, **kwargs)
+        if rate_limit_args is PREACQUIRED:
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                self.budget.pause(retry_seconds(error))
+                raise
+        chat = _chat_key(data.get("chat_id"))
+        for attempt in range(self.retries + 1):
+            slot = await self.budget.acquire(Priority.INTERACTIVE, chat, chat_limit=True)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                self.budget.pause(retry_seconds(error))
+                if attempt == self.retries:
+                    raise
+            finally:
+                self.budget.release(slot)
+        raise AssertionError("unreachable")
+
+
+def make_rate_limiter(settings: Settings, clock: Clock | None) -> BudgetRateLimiter:
+    return BudgetRateLimiter(RateBudget(settings.global_rate, timer_for(clock)))
+
+
+def _markup(rows: Sequence[Sequence[dict[str, Any]]] | None) -> InlineKeyboardMarkup | None:
+    keyboard = [
+        [
+            InlineKeyboardButton(b["text"], url=b["url"])
+            if b.get("url")
+            else InlineKeyboardButton(b["text"], callback_data=b.get("data"))
+            for b in row
+        ]
+        for row in rows or ()
+    ]
+    keyboard = [row for row in keyboard if row]
+    return InlineKeyboardMarkup(keyboard) if keyboard else None
+
+
+def _forbidden_code(message: str) -> str:
+    lowered = message.lower()
+    if "blocked" in lowered:
+        return "blocked"
+    if "deactivated" in lowered:
+        return "deactivated"
+    if "kicked" in lowered:
+        return "kicked"
+    return "forbidden"
+
+
+class TelegramChannel:
+    """Send one outbox payload through the Application's bot (see ``bot.delivery.channel``)."""
+
+    name = "telegram"
+
+    def __init__(self, bot: ExtBot[Any]) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, payload: dict[str, Any]) -> int | None:
+        try:
+            return await self._send(chat_id, payload)
+        except RetryAfter as error:
+            raise DeliveryError(
+                ErrorKind.RATE_LIMITED, "retry_after", retry_after=retry_seconds(error)
+            ) from None
+        except Forbidden as error:
+            raise DeliveryError(ErrorKind.FORBIDDEN, _forbidden_code(error.message)) from None
+        except ChatMigrated as error:
+            raise DeliveryError(
+                ErrorKind.CHAT_MIGRATED, "migrated", new_chat_id=int(error.new_chat_id)
+            ) from None
+        except BadRequest as error:
+            if is_edit(payload) and "not modified" in error.message.lower():
+                return int(payload[EDIT_KEY])
+            raise DeliveryError(ErrorKind.BAD_REQUEST, slug(error.message)) from None
+        except TimedOut as error:
+            if error.message.startswith("Pool timeout"):
+                raise DeliveryError(ErrorKind.NOT_SENT, "pool_timeout") from None
+            raise DeliveryError(ErrorKind.MAYBE_SENT, "timeout") from None
+        except NetworkError:
+            raise DeliveryError(ErrorKind.NETWORK, "network") from None
+        except TelegramError as error:  # InvalidToken, Conflict, 5xx ...: retried with backoff
+            raise DeliveryError(ErrorKind.NETWORK, slug(error.message)) from None
+
+    async def _send(self, chat_id: int, payload: dict[str, Any]) -> int | None:
+        text = payload.get("text") or ""
+        markup = _markup(payload.get("buttons"))
+        if is_edit(payload):
+            edited = await self.bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=int(payload[EDIT_KEY]),
+                reply_markup=markup,
+                rate_limit_args=PREACQUIRED,
+            )
+            return edited.message_id if isinstance(edited, Message) else None
+        kind, ref = payload.get("media_kind"), payload.get("media_ref")
+        if kind == "photo" and ref:
+            message = await self.bot.send_photo(
+                chat_id, photo=ref, caption=text or None, reply_markup=markup, rate_limit_args=PREACQUIRED
+            )
+        elif kind == "document" and ref:
+            message = await self.bot.send_document(
+                chat_id, document=ref, caption=text or None, reply_markup=markup, rate_limit_args=PREACQUIRED
+            )
+        else:
+            message = await self.bot.send_message(
+                chat_id, text, reply_markup=markup, rate_limit_args=PREACQUIRED
+            )
+        return message.message_id
+
+
+def budget_of(bot: ExtBot[Any]) -> RateBudget:
+    limiter = bot.rate_limiter
+    if not isinstance(limiter, BudgetRateLimiter):
+        raise RuntimeError("the Application was built without the delivery rate limiter")
+    return limiter.budget
+
+
+def build_sender(
+    bot: ExtBot[Any],
+    db: Database,
+    clock: Clock,
+    *,
+    concurrency: int = 8,
+    hooks: Sequence[Hook] | None = None,
+) -> OutboxSender:
+    """An outbox sender that sends with ``bot`` and shares its rate budget."""
+    return OutboxSender(
+        db,
+        clock,
+        TelegramChannel(bot),
+        budget_of(bot),
+        concurrency=concurrency,
+        hooks=default_hooks() if hooks is None else hooks,
+    )
+
+
+class TelegramDelivery:
+    """The background component: the outbox sender, started in post_init and stopped in post_stop."""
+
+    def __init__(self, deps: Any) -> None:
+        self.deps = deps
+        self.sender: OutboxSender | None = None
+
+    async def start(self, application: Any) -> None:
+        self.sender = build_sender(application.bot, self.deps.db, self.deps.clock)
+        self.deps.components["sender"] = self.sender
+        await self.sender.start()
+
+    async def stop(self) -> None:
+        if self.sender is not None:
+            await self.sender.stop()

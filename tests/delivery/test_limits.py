@@ -1,0 +1,181 @@
+"""The rate budget on virtual time: global rate, priority, 429 pauses, per-chat limits."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.clock import FakeClock
+from bot.delivery.limits import GROUP_LIMIT, RateBudget, Slot, VirtualTimer
+
+
+def budget(rate: float = 25) -> RateBudget:
+    return RateBudget(rate, VirtualTimer(FakeClock(datetime(2026, 1, 1, tzinfo=UTC))))
+
+
+def max_in_window(times: list[float], seconds: float = 1.0) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - seconds:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def could_arrive_together(slots: list[Slot], limit: int) -> bool:
+    """Could more than ``limit`` of these requests reach the server within one second?
+
+    A request arrives somewhere between its slot's start and end. For the send that starts last
+    among any ``limit + 1``, the others must all have ended less than a second before it started.
+    """
+    for latest in slots:
+        overlapping = [
+            s for s in slots if s is not latest and s.start <= latest.start and s.end > latest.start - 1.0
+        ]
+        if len(overlapping) >= limit:
+            return True
+    return False
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.sampled_from([1, 2.5, 10, 25, 30]),
+    jobs=st.lists(
+        st.tuples(
+            st.sampled_from([0, 10, 30]),  # priority
+            st.integers(-3, 40),  # chat (negative: a group)
+            st.floats(0, 2),  # arrives after
+            st.floats(0, 0.3),  # the request takes
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_no_second_can_ever_hold_more_than_the_rate(
+    rate: float, jobs: list[tuple[int, int, float, float]]
+) -> None:
+    """Whatever arrives when and takes how long: ≤ rate per second, ≤ 1/s per private chat,
+    wherever in its round trip each request actually reached the server."""
+
+    async def scenario() -> list[Slot]:
+        b = budget(rate)
+        taken: list[Slot] = []
+
+        async def job(priority: int, chat: int, arrives: float, takes: float) -> None:
+            await b.timer.sleep(arrives)
+            async with b.slot(priority, chat) as slot:
+                taken.append(slot)
+                await b.timer.sleep(takes)
+
+        await asyncio.gather(*(job(*j) for j in jobs))
+        return taken
+
+    taken = asyncio.run(scenario())
+    assert len(taken) == len(jobs)
+    assert not could_arrive_together(taken, int(rate))
+    for chat in {s.chat_id for s in taken if s.chat_id > 0}:
+        assert not could_arrive_together([s for s in taken if s.chat_id == chat], 1)
+
+
+async def test_sustained_rate_is_close_to_the_setting() -> None:
+    b = budget(25)
+    start = b.timer.now()
+    starts = []
+    for i in range(500):
+        async with b.slot(30, 10_000 + i) as slot:
+            starts.append(slot.start)
+            await b.timer.sleep(0.004)  # a loopback round trip
+    rate = (len(starts) - 1) / (starts[-1] - start)
+    assert rate >= 0.97 * 25
+    assert max_in_window(starts) <= 25
+
+
+async def test_a_request_still_out_holds_back_the_one_a_full_window_later() -> None:
+    b = budget(5)
+    hanging = await b.acquire(30, 1)
+    others = [await b.acquire(30, 2 + i) for i in range(4)]
+    for slot in others:
+        b.release(slot)
+    blocked = asyncio.create_task(b.acquire(30, 99))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not blocked.done()  # the 6th send must not start while the 1st may still be arriving
+    b.timer.clock.advance(seconds=3)  # type: ignore[attr-defined]
+    b.release(hanging)
+    slot = await asyncio.wait_for(blocked, 1)
+    assert slot.start >= hanging.end + 1.0
+
+
+async def test_interactive_replies_go_before_queued_bulk_sends() -> None:
+    b = budget(10)
+    order: list[str] = []
+
+    async def take(name: str, priority: int) -> None:
+        async with b.slot(priority, None):
+            order.append(name)
+
+    for _ in range(20):  # spend the initial allowance: the budget is busy
+        async with b.slot(30, None):
+            pass
+    bulk = [asyncio.create_task(take(f"bulk{i}", 30)) for i in range(10)]
+    await asyncio.sleep(0)
+    reply = asyncio.create_task(take("reply", 0))
+    await asyncio.gather(reply, *bulk)
+    # bulk0 went before the reply existed and bulk1's slot was already due when it came;
+    # it then jumps the eight bulk sends still queued (first come, it would be eleventh).
+    assert order.index("reply") <= 2
+
+
+async def test_a_pause_holds_back_everyone_already_waiting() -> None:
+    b = budget(25)
+    b.release(await b.acquire(30, 1))
+    deadline = b.pause(5)
+
+    async def take(priority: int, chat: int) -> float:
+        async with b.slot(priority, chat) as slot:
+            return slot.start
+
+    times = await asyncio.gather(*(take(p, 100 + i) for i, p in enumerate([0, 10, 30] * 7)))
+    assert min(times) >= deadline
+    assert b.pauses == 1
+
+
+async def test_group_chats_get_at_most_twenty_a_minute() -> None:
+    b = budget(25)
+    times = []
+    for _ in range(45):
+        async with b.slot(30, -1001) as slot:
+            times.append(slot.start)
+    assert max_in_window(times, 60.0) <= GROUP_LIMIT
+    assert times[-1] - times[0] >= 120
+
+
+async def test_a_cancelled_waiter_does_not_block_the_queue() -> None:
+    b = budget(1)
+    b.release(await b.acquire(30, None))
+    waiter = asyncio.create_task(b.acquire(0, None))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    slot = await asyncio.wait_for(b.acquire(30, None), 1)
+    assert slot.start > 0
+
+
+async def test_time_lost_to_a_stall_is_partly_made_up() -> None:
+    b = budget(25)
+    for _ in range(50):
+        async with b.slot(30, None):
+            pass
+    b.timer.clock.advance(seconds=2)  # type: ignore[attr-defined]  # the process was descheduled
+    starts = []
+    for _ in range(20):
+        async with b.slot(30, None) as slot:
+            starts.append(slot.start)
+    early = sum(1 for a, b_ in itertools.pairwise(starts) if b_ - a < b.interval / 2)
+    assert 4 <= early <= 8  # about CATCH_UP worth of sends go at once, not a second's worth
+    assert max_in_window(starts) <= 25
