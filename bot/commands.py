@@ -8,8 +8,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Command:
     name: str
-    audience: str  # everyone | member | secretary | agent | admin
+    audience: str | tuple[str, ...]  # everyone | member | secretary | agent | admin, or several
     # The catalogue key of the one-line description is always "cmd.<name>".
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return (self.audience,) if isinstance(self.audience, str) else self.audience
 
     @property
     def description_key(self) -> str:
@@ -21,8 +25,29 @@ COMMANDS: list[Command] = [
     Command("start", "everyone"),
     Command("help", "everyone"),
     Command("language", "everyone"),
+    Command("services", "member"),
+    Command("requests", "member"),
+    Command("apply", "everyone"),
+    Command("inbox", "agent"),
+    Command("catalogue", "agent"),
+    Command("servicestats", ("agent", "secretary")),
+    Command("branchrequests", "secretary"),
+    Command("applicants", "secretary"),
+    Command("notice", "secretary"),
+    Command("me", "member"),
+    Command("leave", "member"),
+    Command("mydata", "member"),
+    Command("deleteme", "member"),
+    Command("members", "secretary"),
+    Command("export", "secretary"),
+    Command("dues", "member"),
+    Command("duesadmin", "secretary"),
+    Command("activity", ("member", "secretary")),
+    Command("study", ("member", "secretary")),
+    Command("report", "secretary"),
+    Command("townreport", "agent"),
 ]
 
 
 def commands_for(audiences: set[str]) -> list[Command]:
-    return [command for command in COMMANDS if command.audience in audiences]
+    return [command for command in COMMANDS if audiences.intersection(command.audiences)]

@@ -38,3 +38,5 @@ def setup_logging(settings: Settings) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At DEBUG, PTB logs whole requests and updates (names, phones, texts): never below INFO.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))

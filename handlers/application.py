@@ -14,6 +14,7 @@ from telegram.request import BaseRequest
 from bot.clock import Clock, SystemClock
 from bot.commands import commands_for
 from bot.config import Settings
+from bot.delivery.telegram import make_rate_limiter
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
 from handlers.registry import register_handlers
@@ -43,7 +44,10 @@ def configure_encryption(settings: Settings) -> None:
 
 def component_factories() -> list[Any]:
     """Background components, in start order; feature modules add theirs here."""
-    return []
+    from bot.delivery.telegram import TelegramDelivery  # the outbox sender
+    from bot.scheduling.component import ReminderTick  # the one-minute reminder tick (a JobQueue job)
+
+    return [ReminderTick, TelegramDelivery]
 
 
 def build_application(
@@ -68,6 +72,8 @@ def build_application(
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
+        # Replies and the outbox sender share one rate budget; replies go first (bot.delivery).
+        .rate_limiter(make_rate_limiter(settings, clock))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)

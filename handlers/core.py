@@ -145,3 +145,15 @@ async def on_error(update: object, context: BotContext) -> None:
             )
         except TelegramError:
             logger.warning("could not tell the user about the failure of update %s", update_id)
+
+
+@with_session
+async def unknown_command(update: Update, context: BotContext) -> None:
+    """A command no feature knows: say so and point to /help, rather than staying silent."""
+    await update.effective_message.reply_text(context.text("error.unknown_command"))
+
+
+@with_session
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """A button whose data no feature knows (an old keyboard, a forged press): answer it harmlessly."""
+    await update.callback_query.answer(context.text("error.stale_button"), show_alert=False)

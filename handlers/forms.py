@@ -26,9 +26,9 @@ class FormRouter:
         self.flows = flows
 
     async def __call__(self, update: Update, context: BotContext) -> None:
-        await self._route(update, context)
+        # with_session wraps a plain (update, context) callable, so it wraps the bound method here.
+        await with_session(self._route)(update, context)
 
-    @with_session
     async def _route(self, update: Update, context: BotContext) -> None:
         draft = await active_draft(context.session, context.actor.person_id, set(self.flows))
         if draft is None:

@@ -14,7 +14,16 @@ from telegram.ext import (
     filters,
 )
 
+from handlers import activity as activity_day
+from handlers import applications as join_applications
+from handlers import broadcast as notices
 from handlers import core, start
+from handlers import dues as party_dues
+from handlers import members as member_self
+from handlers import registration as report_in
+from handlers import relay as service_relay
+from handlers import reports as branch_reports
+from handlers import study as study_checkin
 from handlers.forms import FormInput, FormRouter
 
 # Group order matters: PTB runs one handler per group, lowest group first.
@@ -29,7 +38,21 @@ GROUP_FORMS = 1
 
 
 # Typed input goes to the sender's most recent open form: flow name (the Draft.flow) -> callback.
-FORM_FLOWS: dict[str, FormInput] = {}
+FORM_FLOWS: dict[str, FormInput] = {
+    **service_relay.FORM_FLOWS,
+    **join_applications.FORM_FLOWS,
+    "notice": notices.take_content,
+    # Reporting in: the form, an officer's reason for reject/return, a member changing a field.
+    "register": report_in.on_form_input,
+    "reg_reason": report_in.on_reason_input,
+    "me_edit": member_self.on_edit_input,
+    # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
+    party_dues.FLOW: party_dues.member_input,
+    party_dues.ADMIN_FLOW: party_dues.admin_input,
+    # Activity day (plan fields, leave reason, move, excuse), yearly details check, study publish/心得.
+    **activity_day.FORM_FLOWS,
+    **study_checkin.FORM_FLOWS,
+}
 
 FORM_INPUT = filters.ChatType.PRIVATE & (
     (filters.TEXT & ~filters.COMMAND) | filters.PHOTO | filters.Document.ALL | filters.CONTACT
@@ -46,6 +69,37 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("help", start.show_help),
             CommandHandler("language", core.choose_language),
             CallbackQueryHandler(core.set_language, pattern=r"^lang:"),
+            # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
+            *service_relay.handlers(),
+            *join_applications.handlers(),
+            # Secretary notices and members' 收到 (ntc:...).
+            CommandHandler("notice", notices.start_notice),
+            CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
+            # Reporting in (reg:...), member self-service (self:...), roster and export (ros:..., exp:...).
+            CallbackQueryHandler(report_in.on_button, pattern=r"^reg:"),
+            CommandHandler("me", member_self.show_me),
+            CommandHandler("leave", member_self.ask_leave),
+            CommandHandler("mydata", member_self.send_my_data),
+            CommandHandler("deleteme", member_self.ask_erase),
+            CallbackQueryHandler(member_self.on_self_button, pattern=r"^self:"),
+            CommandHandler("members", member_self.list_members),
+            CallbackQueryHandler(member_self.on_roster_button, pattern=r"^ros:"),
+            CommandHandler("export", member_self.send_export),
+            CallbackQueryHandler(member_self.send_export, pattern=r"^exp:"),
+            # Party dues: members (dues:...) and the secretary's dues menu (dsa:...).
+            CommandHandler("dues", party_dues.show_dues),
+            CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
+            CommandHandler("duesadmin", party_dues.admin_menu),
+            CallbackQueryHandler(party_dues.admin_button, pattern=r"^dsa:"),
+            # Activity day and the yearly details check (act:..., life:...), study check-ins (stu:...).
+            *activity_day.handlers(),
+            *study_checkin.handlers(),
+            # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
+            *branch_reports.handlers(),
+            # Last in the group: only what no feature above took. Unknown commands get a pointer
+            # to /help, unknown buttons an answer so the phone stops spinning.
+            MessageHandler(filters.COMMAND, core.unknown_command),
+            CallbackQueryHandler(core.unknown_button),
         ],
         group=GROUP_FEATURES,
     )

@@ -1,6 +1,11 @@
-"""All models, imported here so that `Base.metadata` knows every table (Alembic reads it)."""
+"""All models, imported here so that `Base.metadata` knows every table (Alembic reads it).
 
+A feature module adds one import line here (ruff keeps them sorted).
+"""
+
+from storage.models.activity import *  # noqa: F403
 from storage.models.base import Base, BigId, UTCDateTime, utcnow
+from storage.models.broadcast import Notice, NoticeAck  # noqa: F401
 from storage.models.core import (
     AuditEntry,
     Branch,
@@ -12,10 +17,13 @@ from storage.models.core import (
     Township,
     VillageBranch,
 )
+from storage.models.dues import *  # noqa: F403
 from storage.models.members import Member, MemberState, PartyStatus
 from storage.models.outbox import OutboxMessage, OutboxStatus, Priority
-
-# Feature modules add their imports below this line, one per module.
+from storage.models.registration import ConsentRecord  # noqa: F401
+from storage.models.relay import *  # noqa: F403
+from storage.models.scheduling import ReminderOccurrence  # noqa: F401
+from storage.models.study import StudyCheckin, StudyItem  # noqa: F401
 
 __all__ = [
     "AuditEntry",

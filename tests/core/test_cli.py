@@ -10,6 +10,18 @@ import pytest
 from bot import cli
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """cli.main() installs a handler bound to the captured stderr; put the root logger back after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path, migrated_template) -> dict:
     from tests.conftest import on_postgres

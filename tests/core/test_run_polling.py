@@ -70,3 +70,59 @@ async def test_run_polls_and_answers_start_in_the_users_language(fresh_database_
             output = process.communicate()[0]
         assert "TEST-run-token" not in output
         assert "王" not in output
+
+
+async def test_run_webhook_serves_updates_with_the_right_secret(fresh_database_factory, tmp_path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database_url = fresh_database_factory()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": "123456:TEST-hook-token",
+            "BOT_API_BASE_URL": api.base_url,
+            "DATABASE_URL": database_url,
+            "ENCRYPTION_KEY": _test_key(),
+            "WEBHOOK_URL": "https://bot.example.org/telegram",
+            "WEBHOOK_SECRET": "hook-secret",
+            "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(port),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--webhook"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert await _wait_for(lambda: any(c.method == "setWebhook" for c in api.calls), 60)
+            user = TgUser(5201, "Li", "en")
+            body = factories.message_update(user, "/start")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                refused = await client.post("/telegram", json=body)
+                accepted = await client.post(
+                    "/telegram", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"}
+                )
+                health = await client.get("/healthz")
+            assert (refused.status_code, accepted.status_code, health.status_code) == (403, 200, 200)
+
+            def answered() -> bool:
+                return any(c.method == "sendMessage" and c.chat_id == user.id for c in api.delivered)
+
+            assert await _wait_for(answered, 30)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 15)
+            assert process.returncode == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            output = process.communicate()[0]
+        assert "TEST-hook-token" not in output
+        assert "hook-secret" not in output

@@ -49,7 +49,7 @@ async def test_forged_language_button_changes_nothing(harness: BotHarness) -> No
 async def test_help_lists_officer_commands_only_for_officers(harness: BotHarness) -> None:
     from bot.commands import COMMANDS
 
-    officer_only = [c.name for c in COMMANDS if c.audience in ("secretary", "agent", "admin")]
+    officer_only = [c.name for c in COMMANDS if set(c.audiences) <= {"secretary", "agent", "admin"}]
     async with harness.session() as session:
         await admin.grant(session, telegram_user_id=ZH_USER.id, role=Role.ADMIN, branch=None, township=None)
         await session.commit()
@@ -89,7 +89,7 @@ async def test_errors_are_reported_without_personal_data(harness: BotHarness, ca
 
     from telegram.ext import CommandHandler
 
-    harness.app.add_handler(CommandHandler("boom", explode), group=0)
+    harness.app.add_handler(CommandHandler("boom", explode), group=-1)
     calls = await harness.send(ZH_USER, "/boom")
     texts = [c.text for c in calls]
     assert any("请稍后再试" in t for t in texts)
@@ -98,3 +98,13 @@ async def test_errors_are_reported_without_personal_data(harness: BotHarness, ca
     assert "张三" not in admin_reports[0].text
     assert "张三" not in caplog.text and "13800138000" not in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+async def test_unknown_command_points_to_help(harness: BotHarness) -> None:
+    calls = await harness.send(ZH_USER, "/nosuchthing")
+    assert len(calls) == 1 and "/help" in calls[0].text
+
+
+async def test_unknown_button_is_answered(harness: BotHarness) -> None:
+    calls = await harness.press(ZH_USER, "zz:old:1")
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
