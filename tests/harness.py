@@ -53,7 +53,10 @@ class BotHarness:
         await self.app.initialize()
 
     async def stop(self) -> None:
+        # Application.shutdown() does not run post_shutdown (only run_polling/run_webhook do),
+        # so the engine is disposed here; otherwise aiosqlite threads outlive the event loop.
         await self.app.shutdown()
+        await self.db.dispose()
 
     async def restart(self) -> BotHarness:
         """A new Application on the same database and clock, as after a process restart."""
