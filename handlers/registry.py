@@ -72,7 +72,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
             *service_relay.handlers(),
             *join_applications.handlers(),
-            # Secretary notices and members' 收到 (ntc:...).
+            # Secretary notices and the 收到 button of members (ntc:...).
             CommandHandler("notice", notices.start_notice),
             CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
             # Reporting in (reg:...), member self-service (self:...), roster and export (ros:..., exp:...).

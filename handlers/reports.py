@@ -59,7 +59,7 @@ async def show_township_report(update: Update, context: BotContext) -> None:
 
 @with_session
 async def on_button(update: Update, context: BotContext) -> None:
-    """A branch or township picked, or 看图表 under the automatic monthly report."""
+    """A branch or township picked, or the chart button under the automatic monthly report."""
     actor = context.actor
     answer = await service.press(
         context.session,
