@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.services.outbox import Button
+from bot.dialog import Button
 
 
 def inline_keyboard(rows: Iterable[Sequence[Button]]) -> InlineKeyboardMarkup | None:

@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.services import export, members, roster
 from handlers.context import BotContext, with_session
-from handlers.registration import send_reply
+from handlers.render import send_reply
 from storage.models import Draft
 
 

@@ -7,7 +7,7 @@ from telegram import Update
 from bot.commands import commands_for
 from bot.services import registration
 from handlers.context import BotContext, with_session
-from handlers.registration import send_reply
+from handlers.render import send_reply
 
 INVITE_PREFIX = "j_"
 

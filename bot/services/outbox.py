@@ -8,19 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialog import Button
 from bot.i18n import t
 from bot.services.identity import language_of
 from storage.dialect import insert_ignore
 from storage.models import OutboxMessage, OutboxStatus, Person, Priority, utcnow
-
-
-@dataclass(frozen=True)
-class Button:
-    """A channel-neutral button: a callback (``data``) or a link (``url``)."""
-
-    text: str
-    data: str | None = None
-    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialog import Button, Reply, Screen, already_done, denied, stale
 from bot.i18n import LANGUAGES, t
 from bot.rules.dates import PARTY_FOUNDED, parse_date
 from bot.rules.errors import DateInputError, PhoneInputError, RuleInputError
@@ -26,7 +27,7 @@ from bot.rules.validate import clean_name, clean_short_text
 from bot.services import admin, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Button, notify_person
+from bot.services.outbox import notify_person
 from storage.crypto import keyring
 from storage.models import (
     Branch,
@@ -109,43 +110,7 @@ REASON_MAX = 200
 _CARD_SHAPE = re.compile(r"[A-Za-z0-9-]{4,32}", re.ASCII)
 
 
-# -- what the handlers send --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Screen:
-    """One message: text, inline buttons, and optionally a keyboard asking for the phone contact."""
-
-    text: str
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    contact: tuple[str, str, str] | None = None  # labels: share my number, back, cancel
-    remove_keyboard: bool = False  # take away the contact keyboard shown earlier
-    document: tuple[str, bytes] | None = None  # (file name, content) sent as a file
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The answer to one input: screens to send (or to edit the pressed message into), or a short toast."""
-
-    screens: tuple[Screen, ...] = ()
-    toast: str | None = None
-    alert: bool = False
-    edit: bool = True
-
-    @classmethod
-    def say(cls, text: str, **kwargs: Any) -> Reply:
-        return cls(screens=(Screen(text, **kwargs),))
-
-
-def stale(language: str) -> Reply:
-    return Reply(toast=t(language, "error.stale_button"), alert=True)
-
-
-def denied(language: str) -> Reply:
-    return Reply(toast=t(language, "error.not_allowed"), alert=True)
-
-
-def already_done(language: str) -> Reply:
-    # A double tap on a slow phone is normal: a light toast, not a dialog to dismiss.
-    return Reply(toast=t(language, "common.already_done"))
+# -- what the handlers send: the core vocabulary (re-exported for callers of this module) ---------
 
 
 class ContactNotYours(RuleInputError):
