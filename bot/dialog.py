@@ -61,3 +61,33 @@ def denied(language: str | None) -> Reply:
 def already_done(language: str | None) -> Reply:
     # A double tap on a slow phone is normal: a light toast, not a dialog to dismiss.
     return Reply(toast=t(language, "common.already_done"))
+
+
+# -- what a flow receives -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Media:
+    """A photo or file a person sent: the channel's reference to it (a cache key), its name and type."""
+
+    kind: str  # "photo" | "document"
+    ref: str
+    filename: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One plain inbound event from any channel, already attributed to a person by the adapter.
+
+    Exactly one of the content fields is set: ``command`` (with ``args``), ``text``, ``data`` (a
+    button press), ``contact_phone`` (a shared phone contact; ``contact_is_own`` says whether the
+    channel vouched that it is the sender's own), ``media``, or none (a sticker, location, voice ...).
+    """
+
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    text: str | None = None
+    data: str | None = None
+    contact_phone: str | None = None
+    contact_is_own: bool = False
+    media: Media | None = None
