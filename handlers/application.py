@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from telegram.request import BaseRequest
 from bot.clock import Clock, SystemClock
 from bot.commands import commands_for
 from bot.config import Settings
+from bot.conversation import Conversation, Feature
 from bot.delivery.telegram import make_rate_limiter
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
@@ -57,6 +59,7 @@ def build_application(
     clock: Clock | None = None,
     db: Database | None = None,
     background: bool = True,
+    features: Sequence[Feature] | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, ready to initialize: tests pass a fake `request`, a fake clock and background=False."""
     if crypto._keyring is None:
@@ -79,6 +82,13 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
     deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock or SystemClock())
+    if features is None:
+        from app.features import build_features  # the composition root's one list
+
+        features = build_features()
+    deps.conversation = Conversation(
+        features, db=deps.db, clock=deps.clock, settings=settings, texts=deps.catalogue
+    )
     deps.components["background"] = background
     application.bot_data[DEPS_KEY] = deps
     register_handlers(application)

@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.conversation import Conversation
 from bot.i18n import Catalogue, catalogue
 from bot.services.identity import Actor, load_actor, touch_person
 from storage.db import Database
@@ -29,6 +30,7 @@ class BotData:
     clock: Clock
     catalogue: Catalogue = field(default_factory=catalogue)
     components: dict[str, Any] = field(default_factory=dict)
+    conversation: Conversation | None = None  # the core every channel talks to
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

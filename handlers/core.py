@@ -7,17 +7,13 @@ import traceback
 from collections import defaultdict, deque
 from datetime import timedelta
 
-from sqlalchemy import update as sql_update
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot.i18n import LANGUAGES
-from bot.services.outbox import Button
 from handlers.context import BotContext, with_session
-from handlers.keyboards import inline_keyboard
 from storage.dialect import insert_ignore
-from storage.models import HandledUpdate, Person
+from storage.models import HandledUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -79,36 +75,6 @@ async def _warn_throttled(update: Update, context: BotContext) -> None:
         await context.bot.send_message(chat.id, context.text("error.slow_down"))
 
 
-@with_session
-async def choose_language(update: Update, context: BotContext) -> None:
-    """Show the two language buttons."""
-    buttons = [
-        [
-            Button(context.deps.catalogue.text(lang, "language.name"), data=f"lang:{lang}")
-            for lang in LANGUAGES
-        ]
-    ]
-    await update.effective_message.reply_text(
-        context.text("language.choose"), reply_markup=inline_keyboard(buttons)
-    )
-
-
-@with_session
-async def set_language(update: Update, context: BotContext) -> None:
-    """Store the chosen language and confirm in it."""
-    query = update.callback_query
-    language = (query.data or "").partition(":")[2]
-    if language not in LANGUAGES:
-        await query.answer()
-        return
-    await context.session.execute(
-        sql_update(Person).where(Person.id == context.actor.person_id).values(language=language)
-    )
-    await context.session.commit()
-    await query.answer()
-    await query.edit_message_text(context.deps.catalogue.text(language, "language.set"))
-
-
 async def on_error(update: object, context: BotContext) -> None:
     """Log the failure without personal data, tell the admin chat briefly, ask the user to try again."""
     error = context.error
@@ -145,15 +111,3 @@ async def on_error(update: object, context: BotContext) -> None:
             )
         except TelegramError:
             logger.warning("could not tell the user about the failure of update %s", update_id)
-
-
-@with_session
-async def unknown_command(update: Update, context: BotContext) -> None:
-    """A command no feature knows: say so and point to /help, rather than staying silent."""
-    await update.effective_message.reply_text(context.text("error.unknown_command"))
-
-
-@with_session
-async def unknown_button(update: Update, context: BotContext) -> None:
-    """A button whose data no feature knows (an old keyboard, a forged press): answer it harmlessly."""
-    await update.callback_query.answer(context.text("error.stale_button"), show_alert=False)

@@ -22,16 +22,23 @@ FormInput = Callable[[Update, BotContext, Draft], Awaitable[Any]]
 class FormRouter:
     """One callback per flow name; the person's most recent draft decides which one runs."""
 
-    def __init__(self, flows: dict[str, FormInput]) -> None:
+    def __init__(
+        self, flows: dict[str, FormInput], core: Callable[[Update, BotContext], Awaitable[Any]]
+    ) -> None:
         self.flows = flows
+        self.core = core
 
     async def __call__(self, update: Update, context: BotContext) -> None:
         # with_session wraps a plain (update, context) callable, so it wraps the bound method here.
-        await with_session(self._route)(update, context)
+        if not await with_session(self._route)(update, context):
+            await self.core(update, context)
 
-    async def _route(self, update: Update, context: BotContext) -> None:
-        draft = await active_draft(context.session, context.actor.person_id, set(self.flows))
-        if draft is None:
-            await update.effective_message.reply_text(context.text("forms.nothing_open"))
-            return
+    async def _route(self, update: Update, context: BotContext) -> bool:
+        """Run the Telegram-side form whose draft is the person's latest; False: the core's turn."""
+        forms = set(self.flows) | set(context.deps.conversation.forms)
+        draft = await active_draft(context.session, context.actor.person_id, forms)
+        if draft is None or draft.flow not in self.flows:
+            await context.session.commit()
+            return False
         await self.flows[draft.flow](update, context, draft)
+        return True

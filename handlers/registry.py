@@ -15,12 +15,10 @@ from telegram.ext import (
 )
 
 from handlers import activity as activity_day
+from handlers import adapter, core
 from handlers import applications as join_applications
 from handlers import broadcast as notices
-from handlers import core, start
 from handlers import dues as party_dues
-from handlers import members as member_self
-from handlers import registration as report_in
 from handlers import relay as service_relay
 from handlers import reports as branch_reports
 from handlers import study as study_checkin
@@ -42,10 +40,6 @@ FORM_FLOWS: dict[str, FormInput] = {
     **service_relay.FORM_FLOWS,
     **join_applications.FORM_FLOWS,
     "notice": notices.take_content,
-    # Reporting in: the form, an officer's reason for reject/return, a member changing a field.
-    "register": report_in.on_form_input,
-    "reg_reason": report_in.on_reason_input,
-    "me_edit": member_self.on_edit_input,
     # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
     party_dues.FLOW: party_dues.member_input,
     party_dues.ADMIN_FLOW: party_dues.admin_input,
@@ -54,9 +48,9 @@ FORM_FLOWS: dict[str, FormInput] = {
     **study_checkin.FORM_FLOWS,
 }
 
-FORM_INPUT = filters.ChatType.PRIVATE & (
-    (filters.TEXT & ~filters.COMMAND) | filters.PHOTO | filters.Document.ALL | filters.CONTACT
-)
+# Everything a person sends in private that is not a command: text, contacts, photos, files, and
+# what no form takes (stickers, locations, voice), which the core answers with a pointer.
+FORM_INPUT = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -65,27 +59,12 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
 
     application.add_handlers(
         [
-            CommandHandler("start", start.start),
-            CommandHandler("help", start.show_help),
-            CommandHandler("language", core.choose_language),
-            CallbackQueryHandler(core.set_language, pattern=r"^lang:"),
             # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
             *service_relay.handlers(),
             *join_applications.handlers(),
             # Secretary notices and the 收到 button of members (ntc:...).
             CommandHandler("notice", notices.start_notice),
             CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
-            # Reporting in (reg:...), member self-service (self:...), roster and export (ros:..., exp:...).
-            CallbackQueryHandler(report_in.on_button, pattern=r"^reg:"),
-            CommandHandler("me", member_self.show_me),
-            CommandHandler("leave", member_self.ask_leave),
-            CommandHandler("mydata", member_self.send_my_data),
-            CommandHandler("deleteme", member_self.ask_erase),
-            CallbackQueryHandler(member_self.on_self_button, pattern=r"^self:"),
-            CommandHandler("members", member_self.list_members),
-            CallbackQueryHandler(member_self.on_roster_button, pattern=r"^ros:"),
-            CommandHandler("export", member_self.send_export),
-            CallbackQueryHandler(member_self.send_export, pattern=r"^exp:"),
             # Party dues: members (dues:...) and the secretary's dues menu (dsa:...).
             CommandHandler("dues", party_dues.show_dues),
             CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
@@ -96,14 +75,17 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             *study_checkin.handlers(),
             # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
             *branch_reports.handlers(),
-            # Last in the group: only what no feature above took. Unknown commands get a pointer
-            # to /help, unknown buttons an answer so the phone stops spinning.
-            MessageHandler(filters.COMMAND, core.unknown_command),
-            CallbackQueryHandler(core.unknown_button),
+            # Last in the group: every command and button the conversation core routes (start, help,
+            # language, reporting in, self-service, roster, export ...), and the pointer to /help for
+            # unknown ones.
+            MessageHandler(filters.COMMAND, adapter.on_update),
+            CallbackQueryHandler(adapter.on_update),
         ],
         group=GROUP_FEATURES,
     )
 
-    application.add_handler(MessageHandler(FORM_INPUT, FormRouter(FORM_FLOWS)), group=GROUP_FORMS)
+    application.add_handler(
+        MessageHandler(FORM_INPUT, FormRouter(FORM_FLOWS, adapter.on_update)), group=GROUP_FORMS
+    )
 
     application.add_error_handler(core.on_error)

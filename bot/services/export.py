@@ -1,13 +1,13 @@
 """/export: the branch's ledgers (台账) as one .xlsx workbook, one sheet per feature.
 
-A sheet is a function ``async (session, branch_id, language) -> Sheet``. Features add theirs to
-`SHEETS` (one line each, a "module:function" path imported when the workbook is built, so no feature
-imports another at start-up); the roster comes first.
+A sheet is a function ``async (session, branch_id, language) -> Sheet``. Each feature plugs its
+sheets in through its `Feature.export_sheets`; the composition root passes them in feature order (the
+roster first). The workbook is written in a worker thread, and openpyxl is imported there, at first use.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import io
 import re
 import unicodedata
@@ -17,9 +17,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
@@ -41,25 +38,6 @@ class Sheet:
 
 SheetBuilder = Callable[[AsyncSession, int, str], Awaitable[Sheet]]
 
-
-@dataclass(frozen=True)
-class SheetSpec:
-    key: str
-    builder: str  # "package.module:function"
-
-    def load(self) -> SheetBuilder:
-        module, _, name = self.builder.partition(":")
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-
-
-SHEETS: list[SheetSpec] = [
-    SheetSpec("roster", "bot.services.roster:roster_sheet"),
-    # Features add their sheet below, one line each, in the order the workbook shows them.
-    SheetSpec("attendance", "bot.reports.sheets:attendance_sheet"),
-    SheetSpec("dues", "bot.services.dues_ledger:dues_sheet"),
-    SheetSpec("study", "bot.reports.sheets:study_sheet"),
-    SheetSpec("requests", "bot.reports.sheets:requests_sheet"),
-]
 
 MAX_COLUMN_WIDTH = 40
 _BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
@@ -87,7 +65,13 @@ def _title(text: str, taken: set[str]) -> str:
 
 
 def write_workbook(sheets: Sequence[Sheet]) -> bytes:
-    """The workbook: bold frozen header with filters, widths fitted to the content, bold totals."""
+    """The workbook: bold frozen header with filters, widths fitted to the content, bold totals.
+
+    CPU-bound: call it in a worker thread (`build_workbook` does)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     workbook = Workbook()
     workbook.remove(workbook.active)
     taken: set[str] = set()
@@ -124,12 +108,21 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
     return buffer.getvalue()
 
 
-async def build_workbook(session: AsyncSession, branch_id: int, language: str) -> bytes:
-    return write_workbook([await spec.load()(session, branch_id, language) for spec in SHEETS])
+async def build_workbook(
+    session: AsyncSession, branch_id: int, language: str, sheets: Sequence[SheetBuilder]
+) -> bytes:
+    built = [await builder(session, branch_id, language) for builder in sheets]
+    return await asyncio.to_thread(write_workbook, built)
 
 
 async def export_branch(
-    session: AsyncSession, *, actor: Actor, branch_id: int | None, language: str, now: datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    branch_id: int | None,
+    language: str,
+    now: datetime,
+    sheets: Sequence[SheetBuilder],
 ) -> Reply:
     """/export for an officer: the workbook of their branch (or the choice of branch if they lead several)."""
     from bot.services.roster import choose_branch
@@ -144,7 +137,7 @@ async def export_branch(
     if not actor.leads_branch(branch_id):
         return await _deny(session, actor, branch_id, language)
     branch = await session.get(Branch, branch_id)
-    content = await build_workbook(session, branch_id, language)
+    content = await build_workbook(session, branch_id, language, sheets)
     audit.record(
         session,
         actor_person_id=actor.person_id,

@@ -88,12 +88,17 @@ async def touch_person(
 
 
 async def load_actor(session: AsyncSession, person: Person) -> Actor:
+    member = await session.scalar(select(Member).where(Member.person_id == person.id))
+    return await actor_for(session, person, member)
+
+
+async def actor_for(session: AsyncSession, person: Person, member: Member | None) -> Actor:
+    """The actor for a person whose member row (if any) is already loaded: one query for the roles."""
     rows = await session.execute(
         select(RoleGrant.role, RoleGrant.branch_id, RoleGrant.township_id).where(
             RoleGrant.person_id == person.id
         )
     )
-    member = await session.scalar(select(Member).where(Member.person_id == person.id))
     return Actor(
         person_id=person.id,
         telegram_user_id=person.telegram_user_id,

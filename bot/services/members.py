@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -59,23 +58,11 @@ ON_ROSTER = (MemberState.APPROVED, MemberState.LEAVING)
 # States in which a person has nothing on the roster to show (a new report-in may start).
 NOT_REGISTERED = (MemberState.REJECTED, MemberState.LEFT, MemberState.ERASED)
 
-# Other features hold personal data too. Each adds one line to these lists (a "module:function" path,
-# imported when used, so there is no import cycle):
-#   DATA_SECTIONS: async (session, person_id) -> (section name, JSON-able value) for /mydata
-#   ERASERS:       async (session, person_id) -> None, erasing or anonymising that feature's data
-DATA_SECTIONS: list[str] = [
-    "bot.services.relay:data_section",
-    "bot.services.applications:data_section",
-]
-ERASERS: list[str] = [
-    "bot.services.relay:erase_person",
-    "bot.services.applications:erase_person",
-]
-
-
-def _load(path: str) -> Callable[..., Awaitable[Any]]:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+# Other features hold personal data too: each plugs in a /mydata section, async (session, person_id)
+# -> (section name, JSON-able value), and an eraser, async (session, person_id) -> None, through its
+# `Feature`; the composition root passes them here.
+DataSection = Callable[[AsyncSession, int], Awaitable[tuple[str, Any]]]
+Eraser = Callable[[AsyncSession, int], Awaitable[None]]
 
 
 # -- /me --------------------------------------------------------------------------------------------
@@ -211,15 +198,14 @@ async def edit_contact(
     person_id: int,
     draft: Draft,
     phone: str,
-    contact_user_id: int | None,
-    sender_user_id: int,
+    is_own: bool,
     language: str,
     now: datetime,
 ) -> Reply:
     if draft.step != "phone":
         return Reply(screens=(_edit_screen(language, draft.step, t(language, "reg.text_please")),))
     try:
-        value = read_contact(phone, contact_user_id, sender_user_id)
+        value = read_contact(phone, is_own)
     except RuleInputError as exc:
         return Reply(screens=(_edit_screen(language, "phone", error_text(language, exc)),))
     return await _save_field(session, person_id, draft, value, language, now)
@@ -377,7 +363,9 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-async def my_data(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+async def my_data(
+    session: AsyncSession, *, person_id: int, language: str, sections: Sequence[DataSection] = ()
+) -> Reply:
     """Everything held about the person, as one JSON file."""
     person = await session.get(Person, person_id)
     member = await member_of(session, person_id)
@@ -437,8 +425,8 @@ async def my_data(session: AsyncSession, *, person_id: int, language: str) -> Re
         {"at": _iso(a.at), "action": a.action, "result": a.result}
         for a in await session.scalars(select(AuditEntry).where(or_(*about)).order_by(AuditEntry.id))
     ]
-    for path in DATA_SECTIONS:
-        name, value = await _load(path)(session, person_id)
+    for section in sections:
+        name, value = await section(session, person_id)
         document[name] = value
     content = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     return Reply(
@@ -471,7 +459,14 @@ async def ask_erase(session: AsyncSession, *, person_id: int, language: str) -> 
     return Reply.say(t(language, "me.erase_confirm"), buttons=buttons)
 
 
-async def erase(session: AsyncSession, *, person_id: int, language: str, now: datetime) -> Reply:
+async def erase(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    language: str,
+    now: datetime,
+    erasers: Sequence[Eraser] = (),
+) -> Reply:
     """Erase the person's data and unlink their Telegram account from what stays.
 
     Kept, without anything that names them: the member row (branch, home township, full or
@@ -524,8 +519,8 @@ async def erase(session: AsyncSession, *, person_id: int, language: str, now: da
         member.state = MemberState.ERASED
         member.updated_at = now
     await session.execute(delete(Draft).where(Draft.person_id == person_id))
-    for path in ERASERS:
-        await _load(path)(session, person_id)
+    for eraser in erasers:
+        await eraser(session, person_id)
     to_them = [OutboxMessage.person_id == person_id]
     if person.chat_id is not None:
         to_them.append(OutboxMessage.chat_id == person.chat_id)

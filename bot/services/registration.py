@@ -143,9 +143,9 @@ def read_phone(text: str) -> str:
     return normalize_mobile(text)
 
 
-def read_contact(phone: str, contact_user_id: int | None, sender_user_id: int) -> str:
-    """The phone of a shared contact, accepted only when it is the sender's own card."""
-    if contact_user_id is None or contact_user_id != sender_user_id:
+def read_contact(phone: str, is_own: bool) -> str:
+    """The phone of a shared contact, accepted only when the channel vouches it is the sender's own."""
+    if not is_own:
         raise ContactNotYours("not_yours")
     raw = (phone or "").strip()
     digits = "".join(ch for ch in raw if ch.isdigit())
@@ -960,8 +960,7 @@ async def share_contact(
     person_id: int,
     draft: Draft,
     phone: str,
-    contact_user_id: int | None,
-    sender_user_id: int,
+    is_own: bool,
     language: str,
     now: datetime,
 ) -> Reply:
@@ -970,7 +969,7 @@ async def share_contact(
         return await _again(session, draft, language, now, wrong_kind(language, draft.step))
     values = dict(draft.data)
     try:
-        values["phone"] = read_contact(phone, contact_user_id, sender_user_id)
+        values["phone"] = read_contact(phone, is_own)
     except RuleInputError as exc:
         return await _again(session, draft, language, now, error_text(language, exc))
     note = t(language, "reg.phone_saved", phone=display_phone(values["phone"]))

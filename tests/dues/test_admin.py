@@ -9,6 +9,7 @@ from decimal import Decimal
 from openpyxl import load_workbook
 from sqlalchemy import func, select, text
 
+from app.features import build_features
 from bot.services import export
 from storage.models import AuditEntry
 from storage.models.dues import (
@@ -365,6 +366,7 @@ async def test_exported_ledger_matches_the_database(harness: BotHarness) -> None
     }
     # The branch-wide /export workbook carries the same ledger as its dues sheet.
     async with harness.session() as session:
-        content = await export.build_workbook(session, world.branch_id, "zh")
+        sheets = [sheet for feature in build_features() for sheet in feature.export_sheets]
+        content = await export.build_workbook(session, world.branch_id, "zh", sheets)
     workbook = load_workbook(io.BytesIO(content))
     assert "党费台账 2026年3月" in workbook.sheetnames

@@ -265,10 +265,10 @@ def test_every_refusal_has_a_message_in_both_languages() -> None:
 
 
 def test_read_contact_and_card_rules() -> None:
-    assert read_contact("+86 138 0013 8000", 1, 1) == "+8613800138000"
-    assert read_contact("8613800138000", 1, 1) == "+8613800138000"
-    assert read_contact("13800138000", 1, 1) == "+8613800138000"
+    assert read_contact("+86 138 0013 8000", True) == "+8613800138000"
+    assert read_contact("8613800138000", True) == "+8613800138000"
+    assert read_contact("13800138000", True) == "+8613800138000"
     with pytest.raises(ContactNotYours):
-        read_contact("8613800138000", 2, 1)
+        read_contact("8613800138000", False)
     with pytest.raises(CardInputError):
         read_card("abc")

@@ -9,8 +9,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event
 
-from bot.services import admin, export
-from bot.services.export import Sheet, SheetSpec
+from app.features import build_features
+from bot.conversation import Conversation, Feature
+from bot.services import admin
+from bot.services.export import Sheet
 from storage.crypto import keyring
 from storage.models import Member, MemberState, Person, Role
 from tests.factories import TgUser
@@ -214,11 +216,11 @@ async def test_export_sends_the_roster_workbook(harness) -> None:
     assert totals[:2] == ["合计", "在册4人：正式3人，预备1人"] and ws["A7"].font.b
 
 
-async def test_export_collects_every_registered_sheet(harness, monkeypatch) -> None:
+async def test_export_collects_every_registered_sheet(harness) -> None:
     world = await make_world(harness)
-    monkeypatch.setattr(
-        export, "SHEETS", [*export.SHEETS, SheetSpec("demo", "tests.registration.test_roster:demo_sheet")]
-    )
+    deps = harness.deps
+    features = build_features(extra=[Feature("demo", export_sheets=(demo_sheet,))])
+    deps.conversation = Conversation(features, db=deps.db, clock=deps.clock, settings=deps.settings)
     calls = await harness.send(SECRETARY_A, "/export")
     (document,) = [c for c in calls if c.method == "sendDocument"]
     _, workbook = _workbook(document)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from app.features import build_features
 from bot.services import members
 from storage.models import (
     JoinApplication,
@@ -26,6 +27,10 @@ from tests.harness import BotHarness
 from tests.relay.factory import AGENT_A, MEMBER_A, make_world
 from tests.relay.helpers import tap, texts
 from tests.relay.test_applications import APPLICANT, _apply
+
+FEATURES = build_features()
+SECTIONS = [f.data_section for f in FEATURES if f.data_section is not None]
+ERASERS = [f.eraser for f in FEATURES if f.eraser is not None]
 
 
 async def _request_with_materials(harness: BotHarness) -> None:
@@ -71,7 +76,7 @@ async def test_mydata_includes_requests_and_deleteme_removes_them(harness: BotHa
     person_id = await _person_id(harness, MEMBER_A)
 
     async with harness.session() as session:
-        reply = await members.my_data(session, person_id=person_id, language="zh")
+        reply = await members.my_data(session, person_id=person_id, language="zh", sections=SECTIONS)
     document = json.loads(reply.screens[0].document[1])
     request = document["service_requests"][0]
     assert request["item"] == "户口迁移" and request["receipt_no"] == "T1-2026-0001"
@@ -81,7 +86,9 @@ async def test_mydata_includes_requests_and_deleteme_removes_them(harness: BotHa
 
     harness.fake.clear()
     async with harness.session() as session:
-        await members.erase(session, person_id=person_id, language="zh", now=harness.clock.now())
+        await members.erase(
+            session, person_id=person_id, language="zh", now=harness.clock.now(), erasers=ERASERS
+        )
         await session.commit()
     async with harness.session() as session:
         row = await session.get(ServiceRequest, 1)
@@ -106,7 +113,7 @@ async def test_an_applicant_can_see_and_erase_the_application(harness: BotHarnes
     await _apply(harness)
     person_id = await _person_id(harness, APPLICANT)
     async with harness.session() as session:
-        reply = await members.my_data(session, person_id=person_id, language="zh")
+        reply = await members.my_data(session, person_id=person_id, language="zh", sections=SECTIONS)
     section = json.loads(reply.screens[0].document[1])["application_to_join"]
     assert (section["name"], section["phone"], section["stages"][0]["stage"]) == (
         "陈七",

@@ -1,0 +1,214 @@
+"""The channel-neutral conversation core: one inbound event in, one `Reply` out, in one transaction.
+
+A channel adapter (Telegram today; the web chat and WeChat next) turns what it receives into a
+`Sender` (who, on which channel) and an `Inbound` (what), calls `Conversation.handle`, and renders
+the `Reply`. The core never knows which channel it serves.
+
+Features plug in as `Feature` objects (one list, built by the composition root in ``app/``): their
+commands, button prefixes, form flows (typed input for an open `Draft`), reminder kinds, export
+sheets, broadcast audiences, the /mydata section and the eraser. Routing:
+
+* a command goes to the feature that declares it; an unknown one gets a pointer to /help;
+* a button press goes by its data's prefix (``prefix:action:...``); an unknown one is stale;
+* anything else (text, a shared contact, a photo or file, a sticker ...) goes to the person's most
+  recently touched open form; with no form open, a pointer to /help.
+
+One session and at most one commit per event: the person is found or created, their roles loaded,
+the flow runs, the redelivery record is written last (so a read-only event takes no write lock until
+its very end), then one commit. A redelivered event rolls the whole transaction back and answers
+nothing. The last-seen touch is written at most once a minute per person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.dialog import Inbound, Reply, Screen
+from bot.i18n import Catalogue, catalogue
+from bot.services.drafts import active_draft
+from bot.services.identity import Actor, actor_for
+from storage.db import Database
+from storage.dialect import insert_ignore
+from storage.models import Draft, HandledUpdate, Member, Person
+
+logger = logging.getLogger(__name__)
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who an inbound event comes from, as the channel knows them."""
+
+    channel: str  # "telegram" | "web" | "wechat"
+    external_id: str  # the channel's id of the person (a Telegram user id as text, an openid ...)
+    address: str | None = None  # where replies to this person go on that channel (a private chat id)
+    client_language: str | None = None  # what the person's app says their language is
+
+
+@dataclass
+class Turn:
+    """One inbound event as a flow sees it: the open session, the acting person, the event, the time."""
+
+    session: AsyncSession
+    actor: Actor
+    inbound: Inbound
+    now: datetime
+    settings: Settings
+    catalogue: Catalogue
+    sender: Sender
+    draft: Draft | None = None  # the open form this input belongs to (form handlers only)
+
+    @property
+    def language(self) -> str:
+        return self.actor.language
+
+    def text(self, key: str, /, **params: object) -> str:
+        """A catalogue text in the acting person's language."""
+        return self.catalogue.text(self.actor.language, key, **params)
+
+    def say(self, key: str, /, **params: object) -> Reply:
+        return Reply.say(self.text(key, **params))
+
+
+Handler = Callable[[Turn], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What one feature plugs into the bot. Everything is optional but the name."""
+
+    name: str
+    commands: Mapping[str, Handler] = field(default_factory=dict)
+    buttons: Mapping[str, Handler] = field(default_factory=dict)  # callback-data prefix -> handler
+    forms: Mapping[str, Handler] = field(default_factory=dict)  # Draft.flow -> typed-input handler
+    reminder_kinds: Sequence[Any] = ()
+    export_sheets: Sequence[Any] = ()
+    audiences: Sequence[Any] = ()
+    # /mydata: async (session, person_id, language) -> {section title: rows}; /deleteme: async
+    # (session, person_id, now) -> None. Every personal column is covered by one of them (a test checks).
+    data_section: Callable[..., Awaitable[Any]] | None = None
+    eraser: Callable[..., Awaitable[None]] | None = None
+    personal_columns: Sequence[Any] = ()  # the columns its data_section and eraser cover
+
+
+class Conversation:
+    """Routes inbound events to the features' handlers, one transaction each."""
+
+    def __init__(
+        self,
+        features: Sequence[Feature],
+        *,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        texts: Catalogue | None = None,
+    ) -> None:
+        self.features = tuple(features)
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.catalogue = texts or catalogue()
+        self.commands: dict[str, Handler] = {}
+        self.buttons: dict[str, Handler] = {}
+        self.forms: dict[str, Handler] = {}
+        for feature in self.features:
+            for table, plugged in (
+                (self.commands, feature.commands),
+                (self.buttons, feature.buttons),
+                (self.forms, feature.forms),
+            ):
+                for key, handler in plugged.items():
+                    if key in table:
+                        raise ValueError(f"{feature.name}: {key!r} is plugged in twice")
+                    table[key] = handler
+
+    async def handle(self, sender: Sender, inbound: Inbound, *, event_id: int | None = None) -> Reply | None:
+        """Handle one event; None when it was handled before (a redelivery) and must do nothing."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            found = await self._actor(session, sender, now, event_id)
+            if found is None:
+                logger.info("event %s already handled, skipped", event_id)
+                return None
+            turn = Turn(session, found, inbound, now, self.settings, self.catalogue, sender)
+            reply = await self.route(turn)
+            if event_id is not None:
+                first = await insert_ignore(
+                    session, HandledUpdate, {"update_id": event_id, "handled_at": now}, ["update_id"]
+                )
+                if not first:  # the same event handled meanwhile by another worker or instance
+                    await session.rollback()
+                    logger.info("event %s already handled, skipped", event_id)
+                    return None
+            await session.commit()
+        return reply
+
+    async def route(self, turn: Turn) -> Reply:
+        inbound = turn.inbound
+        if inbound.command is not None:
+            handler = self.commands.get(inbound.command)
+            return await handler(turn) if handler is not None else turn.say("error.unknown_command")
+        if inbound.data is not None:
+            handler = self.buttons.get(inbound.data.partition(":")[0])
+            if handler is None:
+                return Reply(toast=turn.text("error.stale_button"))
+            return await handler(turn)
+        draft = await active_draft(turn.session, turn.actor.person_id, set(self.forms))
+        if draft is None:
+            key = "forms.nothing_open" if inbound.text is not None else "error.unknown_input"
+            return turn.say(key)
+        return await self.forms[draft.flow](replace(turn, draft=draft))
+
+    async def _actor(
+        self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
+    ) -> Actor | None:
+        """Find (or create) the person with their member row, in one query that also asks whether this
+        event was handled before; None for a redelivered event."""
+        if sender.channel != "telegram":
+            raise ValueError(f"no accounts on channel {sender.channel!r} yet")
+        user_id = int(sender.external_id)
+        chat_id = int(sender.address) if sender.address is not None else None
+        seen = exists().where(HandledUpdate.update_id == event_id) if event_id is not None else literal(False)
+        row = (
+            await session.execute(
+                select(Person, Member, seen)
+                .outerjoin(Member, Member.person_id == Person.id)
+                .where(Person.telegram_user_id == user_id)
+            )
+        ).first()
+        if row is not None:
+            person, member, handled = row
+            if handled:
+                return None
+        else:
+            if event_id is not None and await session.get(HandledUpdate, event_id) is not None:
+                return None
+            # A new person is committed at once, so a refusal that rolls back cannot lose them.
+            person, member = Person(telegram_user_id=user_id, created_at=now), None
+            session.add(person)
+        language = (sender.client_language or "")[:16] or None
+        if person.client_language != language:
+            person.client_language = language
+        if chat_id is not None and chat_id > 0 and (person.chat_id != chat_id or person.unreachable):
+            person.chat_id = chat_id
+            person.unreachable = False  # they wrote to us, so they can be reached again
+        if person.last_seen_at is None or now - person.last_seen_at >= TOUCH_EVERY:
+            person.last_seen_at = now
+        if row is None:
+            await session.commit()
+        return await actor_for(session, person, member)
+
+
+def screens(*texts: str) -> Reply:
+    """Several plain messages in a row (rarely needed: most answers are one screen)."""
+    return Reply(screens=tuple(Screen(text) for text in texts))
