@@ -20,6 +20,7 @@ from bot.delivery.telegram import make_rate_limiter
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
 from handlers.registry import register_handlers
+from handlers.updates import PerChatUpdateProcessor, Throttle
 from storage import crypto
 from storage.db import Database
 
@@ -64,6 +65,7 @@ def build_application(
     """The bot, ready to initialize: tests pass a fake `request`, a fake clock and background=False."""
     if crypto._keyring is None:
         configure_encryption(settings)
+    clock = clock or SystemClock()
     builder = (
         ApplicationBuilder()
         .token(settings.token())
@@ -71,7 +73,8 @@ def build_application(
         .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))
         .context_types(ContextTypes(context=BotContext))
         .defaults(Defaults(tzinfo=settings.tz))
-        .concurrent_updates(False)
+        # Different people in parallel, one person in order, floods dropped on arrival (handlers.updates).
+        .concurrent_updates(PerChatUpdateProcessor(Throttle(clock.now), catalogue()))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -81,7 +84,7 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
-    deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock or SystemClock())
+    deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock)
     if features is None:
         from app.features import build_features  # the composition root's one list
 

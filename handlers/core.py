@@ -1,25 +1,19 @@
-"""Cross-cutting handlers: drop redelivered updates, throttle floods, switch language, report errors."""
+"""Cross-cutting handlers: drop redelivered updates, report errors."""
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections import defaultdict, deque
-from datetime import timedelta
 
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.context import BotContext, with_session
+from handlers.context import BotContext
 from storage.dialect import insert_ignore
 from storage.models import HandledUpdate
 
 logger = logging.getLogger(__name__)
-
-# A person on a cheap phone may tap a few times quickly; a script floods. 20 in 10 s separates them.
-THROTTLE_MAX = 20
-THROTTLE_WINDOW = timedelta(seconds=10)
 
 
 async def skip_handled_update(update: Update, context: BotContext) -> None:
@@ -36,43 +30,6 @@ async def skip_handled_update(update: Update, context: BotContext) -> None:
     if not inserted:
         logger.info("update %s already handled, skipped", update.update_id)
         raise ApplicationHandlerStop
-
-
-class Throttle:
-    """A sliding window per user, kept in memory: throttling is per instance, which is enough."""
-
-    def __init__(self, limit: int = THROTTLE_MAX, window: timedelta = THROTTLE_WINDOW) -> None:
-        self.limit = limit
-        self.window = window
-        self._seen: dict[int, deque] = defaultdict(deque)
-        self._warned: set[int] = set()
-
-    async def __call__(self, update: Update, context: BotContext) -> None:
-        user = update.effective_user
-        if user is None:
-            return
-        now = context.deps.clock.now()
-        seen = self._seen[user.id]
-        while seen and now - seen[0] > self.window:
-            seen.popleft()
-        if not seen:
-            self._warned.discard(user.id)
-        seen.append(now)
-        if len(seen) <= self.limit:
-            return
-        if user.id not in self._warned:
-            self._warned.add(user.id)
-            await _warn_throttled(update, context)
-        if update.callback_query:
-            await update.callback_query.answer()
-        raise ApplicationHandlerStop
-
-
-@with_session
-async def _warn_throttled(update: Update, context: BotContext) -> None:
-    chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_message(chat.id, context.text("error.slow_down"))
 
 
 async def on_error(update: object, context: BotContext) -> None:

@@ -26,11 +26,9 @@ from handlers.forms import FormInput, FormRouter
 
 # Group order matters: PTB runs one handler per group, lowest group first.
 #   -3  drop updates we have already handled (a redelivery must do nothing twice)
-#   -2  throttle floods from one user before any database work for them
 #    0  commands and buttons of the features
 #    1  free text routed to the sender's open form (after commands, so /cancel etc. win)
 GROUP_DEDUPE = -3
-GROUP_THROTTLE = -2
 GROUP_FEATURES = 0
 GROUP_FORMS = 1
 
@@ -55,7 +53,6 @@ FORM_INPUT = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.CO
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(TypeHandler(Update, core.skip_handled_update), group=GROUP_DEDUPE)
-    application.add_handler(TypeHandler(Update, core.Throttle()), group=GROUP_THROTTLE)
 
     application.add_handlers(
         [

@@ -76,7 +76,9 @@ class BotHarness:
     async def feed(self, data: dict[str, Any]) -> list[Call]:
         """Process one update; return the calls it made."""
         before = len(self.fake.calls)
-        await self.app.process_update(Update.de_json(data, self.app.bot))
+        update = Update.de_json(data, self.app.bot)
+        # Through the update processor, as `Application` does with a fetched update (throttle, order).
+        await self.app.update_processor.process_update(update, self.app.process_update(update))
         return self.fake.calls[before:]
 
     async def send(self, user: TgUser, text: str, **extra: Any) -> list[Call]:

@@ -1,0 +1,76 @@
+"""Updates: different people in parallel, one person in order, and a flood throttled on arrival."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import event
+
+from bot.clock import FakeClock
+from bot.i18n import catalogue
+from handlers.updates import THROTTLE_MAX, PerChatUpdateProcessor, Throttle
+from tests import factories
+from tests.factories import TgUser
+from tests.harness import BotHarness
+
+A, B = TgUser(8101, "甲"), TgUser(8102, "乙")
+
+
+async def test_a_flood_is_answered_once_and_dropped_others_unaffected(harness: BotHarness) -> None:
+    for _ in range(30):
+        await harness.send(A, "/help")
+    to_a = harness.fake.texts(A.id)
+    assert len(to_a) == THROTTLE_MAX + 1
+    assert sum("操作太快" in text for text in to_a) == 1 and "操作太快" in to_a[-1]
+    await harness.send(B, "/help")
+    assert "您可以使用这些命令" in harness.fake.last(B.id).text
+    # Once the window has passed, A is answered again.
+    harness.clock.advance(seconds=11)
+    await harness.send(A, "/help")
+    assert "您可以使用这些命令" in harness.fake.last(A.id).text
+
+
+async def test_help_for_a_known_person_is_cheap(harness: BotHarness) -> None:
+    await harness.send(A, "/help")  # first contact creates the person
+    statements: list[str] = []
+    engine = harness.db.engine.sync_engine
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await harness.send(A, "/help")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    data = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT"))]
+    assert len(data) <= 4, data  # the person with their member row, their roles, the redelivery record
+
+
+def _update(bot, user: TgUser, text: str):
+    from telegram import Update
+
+    return Update.de_json(factories.message_update(user, text), bot)
+
+
+async def test_one_chat_in_order_other_chats_in_parallel(harness: BotHarness) -> None:
+    processor = PerChatUpdateProcessor(Throttle(FakeClock().now), catalogue())
+    bot = harness.app.bot
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    async def work(name: str, wait: bool = False) -> None:
+        if wait:
+            await gate.wait()
+        done.append(name)
+
+    first = asyncio.create_task(processor.process_update(_update(bot, A, "1"), work("a1", wait=True)))
+    second = asyncio.create_task(processor.process_update(_update(bot, A, "2"), work("a2")))
+    other = asyncio.create_task(processor.process_update(_update(bot, B, "x"), work("b")))
+    await asyncio.wait_for(other, 2)
+    assert done == ["b"]  # B was not held up by A's slow update
+    assert not second.done()  # A's second update waits for A's first
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
+    assert done == ["b", "a1", "a2"]
+    assert processor._locks == {}
