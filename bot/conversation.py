@@ -38,11 +38,12 @@ from bot.services.drafts import active_draft
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
 from storage.dialect import insert_ignore
-from storage.models import Draft, HandledUpdate, Member, Person
+from storage.models import Account, Draft, HandledUpdate, Member, Person
 
 logger = logging.getLogger(__name__)
 
 TOUCH_EVERY = timedelta(minutes=1)
+TELEGRAM = "telegram"
 
 
 @dataclass(frozen=True)
@@ -174,36 +175,47 @@ class Conversation:
     ) -> Actor | None:
         """Find (or create) the person with their member row, in one query that also asks whether this
         event was handled before; None for a redelivered event."""
-        if sender.channel != "telegram":
-            raise ValueError(f"no accounts on channel {sender.channel!r} yet")
-        user_id = int(sender.external_id)
-        chat_id = int(sender.address) if sender.address is not None else None
         seen = exists().where(HandledUpdate.update_id == event_id) if event_id is not None else literal(False)
-        row = (
-            await session.execute(
-                select(Person, Member, seen)
-                .outerjoin(Member, Member.person_id == Person.id)
-                .where(Person.telegram_user_id == user_id)
+        query = select(Person, Member, seen, Account).outerjoin(Member, Member.person_id == Person.id)
+        if sender.channel == TELEGRAM:
+            # Telegram people are found by their user id on the person row (one indexed look-up).
+            query = query.outerjoin(
+                Account, (Account.person_id == Person.id) & (Account.channel == TELEGRAM)
+            ).where(Person.telegram_user_id == int(sender.external_id))
+        else:
+            query = query.join(Account, Account.person_id == Person.id).where(
+                Account.channel == sender.channel, Account.external_id == sender.external_id
             )
-        ).first()
+        row = (await session.execute(query.limit(1))).first()
         if row is not None:
-            person, member, handled = row
+            person, member, handled, account = row
             if handled:
                 return None
         else:
             if event_id is not None and await session.get(HandledUpdate, event_id) is not None:
                 return None
             # A new person is committed at once, so a refusal that rolls back cannot lose them.
-            person, member = Person(telegram_user_id=user_id, created_at=now), None
+            person, member, account = Person(created_at=now), None, None
+            if sender.channel == TELEGRAM:
+                person.telegram_user_id = int(sender.external_id)
             session.add(person)
+            await session.flush()
+        if account is None:
+            account = Account(
+                person_id=person.id, channel=sender.channel, external_id=sender.external_id, preferred=True
+            )
+            session.add(account)
         language = (sender.client_language or "")[:16] or None
         if person.client_language != language:
             person.client_language = language
-        if chat_id is not None and chat_id > 0 and (person.chat_id != chat_id or person.unreachable):
-            person.chat_id = chat_id
-            person.unreachable = False  # they wrote to us, so they can be reached again
+        if sender.address is not None and (account.address != sender.address or account.unreachable):
+            account.address = sender.address
+            account.unreachable = False  # they wrote to us, so they can be reached again
+            if sender.channel == TELEGRAM and int(sender.address) > 0:
+                person.chat_id = int(sender.address)
+                person.unreachable = False
         if person.last_seen_at is None or now - person.last_seen_at >= TOUCH_EVERY:
-            person.last_seen_at = now
+            person.last_seen_at = account.last_inbound_at = now
         if row is None:
             await session.commit()
         return await actor_for(session, person, member)

@@ -40,6 +40,7 @@ from bot.services.registration import (
 )
 from storage.crypto import keyring
 from storage.models import (
+    Account,
     AuditEntry,
     Branch,
     ConsentRecord,
@@ -536,6 +537,7 @@ async def erase(
         .values(payload=blank)
         .execution_options(synchronize_session=False)
     )
+    await session.execute(delete(Account).where(Account.person_id == person_id))
     person.telegram_user_id = person.chat_id = None
     person.language = person.client_language = None
     person.last_seen_at = None

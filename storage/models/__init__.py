@@ -7,6 +7,7 @@ from storage.models.activity import *  # noqa: F403
 from storage.models.base import Base, BigId, UTCDateTime, utcnow
 from storage.models.broadcast import Notice, NoticeAck  # noqa: F401
 from storage.models.core import (
+    Account,
     AuditEntry,
     Branch,
     Draft,
@@ -26,6 +27,7 @@ from storage.models.scheduling import ReminderOccurrence  # noqa: F401
 from storage.models.study import StudyCheckin, StudyItem  # noqa: F401
 
 __all__ = [
+    "Account",
     "AuditEntry",
     "Base",
     "BigId",

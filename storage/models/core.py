@@ -75,6 +75,28 @@ class Person(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class Account(Base):
+    """A person's account on one channel (Telegram, the web chat, WeChat): a person may have several.
+
+    ``address`` is where messages to them go on that channel (a private chat id, a web session, an
+    openid); ``preferred`` marks the one reminders and notices use; ``last_inbound_at`` is when they
+    last wrote on it (WeChat may answer freely only within 48 hours of that).
+    """
+
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(128))
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class RoleGrant(Base):
     """A role of a person, scoped to a branch (secretary, committee) or a township (agent)."""
 
