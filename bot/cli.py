@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,23 @@ from bot.logging import setup_logging
 
 class CliError(Exception):
     """One line for the operator; the command exits non-zero."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument prints one line (what is wrong, and where --help is), not the whole usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def user_ref(text: str) -> str:
+    """--user: a Telegram user id (123 or tg:123), a WeChat openid (wx:...) or a web id (web:...)."""
+    from bot.services.accounts import UserRefError, parse_user_ref
+
+    try:
+        return str(parse_user_ref(text))
+    except UserRefError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _settings() -> Settings:
@@ -141,7 +159,7 @@ def cmd_grant(args: argparse.Namespace, revoke: bool = False) -> None:
     role = Role(args.role)
     action = admin.revoke if revoke else admin.grant
     changed = _with_session(
-        lambda s: action(s, telegram_user_id=args.user, role=role, branch=args.branch, township=args.township)
+        lambda s: action(s, user=args.user, role=role, branch=args.branch, township=args.township)
     )
     verb = "revoked" if revoke else "granted"
     print(
@@ -156,6 +174,8 @@ def cmd_invite(args: argparse.Namespace) -> None:
 
     settings = _settings()
     branch = _with_session(lambda s: admin.find_branch(s, args.branch))
+    if not settings.bot_username and settings.bot_token is None:
+        raise CliError("set BOT_USERNAME (the bot's @name) or BOT_TOKEN to print a Telegram invite link")
     username = settings.bot_username or _fetch_username(settings)
     print(admin.invite_link(username, branch.invite_code))
 
@@ -195,10 +215,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="branchbot", description="Mobile Branch (流动党员之家) bot administration."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="branchbot", description="Mobile Branch (流动党员之家) bot administration.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     db = sub.add_parser("db", help="apply or inspect database migrations")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
@@ -235,8 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.set_defaults(func=cmd_catalogue)
 
     for name, revoke in (("grant", False), ("revoke", True)):
-        p = sub.add_parser(name, help=f"{name} a role to a Telegram user id")
-        p.add_argument("--user", type=int, required=True, help="Telegram user id")
+        p = sub.add_parser(name, help=f"{name} a role to a person")
+        p.add_argument(
+            "--user",
+            type=user_ref,
+            required=True,
+            help="Telegram user id (123 or tg:123), wx:<openid>, web:<id>",
+        )
         p.add_argument("--role", required=True, choices=["admin", "secretary", "committee", "agent"])
         p.add_argument("--branch", help="branch id or name (secretary, committee)")
         p.add_argument("--township", help="township id or name (agent)")

@@ -10,7 +10,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
-from storage.models import Branch, Person, Role, RoleGrant, Township, VillageBranch
+from bot.services.accounts import UserRef, find_person, parse_user_ref, person_for
+from storage.models import Branch, Role, RoleGrant, Township, VillageBranch
 
 
 class AdminError(ValueError):
@@ -121,14 +122,12 @@ async def list_townships(session: AsyncSession) -> list[tuple[int, str, list[str
     return result
 
 
-async def _person_for_user(session: AsyncSession, telegram_user_id: int) -> Person:
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
-    if person is None:
-        # Granted before their first message: the private chat id equals the user id.
-        person = Person(telegram_user_id=telegram_user_id, chat_id=telegram_user_id)
-        session.add(person)
-        await session.flush()
-    return person
+def _ref(telegram_user_id: int | None, user: UserRef | str | None) -> UserRef:
+    if user is not None:
+        return user if isinstance(user, UserRef) else parse_user_ref(user)
+    if telegram_user_id is None:
+        raise AdminError("name the person: --user tg:<id>, wx:<openid> or web:<id>")
+    return UserRef("telegram", str(telegram_user_id))
 
 
 async def _scope(
@@ -148,11 +147,17 @@ async def _scope(
 
 
 async def grant(
-    session: AsyncSession, *, telegram_user_id: int, role: Role, branch: str | None, township: str | None
+    session: AsyncSession,
+    *,
+    role: Role,
+    branch: str | None,
+    township: str | None,
+    telegram_user_id: int | None = None,
+    user: UserRef | str | None = None,
 ) -> bool:
-    """Give a role; False if the person already had it."""
+    """Give a role to a person named by a Telegram user id or any channel's ``user``; False if they had it."""
     branch_id, township_id = await _scope(session, role, branch, township)
-    person = await _person_for_user(session, telegram_user_id)
+    person = await person_for(session, _ref(telegram_user_id, user))
     exists = await session.scalar(
         select(RoleGrant.id).where(
             RoleGrant.person_id == person.id,
@@ -177,11 +182,17 @@ async def grant(
 
 
 async def revoke(
-    session: AsyncSession, *, telegram_user_id: int, role: Role, branch: str | None, township: str | None
+    session: AsyncSession,
+    *,
+    role: Role,
+    branch: str | None,
+    township: str | None,
+    telegram_user_id: int | None = None,
+    user: UserRef | str | None = None,
 ) -> bool:
     """Take a role away; False if the person did not have it."""
     branch_id, township_id = await _scope(session, role, branch, township)
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
+    person = await find_person(session, _ref(telegram_user_id, user))
     if person is None:
         return False
     result = await session.execute(

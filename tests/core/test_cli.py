@@ -104,8 +104,43 @@ def test_every_command_has_help() -> None:
 
 
 def test_argparse_errors_exit_non_zero() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "grant", "--user", "x"], capture_output=True, text=True
-    )
-    assert result.returncode == 2
-    assert "invalid int value" in result.stderr
+    for argv in (["grant", "--user", "abc", "--role", "admin"], ["grant", "--user", "x"], ["nosuch"]):
+        result = subprocess.run([sys.executable, "-m", "bot.cli", *argv], capture_output=True, text=True)
+        assert result.returncode == 2, argv
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, not the usage
+        assert "--help" in result.stderr
+
+
+def test_user_references_name_a_channel() -> None:
+    from bot.services.accounts import UserRef, UserRefError, parse_user_ref
+
+    assert parse_user_ref("123456") == UserRef("telegram", "123456")
+    assert parse_user_ref("tg:123456") == UserRef("telegram", "123456")
+    assert parse_user_ref("wx:oAbC-12_x") == UserRef("wechat", "oAbC-12_x")
+    assert parse_user_ref("web:demo-member") == UserRef("web", "demo-member")
+    for bad in ("abc", "tg:-5", "tg:99999999999999999999", "sms:1", "wx:", "wx:has space"):
+        with pytest.raises(UserRefError):
+            parse_user_ref(bad)
+
+
+def test_invite_without_a_bot_name_names_the_setting(env, capsys, monkeypatch) -> None:
+    from tests.conftest import on_postgres
+
+    if on_postgres():
+        pytest.skip("uses its own SQLite file")
+    monkeypatch.delenv("BOT_USERNAME")
+    assert run(capsys, "branch", "create", "--name", "深圳流动党支部", "--city", "深圳")[0] == 0
+    code, _out, err = run(capsys, "invite", "--branch", "1")
+    assert code == 2 and "BOT_USERNAME" in err and len(err.strip().splitlines()) == 1
+
+
+def test_grant_a_role_to_a_wechat_follower(env, capsys) -> None:
+    from tests.conftest import on_postgres
+
+    if on_postgres():
+        pytest.skip("uses its own SQLite file")
+    assert run(capsys, "township", "add", "青山镇", "--village", "东村")[0] == 0
+    code, out, _ = run(capsys, "grant", "--user", "wx:oAgent-1", "--role", "agent", "--township", "青山镇")
+    assert code == 0 and "granted" in out
+    code, out, _ = run(capsys, "grant", "--user", "wx:oAgent-1", "--role", "agent", "--township", "1")
+    assert code == 0 and "already has" in out
