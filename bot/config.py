@@ -34,15 +34,22 @@ class Settings(BaseSettings):
     admin_chat_id: int | None = None
     bot_username: str | None = None
 
+    # The one HTTP host (health, metrics, the webhook, web pages); port 0 takes any free port.
+    http_listen: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Older names of HTTP_LISTEN / HTTP_PORT, still honoured when the new ones are not set.
+    webhook_listen: str | None = None
+    webhook_port: int | None = Field(default=None, ge=0, le=65535)
 
     global_rate: float = Field(default=25.0, gt=0, le=MAX_GLOBAL_RATE)
     quiet_hours_start: time | None = time(22, 0)
     quiet_hours_end: time | None = time(7, 0)
     log_level: str = "INFO"
+    log_format: str = "text"
 
     @field_validator("timezone")
     @classmethod
@@ -82,10 +89,25 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("text", "json"):
+            raise ValueError("use text or json")
+        return value.strip().lower()
+
     @model_validator(mode="after")
     def _webhook_secret_needed(self) -> Settings:
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("WEBHOOK_SECRET must be set when WEBHOOK_URL is set")
+        return self
+
+    @model_validator(mode="after")
+    def _old_listen_names(self) -> Settings:
+        if "http_listen" not in self.model_fields_set and self.webhook_listen:
+            self.http_listen = self.webhook_listen
+        if "http_port" not in self.model_fields_set and self.webhook_port is not None:
+            self.http_port = self.webhook_port
         return self
 
     @property
