@@ -214,6 +214,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     run(_settings(), webhook=args.webhook)
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from app.demo import run_demo
+
+    run_demo(port=args.port, listen=args.listen, data=args.data, browser=not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="branchbot", description="Mobile Branch (流动党员之家) bot administration.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
@@ -274,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=["new", "rotate"], help="new: print a fresh key; rotate: re-encrypt all data"
     )
     keys.set_defaults(func=cmd_keys)
+
+    demo = sub.add_parser("demo", help="try the bot in a browser: no token, no network, a seeded demo world")
+    demo.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0 = any free port)")
+    demo.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    demo.add_argument("--data", help="keep the demo's data in this folder (default: a new temporary one)")
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
     run.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")

@@ -6,13 +6,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Button
 from bot.i18n import t
 from bot.services.identity import language_of
 from storage.dialect import insert_ignore
-from storage.models import OutboxMessage, OutboxStatus, Person, Priority, utcnow
+from storage.models import Account, OutboxMessage, OutboxStatus, Person, Priority, utcnow
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,21 @@ class Outgoing:
         )
 
 
+async def reachable_account(session: AsyncSession, person_id: int) -> Account | None:
+    """The person's account off Telegram that messages go to: the preferred reachable one first."""
+    return await session.scalar(
+        select(Account)
+        .where(
+            Account.person_id == person_id,
+            Account.channel != "telegram",
+            Account.unreachable.is_(False),
+            Account.address.is_not(None),
+        )
+        .order_by(Account.preferred.desc(), Account.id)
+        .limit(1)
+    )
+
+
 @dataclass
 class Enqueued:
     inserted: int = 0
@@ -57,14 +73,21 @@ async def enqueue(
     session: AsyncSession,
     *,
     source: str,
-    chat_id: int,
+    chat_id: int | None = None,
     message: Outgoing,
     kind: str = "notification",
     priority: int = Priority.NOTIFICATION,
     person_id: int | None = None,
     not_before: datetime | None = None,
+    channel: str = "telegram",
+    address: str | None = None,
 ) -> bool:
-    """Add one outgoing message; False when (source, chat) was already enqueued."""
+    """Add one outgoing message; False when (source, chat) was already enqueued.
+
+    Telegram rows name a ``chat_id``; other channels a text ``address`` (a web id, an openid).
+    """
+    if (chat_id is None) == (address is None):
+        raise ValueError("enqueue takes a Telegram chat_id or another channel's address")
     inserted = await insert_ignore(
         session,
         OutboxMessage,
@@ -72,6 +95,8 @@ async def enqueue(
             "source": source[:80],
             "kind": kind,
             "chat_id": chat_id,
+            "channel": channel if address is not None else "telegram",
+            "address": address,
             "person_id": person_id,
             "payload": message.to_payload(),
             "priority": int(priority),
@@ -80,7 +105,7 @@ async def enqueue(
             "next_attempt_at": not_before or utcnow(),
             "created_at": utcnow(),
         },
-        ["source", "chat_id"],
+        ["source", "chat_id"] if address is None else ["source", "channel", "address"],
     )
     return inserted == 1
 
@@ -97,14 +122,19 @@ async def notify_person(
     not_before: datetime | None = None,
     **params: object,
 ) -> bool:
-    """Render catalogue entry ``key`` in the person's language and enqueue it to their private chat."""
+    """Render catalogue entry ``key`` in the person's language and enqueue it to where they are reached:
+    their Telegram chat, else their preferred account on another channel."""
+    route: dict[str, Any] = {"chat_id": person.chat_id}
     if person.chat_id is None:
-        return False
+        account = await reachable_account(session, person.id)
+        if account is None:
+            return False
+        route = {"channel": account.channel, "address": account.address}
     text = t(language_of(person), key, **params)
     return await enqueue(
         session,
         source=source,
-        chat_id=person.chat_id,
+        **route,
         person_id=person.id,
         message=Outgoing(text=text, buttons=buttons),
         kind=kind,

@@ -36,13 +36,17 @@ class OutboxMessage(Base):
     __table_args__ = (
         # One message per (source, chat): a repeated enqueue of the same business event is a no-op.
         UniqueConstraint("source", "chat_id"),
+        # Channels other than Telegram address people by text (a web id, an openid): same rule.
+        UniqueConstraint("source", "channel", "address"),
         Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(32))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # Telegram's chat; None on other channels
+    channel: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")
+    address: Mapped[str | None] = mapped_column(String(128))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NOTIFICATION)

@@ -1,0 +1,300 @@
+"""The web chat channel: a thin adapter of the conversation core, like the Telegram one.
+
+A person on the page is an account of channel ``web`` (the page names it: ``as``). What they type or
+tap becomes an `Inbound`; the core's `Reply` is kept as web messages (`WebMessage` rows) that the page
+polls: buttons stay buttons, an "update the previous screen" reply becomes an edited message,
+documents and charts become materials the page links to or shows. Messages the bot starts (approvals,
+reminders, notices) come through the outbox: `deliver_outbox` turns the pending ``web`` rows into web
+messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.conversation import Conversation, Sender
+from bot.dialog import Button, Inbound, Media, Reply, Screen
+from storage.db import Database
+from storage.models import Account, Material, OutboxMessage, OutboxStatus, WebMessage
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "web"
+TEXT_MAX = 4000
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+PNG, JPEG, PDF = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"%PDF-"
+ZIP = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the page needs to know right after an action (new messages come through polling)."""
+
+    toast: str | None = None
+    handled: bool = True
+
+
+def sniff(content: bytes, filename: str | None) -> tuple[str, str]:
+    """(kind, mime type) from the bytes, never from the name: a picture is a photo, the rest a document."""
+    if content.startswith(PNG):
+        return "photo", "image/png"
+    if content.startswith(JPEG):
+        return "photo", "image/jpeg"
+    if content.startswith(PDF):
+        return "document", "application/pdf"
+    if content.startswith(ZIP):
+        name = (filename or "").lower()
+        if name.endswith(".xlsx"):
+            return "document", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        if name.endswith(".docx"):
+            return "document", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        return "document", "application/zip"
+    try:
+        content.decode("utf-8")
+        return "document", "text/plain"
+    except UnicodeDecodeError:
+        return "document", "application/octet-stream"
+
+
+def parse_text(text: str) -> Inbound:
+    """What a person typed: a command (/help, /start j_code) or plain text."""
+    text = text[:TEXT_MAX]
+    stripped = text.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        head, *args = stripped.split()
+        return Inbound(command=head[1:].partition("@")[0].lower(), args=tuple(args))
+    return Inbound(text=text)
+
+
+class WebChannel:
+    """Talks to the core for people on the page, and keeps what the bot shows them."""
+
+    def __init__(self, conversation: Conversation, db: Database, clock: Clock) -> None:
+        self.conversation = conversation
+        self.db = db
+        self.clock = clock
+
+    def sender(self, who: str, language: str | None = None) -> Sender:
+        return Sender(CHANNEL, who, who, language)
+
+    async def send_text(self, who: str, text: str, language: str | None = None) -> Outcome:
+        return await self._handle(who, parse_text(text), language, pressed=None)
+
+    async def press(
+        self, who: str, message_id: int | None, data: str, language: str | None = None
+    ) -> Outcome:
+        return await self._handle(who, Inbound(data=data[:64]), language, pressed=message_id)
+
+    async def upload(
+        self, who: str, filename: str | None, content: bytes, language: str | None = None
+    ) -> Outcome:
+        """A photo or file the person sends: kept (encrypted) as a material, handed to the core by ref."""
+        kind, mime = sniff(content, filename)
+        async with self.db.session() as session:
+            account = await self._account(session, who)
+            person_id = account.person_id if account is not None else None
+            material = await store_material(
+                session, person_id, kind, filename, mime, content, uploaded=True, now=self.clock.now()
+            )
+            await session.commit()
+        media = Media(kind, f"material:{material.id}", filename, mime, len(content))
+        return await self._handle(who, Inbound(media=media), language, pressed=None)
+
+    async def _handle(self, who: str, inbound: Inbound, language: str | None, pressed: int | None) -> Outcome:
+        reply = await self.conversation.handle(self.sender(who, language), inbound)
+        if reply is None:
+            return Outcome(handled=False)
+        async with self.db.session() as session:
+            account = await self._account(session, who)
+            await self.show(session, account, reply, pressed=pressed)
+            await session.commit()
+        return Outcome(toast=reply.toast)
+
+    async def _account(self, session: AsyncSession, who: str) -> Account | None:
+        return await session.scalar(
+            select(Account).where(Account.channel == CHANNEL, Account.external_id == who)
+        )
+
+    async def show(
+        self, session: AsyncSession, account: Account | None, reply: Reply, *, pressed: int | None
+    ) -> None:
+        """Keep the reply's screens as web messages: an edit of the pressed message, or new ones."""
+        if account is None:
+            return
+        screens = reply.screens
+        if not screens and reply.toast and pressed is None:
+            screens = (Screen(reply.toast),)  # a typed command has no tap to answer: say it instead
+        if pressed is not None and reply.edit and len(screens) == 1 and _editable(screens[0]):
+            original = await session.get(WebMessage, pressed)
+            if original is not None and original.account_id == account.id:
+                target = original.replaces or original.id
+                session.add(
+                    WebMessage(
+                        account_id=account.id,
+                        replaces=target,
+                        body=_body(screens[0], None),
+                        created_at=self.clock.now(),
+                    )
+                )
+                await session.flush()
+                return
+        for screen in screens:
+            media = None
+            if screen.document is not None or screen.photo is not None:
+                if screen.document is not None:
+                    filename, content, kind = screen.document[0], screen.document[1], "document"
+                else:
+                    filename, content, kind = "chart.png", screen.photo, "photo"
+                _, mime = sniff(content, filename)
+                material = await store_material(
+                    session,
+                    account.person_id,
+                    kind,
+                    filename,
+                    mime,
+                    content,
+                    uploaded=False,
+                    now=self.clock.now(),
+                )
+                media = {"kind": kind, "material_id": material.id, "filename": filename}
+            session.add(
+                WebMessage(account_id=account.id, body=_body(screen, media), created_at=self.clock.now())
+            )
+        await session.flush()
+
+    async def messages(self, who: str, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+        """The bot's messages to this person after row ``after``, in order (edits come again, edited)."""
+        async with self.db.session() as session:
+            account = await self._account(session, who)
+            if account is None:
+                return []
+            rows = await session.scalars(
+                select(WebMessage)
+                .where(WebMessage.account_id == account.id, WebMessage.id > after)
+                .order_by(WebMessage.id)
+                .limit(limit)
+            )
+            return [_item(row, who) for row in rows]
+
+    async def material(self, who: str, material_id: int) -> Material | None:
+        """A material this person may open: one they sent or one the bot showed them."""
+        async with self.db.session() as session:
+            account = await self._account(session, who)
+            material = await session.get(Material, material_id)
+            if account is None or material is None or material.person_id != account.person_id:
+                return None
+            return material
+
+    async def deliver_outbox(self, limit: int = 500) -> int:
+        """Turn pending outbox rows of the web channel into web messages (they arrive when the page polls)."""
+        now = self.clock.now()
+        delivered = 0
+        async with self.db.session() as session:
+            rows = list(
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.channel == CHANNEL,
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at <= now,
+                    )
+                    .order_by(OutboxMessage.priority, OutboxMessage.id)
+                    .limit(limit)
+                )
+            )
+            for row in rows:
+                account = await self._account(session, row.address or "")
+                if account is None:
+                    row.status, row.last_error = OutboxStatus.FAILED, "no_account"
+                    continue
+                payload = row.payload or {}
+                buttons = tuple(tuple(Button(**b) for b in line) for line in payload.get("buttons", []))
+                edit_of = payload.get("edit_message_id")
+                target = None
+                if edit_of is not None:
+                    original = await session.get(WebMessage, int(edit_of))
+                    if original is not None and original.account_id == account.id:
+                        target = original.replaces or original.id
+                body = _body(Screen(payload.get("text", ""), buttons=buttons), None)
+                message = WebMessage(account_id=account.id, replaces=target, body=body, created_at=now)
+                session.add(message)
+                await session.flush()
+                row.status, row.sent_at, row.attempts = OutboxStatus.SENT, now, row.attempts + 1
+                if edit_of is None:
+                    row.telegram_message_id = message.id  # the id later edits of this message name
+                delivered += 1
+            await session.commit()
+        return delivered
+
+
+async def store_material(
+    session: AsyncSession,
+    person_id: int | None,
+    kind: str,
+    filename: str | None,
+    mime: str,
+    content: bytes,
+    *,
+    uploaded: bool,
+    now: Any,
+) -> Material:
+    material = Material(
+        person_id=person_id,
+        kind=kind,
+        filename=filename,
+        mime_type=mime,
+        size=len(content),
+        content=base64.b64encode(content).decode("ascii"),
+        uploaded=uploaded,
+        created_at=now,
+    )
+    session.add(material)
+    await session.flush()
+    return material
+
+
+def material_bytes(material: Material) -> bytes:
+    return base64.b64decode(material.content)
+
+
+def _editable(screen: Screen) -> bool:
+    return screen.contact is None and screen.document is None and screen.photo is None
+
+
+def _body(screen: Screen, media: dict[str, Any] | None) -> dict[str, Any]:
+    rows: list[list[dict[str, Any]]] = [
+        [{"text": b.text, "data": b.data, "url": b.url} for b in row] for row in screen.buttons
+    ]
+    if screen.contact is not None:
+        # A phone keyboard: the web cannot vouch for a number, so the person types it; back and cancel
+        # are "reply" buttons whose label is sent as text, as a Telegram reply keyboard does.
+        _share, back, cancel = screen.contact
+        rows.append([{"text": back, "data": None, "url": None}, {"text": cancel, "data": None, "url": None}])
+    return {"text": screen.text, "buttons": rows, "media": media}
+
+
+def _item(row: WebMessage, who: str) -> dict[str, Any]:
+    body = row.body or {}
+    media = body.get("media")
+    shown = None
+    if media:
+        shown = {
+            "kind": media["kind"],
+            "url": f"/api/files/{media['material_id']}?as={who}",
+            "filename": media.get("filename") or "",
+        }
+    return {
+        "message_id": row.replaces or row.id,
+        "seq": row.id,
+        "text": body.get("text", ""),
+        "buttons": body.get("buttons", []),
+        "media": shown,
+        "edited": row.replaces is not None,
+    }
