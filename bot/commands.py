@@ -8,8 +8,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Command:
     name: str
-    audience: str | tuple[str, ...]  # everyone | member | secretary | agent | admin, or several
-    # The catalogue key of the one-line description is always "cmd.<name>".
+    audience: str | tuple[str, ...]  # everyone | nonmember | member | secretary | agent | admin, or several
+    # The catalogue key of the one-line description is "cmd.<name>"; a role named here has its own words
+    # for the same command ("cmd.<name>.<role>"): a secretary plans the activity day, a member answers it.
+    own_words: tuple[str, ...] = ()
 
     @property
     def audiences(self) -> tuple[str, ...]:
@@ -19,6 +21,13 @@ class Command:
     def description_key(self) -> str:
         return f"cmd.{self.name}"
 
+    def description_key_for(self, audiences: set[str]) -> str:
+        """The description in the words of this person's role (officers' words first)."""
+        for role in self.own_words:
+            if role in audiences:
+                return f"cmd.{self.name}.{role}"
+        return self.description_key
+
 
 # Order is the order /help shows them in: the member's daily commands first.
 COMMANDS: list[Command] = [
@@ -27,10 +36,10 @@ COMMANDS: list[Command] = [
     Command("language", "everyone"),
     Command("services", "member"),
     Command("requests", "member"),
-    Command("apply", "everyone"),
+    Command("apply", "nonmember"),  # a member is one already
     Command("inbox", "agent"),
     Command("catalogue", "agent"),
-    Command("servicestats", ("agent", "secretary")),
+    Command("servicestats", ("agent", "secretary"), own_words=("secretary",)),
     Command("branchrequests", "secretary"),
     Command("applicants", "secretary"),
     Command("notice", "secretary"),
@@ -42,8 +51,8 @@ COMMANDS: list[Command] = [
     Command("export", "secretary"),
     Command("dues", "member"),
     Command("duesadmin", "secretary"),
-    Command("activity", ("member", "secretary")),
-    Command("study", ("member", "secretary")),
+    Command("activity", ("member", "secretary"), own_words=("secretary",)),
+    Command("study", ("member", "secretary"), own_words=("secretary",)),
     Command("report", "secretary"),
     Command("townreport", "agent"),
 ]

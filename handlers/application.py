@@ -117,7 +117,8 @@ async def _publish_command_menu(application: Application[Any, Any, Any, Any, Any
     try:
         for language, code in (("zh", None), ("en", "en")):
             commands = [
-                BotCommand(c.name, cat.text(language, c.description_key)) for c in commands_for({"everyone"})
+                BotCommand(c.name, cat.text(language, c.description_key))
+                for c in commands_for({"everyone", "nonmember"})
             ]
             await application.bot.set_my_commands(commands, language_code=code)
     except TelegramError:

@@ -19,8 +19,9 @@ SET_LANGUAGE = LANG.action("set", Word)
 
 def help_text(turn: Turn) -> str:
     lines = [turn.text("help.intro")]
-    for command in commands_for(turn.actor.audiences):
-        lines.append(f"/{command.name} — {turn.text(command.description_key)}")
+    audiences = turn.actor.audiences
+    for command in commands_for(audiences):
+        lines.append(f"/{command.name} — {turn.text(command.description_key_for(audiences))}")
     return "\n".join(lines)
 
 

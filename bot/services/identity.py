@@ -56,6 +56,8 @@ class Actor:
         result = {"everyone"}
         if self.is_member:
             result.add("member")
+        else:
+            result.add("nonmember")
         if self.secretary_branches:
             result.add("secretary")
         if self.agent_townships:

@@ -680,6 +680,20 @@ async def resume(session: AsyncSession, *, person_id: int, language: str, now: d
     member = await member_of(session, person_id)
     if member is not None and member.state == MemberState.RETURNED:
         return await reopen_returned(session, person_id=person_id, language=language, now=now)
+    if member is not None and member.state == MemberState.PENDING:
+        branch = await session.get(Branch, member.branch_id)
+        since = (member.submitted_at or now).astimezone(
+            ZoneInfo(branch.timezone if branch else "Asia/Shanghai")
+        )
+        return Reply.say(
+            t(
+                language,
+                "reg.pending_since",
+                branch=branch.name if branch else "",
+                since=since.strftime("%Y-%m-%d %H:%M"),
+                name=member.name or "",
+            )
+        )
     return None
 
 
@@ -734,6 +748,13 @@ async def press(session: AsyncSession, *, person_id: int, language: str, data: s
     action, _, arg = rest.partition(":")
     if action == "fix":
         return await reopen_returned(session, person_id=person_id, language=language, now=now)
+    if action == "again":  # after 不同意: read the notice again, without hunting for the invite link
+        branch = await session.get(Branch, _int(arg)) if _int(arg) else None
+        if branch is None:
+            return await _stale(session, person_id, language)
+        return await open_invite(
+            session, person_id=person_id, code=branch.invite_code, language=language, now=now
+        )
     draft = await get_draft(session, person_id, FLOW)
     if draft is None:
         return await _stale(session, person_id, language)
@@ -765,7 +786,11 @@ async def press(session: AsyncSession, *, person_id: int, language: str, data: s
         if arg == "n":
             await clear_draft(session, person_id, FLOW)
             await session.commit()
-            return Reply.say(t(language, "reg.refused"))
+            way_back = (
+                (Button(t(language, "reg.btn.read_again"), data=f"reg:again:{branch.id}"),),
+                (Button(t(language, "reg.btn.not_member"), data="apply:start"),),
+            )
+            return Reply.say(t(language, "reg.refused"), buttons=way_back)
         values["consent"] = NOTICE_VERSION
         return await advance("consent")
     if action in ("tp", "vp", "yp"):

@@ -1,0 +1,60 @@
+"""Defects a live try found in reporting in and /help (issue 19: points 1, 7, 8)."""
+
+from __future__ import annotations
+
+from tests.factories import TgUser
+from tests.registration.helpers import (
+    AGENT_QS,
+    SECRETARY_A,
+    approve,
+    invite,
+    make_world,
+    play,
+    report_in_steps,
+)
+
+WORKER = TgUser(7701, "打工人")
+
+
+async def test_start_while_waiting_for_approval_says_so(harness) -> None:
+    world = await make_world(harness)
+    await play(harness, WORKER, report_in_steps(world.invite_a))
+    await harness.send(WORKER, "/start")
+    text = harness.fake.last(WORKER.id).text
+    assert "等待深圳流动党支部书记审核" in text and "王建国" in text
+    assert "/apply" not in text  # not the stranger's welcome
+
+
+async def test_disagreeing_leaves_a_way_back(harness) -> None:
+    world = await make_world(harness)
+    await play(
+        harness,
+        WORKER,
+        [
+            (invite(world.invite_a), "报到须知"),
+            (("press", "继续"), "敏感个人信息"),
+            (("press", "不同意"), "没有同意"),
+        ],
+    )
+    last = harness.fake.last(WORKER.id)
+    assert last.button("我不是党员") == "apply:start"
+    await harness.press(WORKER, last.button("重新阅读须知"))
+    assert "报到须知" in harness.fake.last(WORKER.id).text
+
+
+async def test_help_lists_what_each_role_can_use_in_its_own_words(harness) -> None:
+    world = await make_world(harness)
+    stranger = TgUser(7702, "路人")
+    await harness.send(stranger, "/help")
+    assert "/apply" in harness.fake.last(stranger.id).text
+    await play(harness, WORKER, report_in_steps(world.invite_a))
+    await approve(harness, WORKER)
+    await harness.send(WORKER, "/help")
+    member_help = harness.fake.last(WORKER.id).text
+    assert "/apply" not in member_help and "/activity — 党员活动日" in member_help
+    await harness.send(SECRETARY_A, "/help")
+    secretary_help = harness.fake.last(SECRETARY_A.id).text
+    assert "/activity — 活动日：安排" in secretary_help
+    assert "/servicestats — 本支部党员办事" in secretary_help
+    await harness.send(AGENT_QS, "/help")
+    assert "/servicestats" in harness.fake.last(AGENT_QS.id).text
