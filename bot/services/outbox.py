@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.channel import EDIT_KEY
 from bot.dialog import Button
 from bot.i18n import t
 from bot.services.identity import language_of
@@ -141,3 +143,63 @@ async def notify_person(
         priority=priority,
         not_before=not_before,
     )
+
+
+async def update_copies(
+    session: AsyncSession,
+    *,
+    source: str,
+    new_source: str,
+    text_for: Callable[[Person], str],
+    now: datetime,
+    skip_person_id: int | None = None,
+) -> int:
+    """Bring every copy of one message (``source``: the same notification to several people) up to date:
+    a copy still waiting is cancelled, a sent one is edited into ``text_for(person)`` without buttons.
+    ``skip_person_id``'s copy is left alone (their own tap updates it). Returns the edits enqueued."""
+    rows = list(
+        await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.source == source[:80],
+                OutboxMessage.person_id.is_not(None),
+                OutboxMessage.person_id != (skip_person_id or 0),
+            )
+        )
+    )
+    edits = 0
+    for row in rows:
+        if row.status == OutboxStatus.PENDING:
+            row.status = OutboxStatus.CANCELLED
+            continue
+        if row.status != OutboxStatus.SENT or row.telegram_message_id is None:
+            continue
+        person = await session.get(Person, row.person_id)
+        if person is None:
+            continue
+        route: dict[str, Any] = (
+            {"chat_id": row.chat_id}
+            if row.chat_id is not None
+            else {"channel": row.channel, "address": row.address}
+        )
+        payload = Outgoing(text=text_for(person)).to_payload() | {EDIT_KEY: row.telegram_message_id}
+        inserted = await insert_ignore(
+            session,
+            OutboxMessage,
+            {
+                "source": new_source[:80],
+                "kind": row.kind,
+                "chat_id": route.get("chat_id"),
+                "channel": route.get("channel", "telegram"),
+                "address": route.get("address"),
+                "person_id": person.id,
+                "payload": payload,
+                "priority": int(Priority.NOTIFICATION),
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+            ["source", "chat_id"] if row.chat_id is not None else ["source", "channel", "address"],
+        )
+        edits += inserted
+    return edits

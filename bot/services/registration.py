@@ -27,7 +27,7 @@ from bot.rules.validate import clean_name, clean_short_text
 from bot.services import admin, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import notify_person
+from bot.services.outbox import notify_person, update_copies
 from storage.crypto import keyring
 from storage.models import (
     Branch,
@@ -1271,6 +1271,26 @@ async def _decide(
         await tell_home_township(
             session, member, branch, "reg.agent_reported", f"member:{member.id}:reported:{revision}", now
         )
+    # The other officers' copies of the request lose their buttons and say who decided what.
+    decider = await member_of(session, actor.person_id)
+    await update_copies(
+        session,
+        source=f"member:{member.id}:submitted:{revision}",
+        new_source=f"member:{member.id}:decided:{revision}",
+        skip_person_id=actor.person_id,
+        now=now,
+        text_for=lambda officer: t(
+            language_of(officer),
+            "reg.decided_by_other",
+            name=member.name or "",
+            who=(
+                decider.name
+                if decider is not None and decider.name
+                else t(language_of(officer), "reg.another_officer")
+            ),
+            decision=t(language_of(officer), f"reg.decision.{decision}"),
+        ),
+    )
     await session.commit()
     key = {
         "approve": "reg.decided_approved",

@@ -8,7 +8,7 @@ from bot.services import admin
 from storage.models import HandledUpdate, Person, Role
 from tests import factories
 from tests.factories import TgUser
-from tests.harness import BotHarness
+from tests.harness import ADMIN_CHAT_ID, BotHarness
 
 ZH_USER = TgUser(1001, "王", "zh-hans")
 EN_USER = TgUser(1002, "Wang", "en-GB")
@@ -108,3 +108,18 @@ async def test_unknown_command_points_to_help(harness: BotHarness) -> None:
 async def test_unknown_button_is_answered(harness: BotHarness) -> None:
     calls = await harness.press(ZH_USER, "zz:old:1")
     assert [c.method for c in calls] == ["answerCallbackQuery"]
+
+
+async def test_a_button_on_a_message_that_cannot_be_edited_is_handled(harness: BotHarness) -> None:
+    """Old, forged or double-tapped messages: Telegram refuses the edit; the person gets the screen anyway,
+    and nobody gets an error report."""
+    await harness.send(ZH_USER, "/language")
+    data = harness.fake.last(ZH_USER.id).button("English")
+    harness.fake.fail("bad_request:message can't be edited", method="editMessageText")
+    calls = await harness.press(ZH_USER, data)
+    assert [c.method for c in calls] == ["answerCallbackQuery", "sendMessage"]
+    assert "Language set to English" in calls[-1].text
+    harness.fake.fail("bad_request:message is not modified", method="editMessageText")
+    calls = await harness.press(ZH_USER, data)
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert not [c for c in harness.fake.calls if c.chat_id == ADMIN_CHAT_ID]

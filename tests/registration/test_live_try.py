@@ -58,3 +58,20 @@ async def test_help_lists_what_each_role_can_use_in_its_own_words(harness) -> No
     assert "/servicestats — 本支部党员办事" in secretary_help
     await harness.send(AGENT_QS, "/help")
     assert "/servicestats" in harness.fake.last(AGENT_QS.id).text
+
+
+async def test_the_other_officers_copies_show_the_decision(harness) -> None:
+    from tests.registration.helpers import COMMITTEE_A, member_row, report_in
+
+    world = await make_world(harness)
+    await report_in(harness, WORKER, world.invite_a)
+    delivered = await harness.deliver()
+    copy = [c for c in delivered if c.chat_id == COMMITTEE_A.id and c.method == "sendMessage"]
+    assert copy and copy[0].button("通过")
+    member = await member_row(harness, WORKER)
+    await harness.press(SECRETARY_A, f"reg:ok:{member.id}:1")
+    edits = [c for c in await harness.deliver() if c.method == "editMessageText"]
+    (edit,) = [c for c in edits if c.chat_id == COMMITTEE_A.id]
+    assert "已由另一位书记或委员处理：通过" in edit.text and "王建国" in edit.text
+    assert not edit.params.get("reply_markup")
+    assert not [c for c in edits if c.chat_id == SECRETARY_A.id]  # their own tap already updated theirs
