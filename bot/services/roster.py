@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from bot.rules.phone import mask_phone, normalize_mobile
 from bot.services import audit
 from bot.services.export import Sheet
 from bot.services.identity import Actor
+from bot.services.member_card import CARD_LINES, CardLine
 from bot.services.outbox import Button
 from bot.services.registration import (
     Reply,
@@ -31,6 +33,7 @@ from storage.crypto import keyring
 from storage.models import Branch, Member, MemberState, PartyStatus, Person, Township, VillageBranch
 
 PAGE_SIZE = 10
+SORTS = ("i", "n", "t")
 SILENT_CHOICES = (30, 60, 90, 180)
 ON_ROSTER = (MemberState.APPROVED, MemberState.LEAVING)
 # filter -> the catalogue key of its name in the page heading
@@ -72,20 +75,23 @@ class RosterQuery:
     kind: str = "all"
     arg: int = 0
     offset: int = 0
+    sort: str = "i"  # i: in the order they reported in; n: by name; t: by township and village
 
     def data(self, **changes: Any) -> str:
         q = replace(self, **changes)
-        return f"ros:{q.branch_id}:{q.kind}:{q.arg}:{q.offset}"
+        return f"ros:{q.branch_id}:{q.kind}:{q.arg}:{q.offset}:{q.sort}"
 
     @classmethod
     def parse(cls, data: str) -> RosterQuery | None:
         parts = data.split(":")
-        if len(parts) != 5 or parts[0] != "ros" or parts[2] not in (*FILTERS, "twp", "silp"):
+        if len(parts) == 5:
+            parts.append("i")  # a button from before sorting existed
+        if len(parts) != 6 or parts[0] != "ros" or parts[2] not in (*FILTERS, "twp", "silp"):
             return None
         numbers = [parts[1], parts[3], parts[4]]
-        if not all(n.isdigit() and len(n) < 10 for n in numbers):
+        if not all(n.isdigit() and len(n) < 10 for n in numbers) or parts[5] not in SORTS:
             return None
-        return cls(int(parts[1]), parts[2], int(parts[3]), int(parts[4]))
+        return cls(int(parts[1]), parts[2], int(parts[3]), int(parts[4]), parts[5])
 
 
 def parse_args(args: list[str]) -> tuple[str, int, str | None]:
@@ -230,30 +236,46 @@ async def page(
         select(func.count()).select_from(_filtered(base, query, now, phone).subquery())
     )
     offset = min(query.offset, max(total - 1, 0) // PAGE_SIZE * PAGE_SIZE)
-    rows = (
-        await session.execute(
-            _filtered(
-                select(
-                    Member.id,
-                    Member.name,
-                    Member.phone,
-                    Member.party_status,
-                    Member.state,
-                    Township.name,
-                    VillageBranch.name,
+    by_name: list[int] | None = None
+    if query.sort == "n":
+        # Names are encrypted, so the database cannot sort them: read (id, name) of this branch's
+        # filtered roster (a branch has tens of members, a few hundred at most) and sort here.
+        pairs = (
+            await session.execute(
+                _filtered(
+                    select(Member.id, Member.name).join(Person, Person.id == Member.person_id),
+                    query,
+                    now,
+                    phone,
                 )
-                .join(Person, Person.id == Member.person_id)
-                .outerjoin(Township, Township.id == Member.township_id)
-                .outerjoin(VillageBranch, VillageBranch.id == Member.village_branch_id),
-                query,
-                now,
-                phone,
             )
-            .order_by(Member.id)
-            .limit(PAGE_SIZE)
-            .offset(offset)
+        ).all()
+        by_name = [i for i, _ in sorted(pairs, key=lambda p: (p[1] or "\uffff", p[0]))][
+            offset : offset + PAGE_SIZE
+        ]
+    order = (Township.name, VillageBranch.name, Member.id) if query.sort == "t" else (Member.id,)
+    listed = _filtered(
+        select(
+            Member.id,
+            Member.name,
+            Member.phone,
+            Member.party_status,
+            Member.state,
+            Township.name,
+            VillageBranch.name,
         )
-    ).all()
+        .join(Person, Person.id == Member.person_id)
+        .outerjoin(Township, Township.id == Member.township_id)
+        .outerjoin(VillageBranch, VillageBranch.id == Member.village_branch_id),
+        query,
+        now,
+        phone,
+    )
+    if by_name is not None:
+        found = {row[0]: row for row in (await session.execute(listed.where(Member.id.in_(by_name)))).all()}
+        rows = [found[i] for i in by_name if i in found]
+    else:
+        rows = (await session.execute(listed.order_by(*order).limit(PAGE_SIZE).offset(offset))).all()
     label = t(language, FILTERS[query.kind], days=query.arg, township=await _township_name(session, query))
     lines = [t(language, "roster.head", branch=branch.name, filter=label, total=total)]
     numbers = []
@@ -282,6 +304,15 @@ async def page(
     if query.kind == "phone":
         query = RosterQuery(query.branch_id)
     buttons += _filter_rows(query, language)
+    buttons.append(
+        tuple(
+            Button(
+                ("· " if key == query.sort else "") + t(language, f"roster.sort.{key}"),
+                data=query.data(sort=key, offset=0),
+            )
+            for key in SORTS
+        )
+    )
     return Reply.say("\n".join(lines), buttons=tuple(buttons))
 
 
@@ -313,7 +344,15 @@ async def _township_picker(session: AsyncSession, query: RosterQuery, branch: Br
     return Reply.say(text, buttons=tuple(buttons))
 
 
-async def card(session: AsyncSession, *, actor: Actor, member_id: int, language: str, now: datetime) -> Reply:
+async def card(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    member_id: int,
+    language: str,
+    now: datetime,
+    lines: Sequence[CardLine] = CARD_LINES,
+) -> Reply:
     """One member's full record for an officer of their branch, with the decision buttons when pending."""
     member = await session.get(Member, member_id)
     if member is None or not actor.leads_branch(member.branch_id) or member.state == MemberState.ERASED:
@@ -340,6 +379,9 @@ async def card(session: AsyncSession, *, actor: Actor, member_id: int, language:
         seen=seen,
         reachable=t(language, "roster.unreachable" if person and person.unreachable else "roster.reachable"),
     )
+    if member.state in ON_ROSTER:
+        status = [line for line in [await line(session, member, now, language) for line in lines] if line]
+        text = "\n".join([text, "", *status])
     buttons: list[tuple[Button, ...]] = []
     if member.state == MemberState.PENDING:
         buttons += list(decision_buttons(language, member))

@@ -243,3 +243,36 @@ async def test_export_is_scoped(harness, user) -> None:
         assert workbook["党员花名册"].max_row == 2  # the header and the totals: branch B is empty
     else:
         assert documents == [] and "没有权限" in calls[-1].text
+
+
+async def test_the_roster_sorts_by_name_and_by_place(harness) -> None:
+    world = await make_world(harness)
+    ids = await seed(harness, world.branch_a, world.qingshan, 3)
+    async with harness.session() as session:
+        for member_id, name in zip(ids, ["王五", "李四", "张三"], strict=True):
+            member = await session.get(Member, member_id)
+            member.name = name
+        await session.commit()
+    await harness.send(SECRETARY_A, "/members")
+    first = harness.fake.last(SECRETARY_A.id)
+    assert first.text.index("王五") < first.text.index("李四") < first.text.index("张三")  # order reported in
+    await harness.press(SECRETARY_A, first.button("姓名"))
+    by_name = harness.fake.last(SECRETARY_A.id).text
+    names = sorted(["王五", "李四", "张三"])
+    assert by_name.index(names[0]) < by_name.index(names[1]) < by_name.index(names[2])
+    await harness.press(SECRETARY_A, harness.fake.last(SECRETARY_A.id).button("乡镇村"))
+    assert "王五" in harness.fake.last(SECRETARY_A.id).text
+    forged = await harness.press(SECRETARY_A, f"ros:{world.branch_a}:all:0:0:zz")  # a forged sort is stale
+    assert [c.method for c in forged] == ["answerCallbackQuery"] and forged[0].params.get("text")
+
+
+async def test_a_member_card_shows_dues_activity_and_study(harness) -> None:
+    world = await make_world(harness)
+    (member_id,) = await seed(harness, world.branch_a, world.qingshan, 1)
+    await harness.press(SECRETARY_A, f"ros:v:{member_id}")
+    card = harness.fake.last(SECRETARY_A.id).text
+    assert (
+        "党费：还没有开放的月份" in card
+        and "活动日：还没有举行过" in card
+        and "学习：近三个月没有学习内容" in card
+    )
