@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import t
+from bot.i18n import catalogue, t
 from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_short_text
 from bot.services import audit
@@ -430,9 +430,45 @@ async def my_data(
         name, value = await section(session, person_id)
         document[name] = value
     content = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    summary = await _readable_summary(session, document, member, language)
     return Reply(
-        screens=(Screen(t(language, "me.mydata_caption"), document=("mydata.json", content)),), edit=False
+        screens=(
+            Screen(summary),
+            Screen(t(language, "me.mydata_caption"), document=("mydata.json", content)),
+        ),
+        edit=False,
     )
+
+
+async def _readable_summary(
+    session: AsyncSession, document: dict[str, Any], member: Member | None, language: str
+) -> str:
+    """What a person can read on a phone: their record in words, then how much each part holds."""
+    lines = [t(language, "me.mydata_head")]
+    if member is not None and member.state != MemberState.ERASED:
+        branch = await session.get(Branch, member.branch_id)
+        lines.append(await summary_body(session, language, Values.of_member(member)))
+        lines.append(t(language, "me.mydata_branch", branch=branch.name if branch else ""))
+    counts = {
+        "consents": len(document.get("consents", [])),
+        "drafts": len(document.get("drafts", [])),
+        "messages_to_you": len(document.get("messages_to_you", [])),
+        "activity_log": len(document.get("activity_log", [])),
+    }
+    for name, value in document.items():
+        if name in ("person", "member", *counts):
+            continue
+        counts[name] = len(value) if isinstance(value, list | dict) else int(value is not None)
+    for name, count in counts.items():
+        if count:
+            lines.append(t(language, "me.mydata_count", part=_part_label(language, name), count=count))
+    lines.append(t(language, "me.mydata_erase"))
+    return "\n".join(lines)
+
+
+def _part_label(language: str, name: str) -> str:
+    key = f"mydata.part.{name}"
+    return t(language, key) if catalogue().has(key) else name
 
 
 # -- /deleteme --------------------------------------------------------------------------------------

@@ -90,10 +90,11 @@ async def test_return_for_changes_and_resubmit(harness) -> None:
     world = await make_world(harness)
     await report_in(harness, USER, world.invite_a)
     await harness.deliver()
+    old_request = harness.fake.last(COMMITTEE_A.id).button("通过")
     await play(harness, SECRETARY_A, [(("press", "打回"), "需要修改什么"), ("入党时间不对", "已打回")])
     await harness.deliver()
     assert "需要修改：入党时间不对" in harness.fake.last(USER.id).text
-    old_request = harness.fake.last(COMMITTEE_A.id).button("通过")
+    assert "打回修改" in harness.fake.last(COMMITTEE_A.id).text  # their copy says what happened
     await play(
         harness,
         USER,

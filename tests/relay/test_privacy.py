@@ -77,7 +77,7 @@ async def test_mydata_includes_requests_and_deleteme_removes_them(harness: BotHa
 
     async with harness.session() as session:
         reply = await members.my_data(session, person_id=person_id, language="zh", sections=SECTIONS)
-    document = json.loads(reply.screens[0].document[1])
+    document = json.loads(reply.screens[-1].document[1])
     request = document["service_requests"][0]
     assert request["item"] == "户口迁移" and request["receipt_no"] == "T1-2026-0001"
     assert [m["text"] for m in request["materials"]] == ["身份证号 110101199003070011", "户口本首页"]
@@ -114,7 +114,7 @@ async def test_an_applicant_can_see_and_erase_the_application(harness: BotHarnes
     person_id = await _person_id(harness, APPLICANT)
     async with harness.session() as session:
         reply = await members.my_data(session, person_id=person_id, language="zh", sections=SECTIONS)
-    section = json.loads(reply.screens[0].document[1])["application_to_join"]
+    section = json.loads(reply.screens[-1].document[1])["application_to_join"]
     assert (section["name"], section["phone"], section["stages"][0]["stage"]) == (
         "陈七",
         "+8613800138000",
