@@ -139,7 +139,9 @@ async def test_mydata_sends_everything_held_as_a_file(harness) -> None:
     assert {"member.submit", "consent.given", "member.approve"} <= {a["action"] for a in data["activity_log"]}
     # Beside the file, a summary a person can read on a phone, in their language.
     (summary,) = [c for c in calls if c.method == "sendMessage"]
-    assert "我们保存的关于您的信息" in summary.text and NAME in summary.text and "138 0013 8000" in summary.text
+    assert (
+        "我们保存的关于您的信息" in summary.text and NAME in summary.text and "138 0013 8000" in summary.text
+    )
     assert "同意记录：1 条" in summary.text and "/deleteme" in summary.text
     assert "telegram_user_id" not in summary.text and "approved" not in summary.text
 
