@@ -583,8 +583,10 @@ async def update_plan(
             branch_id=branch_id,
         )
         return Outcome.NOT_ALLOWED
-    plan = await ensure_plan(session, branch_id, now)
-    values = parse_field(field_name, text, plan.start_time)
+    # Parse before writing anything: a refused answer leaves the event's transaction clean.
+    existing = await get_plan(session, branch_id)
+    values = parse_field(field_name, text, existing.start_time if existing else DEFAULT_START)
+    plan = existing or await ensure_plan(session, branch_id, now)
     for name, value in values.items():
         setattr(plan, name, value)
     if field_name == "rule":
@@ -1108,6 +1110,7 @@ async def toggle_attendance(
     )
     if existing is not None:
         await session.delete(existing)
+        await session.flush()  # the roster shown next reads it back in this transaction
         present = False
     else:
         await insert_ignore(
@@ -1260,6 +1263,18 @@ async def cancel_event(
         branch_id=event.branch_id,
     )
     return Outcome.OK
+
+
+async def release_time(
+    session: AsyncSession, branch_id: int | None, now: datetime, quiet: QuietHours
+) -> datetime | None:
+    """When messages fanned out now to a branch's members will leave (local time), or None for "now":
+    inside the night's quiet hours they wait for the morning."""
+    if branch_id is None:
+        return None
+    tz = await branch_zone(session, branch_id)
+    release = quiet.release_time(now, tz.key)
+    return release.astimezone(tz) if release > now else None
 
 
 async def can_edit_plan(session: AsyncSession, actor: Actor, branch_id: int) -> bool:
