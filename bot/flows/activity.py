@@ -642,8 +642,8 @@ async def data_section(session: AsyncSession, person_id: int) -> tuple[str, obje
 
 async def erase_person(session: AsyncSession, person_id: int) -> None:
     """/deleteme: drop the free texts (leave reasons, excuses, reported changes) and the message that
-    carried the changes to the secretary. Answers and sign-ins stay as bare facts of the anonymised
-    member (no name, no text), so the branch's attendance ledger keeps its counts."""
+    carried the changes to the secretary. Answers and sign-ins stay as bare facts (attend/leave, a time)
+    of the anonymised member row, which names nobody once `members.erase` has run, like the row itself."""
     members = await _member_ids(session, person_id)
     if not members:
         return
