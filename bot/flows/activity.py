@@ -15,16 +15,33 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Reply, Screen, denied, stale
 from bot.reports.sheets import attendance_sheet
 from bot.rules.errors import RuleInputError
 from bot.scheduling.engine import QuietHours
 from bot.services import activity, audiences, lifecycle
-from bot.services.activity import Outcome, RsvpAnswer
+from bot.services.activity import (
+    ACT,
+    ASK_CANCEL,
+    ATTEND,
+    BRANCH,
+    CANCEL,
+    EDIT,
+    EXCUSE,
+    HISTORY,
+    LEAVE,
+    MARK,
+    MINE,
+    MOVE,
+    QUIT,
+    ROSTER,
+    SIGN_IN,
+    Outcome,
+    RsvpAnswer,
+)
 from bot.services.drafts import clear_draft, save_draft
-from bot.services.lifecycle import LifeOutcome
+from bot.services.lifecycle import LIFE, LIFE_SAME, LifeOutcome
 from storage.models import Member, OutboxMessage, OutboxStatus
 from storage.models.activity import (
     ActivityAttendance,
@@ -44,28 +61,6 @@ FLOWS = (FLOW_EDIT, FLOW_LEAVE, FLOW_MOVE, FLOW_EXCUSE, FLOW_DETAILS)
 # The plan's fields, in the order of their buttons (four a row).
 FIELD_BUTTONS = ("rule", "time", "place", "topic", "programme", "leads", "lost")
 
-# The activity and study tables' ids are INTEGER on PostgreSQL: a larger number is a stale button.
-RowId = Int(1, 2**31 - 1)
-
-ACT = Callbacks("act")
-BRANCH = ACT.action("b", RowId)  # the overview of one branch
-MINE = ACT.action("me")  # the member's own view
-ATTEND = ACT.action("y", RowId)
-LEAVE = ACT.action("n", RowId)
-SIGN_IN = ACT.action("s", RowId)
-EDIT = ACT.action("e", RowId, Word)  # branch, plan field
-ROSTER = ACT.action("l", RowId)
-MARK = ACT.action("m", RowId, RowId)  # event, member
-EXCUSE = ACT.action("x", RowId, RowId)  # event, member
-MOVE = ACT.action("v", RowId)
-ASK_CANCEL = ACT.action("k", RowId)
-CANCEL = ACT.action("kk", RowId)
-HISTORY = ACT.action("h", RowId)
-QUIT = ACT.action("q", Word)  # a flow's name, or "-" to drop nothing
-
-LIFE = Callbacks("life")
-LIFE_SAME = LIFE.action("ok", Int(0, 10**6))
-LIFE_CHANGED = LIFE.action("chg", Int(0, 10**6))
 
 Rows = Sequence[Sequence[Button]]
 

@@ -10,16 +10,27 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Reply, Screen, already_done, denied, stale
-from bot.flows.activity import EDIT, RowId
 from bot.reports.sheets import study_sheet
 from bot.rules.errors import RuleInputError
 from bot.scheduling.engine import QuietHours
 from bot.services import activity, audiences, study
+from bot.services.activity import EDIT
 from bot.services.drafts import clear_draft, get_draft, save_draft
-from bot.services.study import StudyOutcome
+from bot.services.study import (
+    CHECK_IN,
+    COUNTS,
+    DAYS,
+    MISSING,
+    MY_ITEMS,
+    PUBLISH,
+    QUIT,
+    REFLECT,
+    SEND,
+    STU,
+    StudyOutcome,
+)
 from storage.models import Draft, Member
 from storage.models.study import StudyCheckin, StudyItem
 
@@ -28,16 +39,6 @@ FLOW_REFLECTION = "study_reflection"
 FLOWS = (FLOW_PUBLISH, FLOW_REFLECTION)
 BUTTON_TITLE = 12  # characters of an item's title on a button, the last one an ellipsis when cut
 
-STU = Callbacks("stu")
-CHECK_IN = STU.action("k", RowId)
-REFLECT = STU.action("r", RowId)
-MISSING = STU.action("v", RowId)
-PUBLISH = STU.action("p", RowId)  # the branch
-COUNTS = STU.action("a", RowId)  # back to the branch's counts
-DAYS = STU.action("d", Int(1, study.MAX_PERIOD_DAYS))
-SEND = STU.action("go")
-MY_ITEMS = STU.action("me")
-QUIT = STU.action("q", Word)
 
 Rows = Sequence[Sequence[Button]]
 

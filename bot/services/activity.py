@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Int, Word
 from bot.i18n import t
 from bot.rules.dates import ActivityRule, occurrence_datetime, parse_date
 from bot.rules.errors import DateInputError, RuleInputError
@@ -71,6 +72,27 @@ PLACE_MAX = 200
 TOPIC_MAX = 100
 REASON_MAX = 200
 MOVE_MAX_DAYS = 62
+
+
+# -- the feature's buttons, declared once: the reminders' builders here, the flows' parser in bot.flows --
+# The activity and study tables' ids are INTEGER on PostgreSQL: a larger number is a stale button.
+RowId = Int(1, 2**31 - 1)
+
+ACT = Callbacks("act")
+BRANCH = ACT.action("b", RowId)  # the overview of one branch
+MINE = ACT.action("me")  # the member's own view
+ATTEND = ACT.action("y", RowId)
+LEAVE = ACT.action("n", RowId)
+SIGN_IN = ACT.action("s", RowId)
+EDIT = ACT.action("e", RowId, Word)  # branch, plan field
+ROSTER = ACT.action("l", RowId)
+MARK = ACT.action("m", RowId, RowId)  # event, member
+EXCUSE = ACT.action("x", RowId, RowId)  # event, member
+MOVE = ACT.action("v", RowId)
+ASK_CANCEL = ACT.action("k", RowId)
+CANCEL = ACT.action("kk", RowId)
+HISTORY = ACT.action("h", RowId)
+QUIT = ACT.action("q", Word)  # a flow's name, or "-" to drop nothing
 
 
 class ActivityInputError(RuleInputError):
@@ -664,14 +686,14 @@ def event_lines(language: str, starts_local: datetime, plan: ActivityPlan | None
 def rsvp_buttons(language: str, event_id: int) -> tuple[tuple[Button, ...], ...]:
     return (
         (
-            Button(t(language, "btn.activity.attend"), data=f"act:y:{event_id}"),
-            Button(t(language, "btn.activity.leave"), data=f"act:n:{event_id}"),
+            Button(t(language, "btn.activity.attend"), data=ATTEND.data(event_id)),
+            Button(t(language, "btn.activity.leave"), data=LEAVE.data(event_id)),
         ),
     )
 
 
 def signin_buttons(language: str, event_id: int) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(t(language, "btn.activity.signin"), data=f"act:s:{event_id}"),),)
+    return ((Button(t(language, "btn.activity.signin"), data=SIGN_IN.data(event_id)),),)
 
 
 async def _event_context(

@@ -100,12 +100,13 @@ async def test_the_workbook_has_every_ledger_with_matching_totals(harness: BotHa
     checked = {(c.item, c.i) for c in plan.checkins if c.branch == "A"}
     done = sum(1 for it, s in expected if (it.key, s.i) in checked)
     assert len(rows) == len(expected)
+    done_rate = f"{(Decimal(done) * 100 / len(expected)).quantize(Decimal('0.1'))}%"
     assert total[:5] == [
         "合计",
         f"{len(items)}项",
         None,
         f"应打卡{len(expected)}人次",
-        f"已打卡{done}/{len(expected)}，打卡率{(Decimal(done) * 100 / len(expected)).quantize(Decimal('0.1'))}%",
+        f"已打卡{done}/{len(expected)}，打卡率{done_rate}",
     ]
     assert total[5] is None
     assert {r[4] for r in rows} == {"已打卡", "补打卡", "未打卡"}
