@@ -388,10 +388,12 @@ async def _ask_cancel(turn: Turn, event_id: int) -> Reply:
         return denied(turn.language)
     if outcome != Outcome.OK:
         return _new(turn.text("activity.stale"))
+    event = await turn.session.get(ActivityEvent, event_id)  # loaded by the check: no query
+    back = BRANCH.data(event.branch_id) if event is not None else QUIT.data("-")
     rows = [
         [
             Button(turn.text("common.confirm"), data=CANCEL.data(event_id)),
-            Button(turn.text("common.back"), data=QUIT.data("-")),
+            Button(turn.text("common.back"), data=back),
         ]
     ]
     return _new(turn.text("activity.cancel.ask"), rows)

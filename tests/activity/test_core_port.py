@@ -300,3 +300,39 @@ async def test_mydata_has_and_deleteme_erases_every_personal_field(
     assert not any("出差去外地" in str(v) or "单位临时派往外省" in str(v) for row in rows for v in row)
     # Erasing twice is harmless.
     await harness.send(A, "/deleteme")
+
+
+# -- a way back from every screen -----------------------------------------------------------------------
+
+
+async def test_back_buttons_lead_to_the_overview(harness: BotHarness, world: BranchWorld) -> None:
+    await set_plan(harness, world, rule="15", time="19:00")
+    overview = "上海流动党支部 · 党员活动日"
+    await harness.transcript(
+        SECRETARY,
+        [
+            ("/activity", overview),
+            (("press", "取消本次"), "确定取消这次党员活动日吗"),
+            (("press", "返回"), overview),
+            (("press", "名单"), "名单 · 3月15日（周日）19:00"),
+            (("press", "返回"), overview),
+            (("press", "往期"), "选择要查看的一次活动"),
+            (("press", "返回"), overview),
+        ],
+    )
+    async with harness.session() as session:
+        assert await session.scalar(select(ActivityEvent.status).order_by(ActivityEvent.id)) == "scheduled"
+
+
+async def test_back_from_the_missing_list_leads_to_the_counts(
+    harness: BotHarness, world: BranchWorld
+) -> None:
+    await _publish(harness, world, "读党章")
+    await harness.transcript(
+        SECRETARY,
+        [
+            ("/study", "已打卡 0/2"),
+            (("press", "未打卡"), "还没打卡的2人：甲、乙"),
+            (("press", "返回"), ["学习打卡（只显示人数，不排名）", "已打卡 0/2"]),
+        ],
+    )
