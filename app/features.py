@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import members, registration, start
+from bot.flows import activity, members, registration, start, study
 from bot.reports import sheets as report_sheets
 from bot.services import applications, dues_ledger, relay
 
@@ -17,9 +17,9 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
     others = [
         start.FEATURE,
         registration.FEATURE,
-        Feature(name="activity", export_sheets=(report_sheets.attendance_sheet,)),
+        activity.FEATURE,
         Feature(name="dues", export_sheets=(dues_ledger.dues_sheet,)),
-        Feature(name="study", export_sheets=(report_sheets.study_sheet,)),
+        study.FEATURE,
         Feature(
             name="relay",
             export_sheets=(report_sheets.requests_sheet,),

@@ -73,6 +73,7 @@ class Media:
     filename: str | None = None
     mime_type: str | None = None
     size: int | None = None
+    caption: str | None = None  # the text sent with it
 
 
 @dataclass(frozen=True)

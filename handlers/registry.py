@@ -14,14 +14,12 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import activity as activity_day
 from handlers import adapter, core
 from handlers import applications as join_applications
 from handlers import broadcast as notices
 from handlers import dues as party_dues
 from handlers import relay as service_relay
 from handlers import reports as branch_reports
-from handlers import study as study_checkin
 from handlers.forms import FormInput, FormRouter
 
 # Group order matters: PTB runs one handler per group, lowest group first.
@@ -41,9 +39,6 @@ FORM_FLOWS: dict[str, FormInput] = {
     # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
     party_dues.FLOW: party_dues.member_input,
     party_dues.ADMIN_FLOW: party_dues.admin_input,
-    # Activity day (plan fields, leave reason, move, excuse), yearly details check, study publish/心得.
-    **activity_day.FORM_FLOWS,
-    **study_checkin.FORM_FLOWS,
 }
 
 # Everything a person sends in private that is not a command: text, contacts, photos, files, and
@@ -67,14 +62,11 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
             CommandHandler("duesadmin", party_dues.admin_menu),
             CallbackQueryHandler(party_dues.admin_button, pattern=r"^dsa:"),
-            # Activity day and the yearly details check (act:..., life:...), study check-ins (stu:...).
-            *activity_day.handlers(),
-            *study_checkin.handlers(),
             # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
             *branch_reports.handlers(),
             # Last in the group: every command and button the conversation core routes (start, help,
-            # language, reporting in, self-service, roster, export ...), and the pointer to /help for
-            # unknown ones.
+            # language, reporting in, self-service, roster, export, activity day, study ...), and the
+            # pointer to /help for unknown ones.
             MessageHandler(filters.COMMAND, adapter.on_update),
             CallbackQueryHandler(adapter.on_update),
         ],

@@ -6,12 +6,14 @@ Each ledger lists the branch's whole history up to now, one row per fact, so the
   expected at it (on the roster at any time during its day, as the monthly report counts), with the RSVP,
   the leave reason, present or absent, how attendance was recorded, and the secretary's excuse.
 - 学习打卡 (study): one row per study item that has started and member expected on it (on the roster during
-  its period), checked in, late or not. Reflections (心得) stay with the member: not in the ledger.
+  its period), checked in, late or not. 截止 is the last day to check in, as members were told (a date),
+  not the exclusive midnight after it. Reflections (心得) stay with the member: not in the ledger.
 - 办事 (requests): one row per request of the branch's members, with its steps' dates and whether the
   promised deadline was kept; never its materials, result or reason (those stay between the member and
   the township, as in /branchrequests).
 
-The totals row counts what the rows show. Times are local to the branch, without a zone (Excel has none).
+The totals row counts what the rows show; a rate sits in the same cell as the count it is a rate of.
+Times are local to the branch, without a zone (Excel has none).
 """
 
 from __future__ import annotations
@@ -141,8 +143,15 @@ async def attendance_sheet(session: AsyncSession, branch_id: int, language: str)
         t(language, "sheet.attendance.expected", count=len(lines)),
         t(language, "sheet.attendance.rsvps", attend=attend, leave=leave),
         None,
-        t(language, "sheet.attendance.present_total", present=present, expected=len(lines)),
-        _rate(language, percent(present, len(lines))),
+        # The rate goes with the count it is a rate of, under 出勤 (not under the next column).
+        t(
+            language,
+            "sheet.attendance.present_total",
+            present=present,
+            expected=len(lines),
+            rate=_rate(language, percent(present, len(lines))),
+        ),
+        None,
         None,
     ]
     return Sheet(
@@ -155,7 +164,7 @@ async def attendance_sheet(session: AsyncSession, branch_id: int, language: str)
 
 async def study_sheet(session: AsyncSession, branch_id: int, language: str) -> Sheet:
     """Every study item so far with every member expected on it."""
-    from bot.services.study import title_of
+    from bot.services.study import last_day, title_of
 
     tz = await _zone(session, branch_id)
     rows = await session.execute(
@@ -182,7 +191,7 @@ async def study_sheet(session: AsyncSession, branch_id: int, language: str) -> S
             [
                 title_of(item)[:TITLE_LEN],
                 _local(item.starts_at, tz),
-                _local(item.ends_at, tz),
+                last_day(item, tz).date(),  # the day members were told, not the exclusive bound
                 _name(name, member_id),
                 t(language, f"sheet.study.checkin.{status}"),
                 _local(at, tz),
@@ -193,8 +202,14 @@ async def study_sheet(session: AsyncSession, branch_id: int, language: str) -> S
         t(language, "sheet.study.items", count=len(items)),
         None,
         t(language, "sheet.study.expected", count=len(lines)),
-        t(language, "sheet.study.checked", checked=checked, expected=len(lines)),
-        _rate(language, percent(checked, len(lines))),
+        t(
+            language,
+            "sheet.study.checked",
+            checked=checked,
+            expected=len(lines),
+            rate=_rate(language, percent(checked, len(lines))),
+        ),
+        None,
     ]
     return Sheet(
         title=t(language, "sheet.study.title"),

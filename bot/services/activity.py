@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Int, Word
 from bot.i18n import t
 from bot.rules.dates import ActivityRule, occurrence_datetime, parse_date
 from bot.rules.errors import DateInputError, RuleInputError
@@ -71,6 +72,27 @@ PLACE_MAX = 200
 TOPIC_MAX = 100
 REASON_MAX = 200
 MOVE_MAX_DAYS = 62
+
+
+# -- the feature's buttons, declared once: the reminders' builders here, the flows' parser in bot.flows --
+# The activity and study tables' ids are INTEGER on PostgreSQL: a larger number is a stale button.
+RowId = Int(1, 2**31 - 1)
+
+ACT = Callbacks("act")
+BRANCH = ACT.action("b", RowId)  # the overview of one branch
+MINE = ACT.action("me")  # the member's own view
+ATTEND = ACT.action("y", RowId)
+LEAVE = ACT.action("n", RowId)
+SIGN_IN = ACT.action("s", RowId)
+EDIT = ACT.action("e", RowId, Word)  # branch, plan field
+ROSTER = ACT.action("l", RowId)
+MARK = ACT.action("m", RowId, RowId)  # event, member
+EXCUSE = ACT.action("x", RowId, RowId)  # event, member
+MOVE = ACT.action("v", RowId)
+ASK_CANCEL = ACT.action("k", RowId)
+CANCEL = ACT.action("kk", RowId)
+HISTORY = ACT.action("h", RowId)
+QUIT = ACT.action("q", Word)  # a flow's name, or "-" to drop nothing
 
 
 class ActivityInputError(RuleInputError):
@@ -583,8 +605,10 @@ async def update_plan(
             branch_id=branch_id,
         )
         return Outcome.NOT_ALLOWED
-    plan = await ensure_plan(session, branch_id, now)
-    values = parse_field(field_name, text, plan.start_time)
+    # Parse before writing anything: a refused answer leaves the event's transaction clean.
+    existing = await get_plan(session, branch_id)
+    values = parse_field(field_name, text, existing.start_time if existing else DEFAULT_START)
+    plan = existing or await ensure_plan(session, branch_id, now)
     for name, value in values.items():
         setattr(plan, name, value)
     if field_name == "rule":
@@ -662,14 +686,14 @@ def event_lines(language: str, starts_local: datetime, plan: ActivityPlan | None
 def rsvp_buttons(language: str, event_id: int) -> tuple[tuple[Button, ...], ...]:
     return (
         (
-            Button(t(language, "btn.activity.attend"), data=f"act:y:{event_id}"),
-            Button(t(language, "btn.activity.leave"), data=f"act:n:{event_id}"),
+            Button(t(language, "btn.activity.attend"), data=ATTEND.data(event_id)),
+            Button(t(language, "btn.activity.leave"), data=LEAVE.data(event_id)),
         ),
     )
 
 
 def signin_buttons(language: str, event_id: int) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(t(language, "btn.activity.signin"), data=f"act:s:{event_id}"),),)
+    return ((Button(t(language, "btn.activity.signin"), data=SIGN_IN.data(event_id)),),)
 
 
 async def _event_context(
@@ -1108,6 +1132,7 @@ async def toggle_attendance(
     )
     if existing is not None:
         await session.delete(existing)
+        await session.flush()  # the roster shown next reads it back in this transaction
         present = False
     else:
         await insert_ignore(
@@ -1260,6 +1285,18 @@ async def cancel_event(
         branch_id=event.branch_id,
     )
     return Outcome.OK
+
+
+async def release_time(
+    session: AsyncSession, branch_id: int | None, now: datetime, quiet: QuietHours
+) -> datetime | None:
+    """When messages fanned out now to a branch's members will leave (local time), or None for "now":
+    inside the night's quiet hours they wait for the morning."""
+    if branch_id is None:
+        return None
+    tz = await branch_zone(session, branch_id)
+    release = quiet.release_time(now, tz.key)
+    return release.astimezone(tz) if release > now else None
 
 
 async def can_edit_plan(session: AsyncSession, actor: Actor, branch_id: int) -> bool:

@@ -65,7 +65,8 @@ def _title(text: str, taken: set[str]) -> str:
 
 
 def write_workbook(sheets: Sequence[Sheet]) -> bytes:
-    """The workbook: bold frozen header with filters, widths fitted to the content, bold totals.
+    """The workbook: bold frozen header with filters, widths fitted to the content, bold totals, set up
+    for printing (landscape, fit to width, the header repeated on every page).
 
     CPU-bound: call it in a worker thread (`build_workbook` does)."""
     from openpyxl import Workbook
@@ -103,6 +104,12 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
                 cell.font = bold
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), MAX_COLUMN_WIDTH)
+        # Printable as it is: landscape, every column on one page's width, the header on every page.
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_title_rows = "1:1"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

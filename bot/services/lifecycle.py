@@ -22,6 +22,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot.callbacks import Callbacks, Int
 from bot.i18n import t
 from bot.scheduling.engine import Occasion, ReminderKind, occurrence_columns
 from bot.scheduling.sql import as_text, concat, utc_day
@@ -43,6 +44,11 @@ YEAR = timedelta(days=365)
 MEMBER_LEVELS = (2, 5)
 SECRETARY_LEVELS = (3, 5)
 ORG_LIFE_LIMIT = 6
+
+
+LIFE = Callbacks("life")  # the yearly check's buttons: built here, parsed in bot.flows.activity
+LIFE_SAME = LIFE.action("ok", Int(0, 10**6))
+LIFE_CHANGED = LIFE.action("chg", Int(0, 10**6))
 
 
 class LifeOutcome(enum.StrEnum):
@@ -87,14 +93,14 @@ async def _due_details(session: AsyncSession, now: datetime):
 
 
 async def _render_details(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
-    cycle = occasion.period.removeprefix("y")
+    cycle = int(occasion.period.removeprefix("y"))
     lang = occasion.language
     return Outgoing(
         text=t(lang, "life.details.prompt"),
         buttons=(
             (
-                Button(t(lang, "btn.life.same"), data=f"life:ok:{cycle}"),
-                Button(t(lang, "btn.life.changed"), data=f"life:chg:{cycle}"),
+                Button(t(lang, "btn.life.same"), data=LIFE_SAME.data(cycle)),
+                Button(t(lang, "btn.life.changed"), data=LIFE_CHANGED.data(cycle)),
             ),
         ),
     )

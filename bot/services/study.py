@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Int, Word
 from bot.i18n import t
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, zone
 from bot.services import audiences, audit
@@ -28,6 +29,7 @@ from bot.services.activity import (
     DEFAULT_BACKFILL_DAYS,
     DEFAULT_REMIND_AT,
     ActivityInputError,
+    RowId,
     branch_zone,
     clean_text,
     end_of_local_day,
@@ -48,6 +50,19 @@ MAX_PERIOD_DAYS = 62
 PERIOD_CHOICES = (3, 7, 30)
 MIN_REMINDER_GAP = timedelta(hours=12)
 TITLE_LEN = 20
+
+
+# The feature's buttons, declared once: the reminders' builder here, the flows' parser in bot.flows.study.
+STU = Callbacks("stu")
+CHECK_IN = STU.action("k", RowId)
+REFLECT = STU.action("r", RowId)
+MISSING = STU.action("v", RowId)
+PUBLISH = STU.action("p", RowId)  # the branch
+COUNTS = STU.action("a", RowId)  # back to the branch's counts
+DAYS = STU.action("d", Int(1, MAX_PERIOD_DAYS))
+SEND = STU.action("go")
+MY_ITEMS = STU.action("me")
+QUIT = STU.action("q", Word)
 
 
 class StudyOutcome(enum.StrEnum):
@@ -380,7 +395,7 @@ async def _due_publish(session: AsyncSession, now: datetime):
 
 
 def checkin_buttons(language: str, item_id: int) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(t(language, "btn.study.checkin"), data=f"stu:k:{item_id}"),),)
+    return ((Button(t(language, "btn.study.checkin"), data=CHECK_IN.data(item_id)),),)
 
 
 async def _render_item(session: AsyncSession, occasion: Occasion, head_key: str) -> Outgoing | None:

@@ -70,8 +70,10 @@ async def test_the_workbook_has_every_ledger_with_matching_totals(harness: BotHa
     assert len(rows) == len(pairs) > 50
     assert sum(1 for r in rows if r[5] == "出席") == present
     assert total[:4] == ["合计", f"活动{len(held)}次", f"应到{len(pairs)}人次", f"参加{attend}，请假{leave}"]
-    assert total[5] == f"出席{present}/{len(pairs)}"
-    assert total[6] == f"{(Decimal(present) * 100 / len(pairs)).quantize(Decimal('0.1'))}%"
+    # The rate sits with its count under 出勤 (issue 19.13), not under 签到方式.
+    rate = f"{(Decimal(present) * 100 / len(pairs)).quantize(Decimal('0.1'))}%"
+    assert sheet[0][5] == "出勤" and total[5] == f"出席{present}/{len(pairs)}，出勤率{rate}"
+    assert total[6] is None and total[7] is None
     assert rows[0][0] == "2025-03" and rows[0][1] == datetime(2025, 3, 15, 19, 0)
     assert {r[3] for r in rows} == {"参加", "请假", "未答复"} and "书记补记" in {r[6] for r in rows}
     assert any(r[7] == "夜班" for r in rows)
@@ -98,13 +100,15 @@ async def test_the_workbook_has_every_ledger_with_matching_totals(harness: BotHa
     checked = {(c.item, c.i) for c in plan.checkins if c.branch == "A"}
     done = sum(1 for it, s in expected if (it.key, s.i) in checked)
     assert len(rows) == len(expected)
+    done_rate = f"{(Decimal(done) * 100 / len(expected)).quantize(Decimal('0.1'))}%"
     assert total[:5] == [
         "合计",
         f"{len(items)}项",
         None,
         f"应打卡{len(expected)}人次",
-        f"已打卡{done}/{len(expected)}",
+        f"已打卡{done}/{len(expected)}，打卡率{done_rate}",
     ]
+    assert total[5] is None
     assert {r[4] for r in rows} == {"已打卡", "补打卡", "未打卡"}
     assert rows[0][0] == "学习材料A6"
 
