@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import members, registration, start
+from bot.flows import dues, members, registration, start
 from bot.reports import sheets as report_sheets
-from bot.services import applications, dues_ledger, relay
+from bot.services import applications, relay
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
@@ -18,7 +18,7 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
         start.FEATURE,
         registration.FEATURE,
         Feature(name="activity", export_sheets=(report_sheets.attendance_sheet,)),
-        Feature(name="dues", export_sheets=(dues_ledger.dues_sheet,)),
+        dues.FEATURE,
         Feature(name="study", export_sheets=(report_sheets.study_sheet,)),
         Feature(
             name="relay",

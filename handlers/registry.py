@@ -18,7 +18,6 @@ from handlers import activity as activity_day
 from handlers import adapter, core
 from handlers import applications as join_applications
 from handlers import broadcast as notices
-from handlers import dues as party_dues
 from handlers import relay as service_relay
 from handlers import reports as branch_reports
 from handlers import study as study_checkin
@@ -40,9 +39,6 @@ FORM_FLOWS: dict[str, FormInput] = {
     **service_relay.FORM_FLOWS,
     **join_applications.FORM_FLOWS,
     "notice": notices.take_content,
-    # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
-    party_dues.FLOW: party_dues.member_input,
-    party_dues.ADMIN_FLOW: party_dues.admin_input,
     # Activity day (plan fields, leave reason, move, excuse), yearly details check, study publish/心得.
     **activity_day.FORM_FLOWS,
     **study_checkin.FORM_FLOWS,
@@ -65,11 +61,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Secretary notices and the 收到 button of members (ntc:...).
             CommandHandler("notice", notices.start_notice),
             CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
-            # Party dues: members (dues:...) and the secretary's dues menu (dsa:...).
-            CommandHandler("dues", party_dues.show_dues),
-            CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
-            CommandHandler("duesadmin", party_dues.admin_menu),
-            CallbackQueryHandler(party_dues.admin_button, pattern=r"^dsa:"),
             # Activity day and the yearly details check (act:..., life:...), study check-ins (stu:...).
             *activity_day.handlers(),
             *study_checkin.handlers(),
