@@ -32,7 +32,7 @@ from sqlalchemy import Select, and_, delete, exists, false, func, literal, or_, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Callbacks, Id, Int, Word
+from bot.callbacks import Callbacks, Field, Int, Word
 from bot.i18n import t
 from bot.rules.dates import month_add, months_between, parse_date
 from bot.rules.dues import (
@@ -92,6 +92,9 @@ ADJUST_AHEAD = 3
 
 # -- the feature's button data, declared once (builders, parsers and the router's prefixes) ---------
 # A month travels as its code, 202603; an id too large for the database decodes as a stale button.
+# The dues, member and branch tables have 32-bit ids on PostgreSQL (INTEGER), so the bound is 2**31-1:
+# the codec's 64-bit `Id` would let 2**40 through to the driver, which refuses it with a DBAPIError.
+Id = Field("id", 1, 2**31 - 1)
 Month = Int(200001, 220012)
 MEMBER_BUTTONS = Callbacks("dues")
 M_HOME = MEMBER_BUTTONS.action("home")
