@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import activity, members, registration, start, study
+from bot.flows import activity, dues, members, registration, start, study
 from bot.reports import sheets as report_sheets
-from bot.services import applications, dues_ledger, relay
+from bot.services import applications, relay
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
@@ -18,7 +18,7 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
         start.FEATURE,
         registration.FEATURE,
         activity.FEATURE,
-        Feature(name="dues", export_sheets=(dues_ledger.dues_sheet,)),
+        dues.FEATURE,
         study.FEATURE,
         Feature(
             name="relay",

@@ -17,7 +17,6 @@ from telegram.ext import (
 from handlers import adapter, core
 from handlers import applications as join_applications
 from handlers import broadcast as notices
-from handlers import dues as party_dues
 from handlers import relay as service_relay
 from handlers import reports as branch_reports
 from handlers.forms import FormInput, FormRouter
@@ -36,9 +35,6 @@ FORM_FLOWS: dict[str, FormInput] = {
     **service_relay.FORM_FLOWS,
     **join_applications.FORM_FLOWS,
     "notice": notices.take_content,
-    # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
-    party_dues.FLOW: party_dues.member_input,
-    party_dues.ADMIN_FLOW: party_dues.admin_input,
 }
 
 # Everything a person sends in private that is not a command: text, contacts, photos, files, and
@@ -57,11 +53,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Secretary notices and the 收到 button of members (ntc:...).
             CommandHandler("notice", notices.start_notice),
             CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
-            # Party dues: members (dues:...) and the secretary's dues menu (dsa:...).
-            CommandHandler("dues", party_dues.show_dues),
-            CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
-            CommandHandler("duesadmin", party_dues.admin_menu),
-            CallbackQueryHandler(party_dues.admin_button, pattern=r"^dsa:"),
             # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
             *branch_reports.handlers(),
             # Last in the group: every command and button the conversation core routes (start, help,

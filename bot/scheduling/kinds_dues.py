@@ -34,7 +34,9 @@ from bot.i18n import t
 from bot.scheduling.engine import Occasion, ReminderKind, occurrence_columns, zone
 from bot.scheduling.sql import greatest
 from bot.services.dues import (
+    A_ARREARS,
     DEFAULT_REMINDER_DAY,
+    M_PAY,
     OFFICER_ROLES,
     REMINDER_TIME,
     SETTLED_STATUSES,
@@ -309,7 +311,7 @@ def _secretary_alert(level: int) -> Any:
 
 
 def _pay_button(language: str) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(t(language, "dues.btn.pay"), data="dues:pay"),),)
+    return ((Button(t(language, "dues.btn.pay"), data=M_PAY.data()),),)
 
 
 async def render_unpaid(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
@@ -348,7 +350,7 @@ def _render_alert(level: int) -> Any:
             count=level,
             since=month_label(lang, since),
         )
-        button = Button(t(lang, "dues.btn.arrears"), data=f"dsa:arr:{member.branch_id}")
+        button = Button(t(lang, "dues.btn.arrears"), data=A_ARREARS.data(member.branch_id))
         return Outgoing(text=text, buttons=((button,),))
 
     return render

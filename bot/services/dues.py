@@ -28,12 +28,13 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, false, func, literal, or_, select
+from sqlalchemy import Select, and_, delete, exists, false, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Field, Int, Word
 from bot.i18n import t
-from bot.rules.dates import month_add, months_between
+from bot.rules.dates import month_add, months_between, parse_date
 from bot.rules.dues import (
     FARMER_MIN,
     FEN,
@@ -56,6 +57,8 @@ from storage.models import (
     Branch,
     Member,
     MemberState,
+    OutboxMessage,
+    OutboxStatus,
     Person,
     Priority,
     Role,
@@ -85,6 +88,63 @@ SETTLED_STATUSES = (PaymentStatus.REPORTED, PaymentStatus.CONFIRMED)
 REASON_MAX = 200
 # A decision to waive or reduce may be taken for the coming quarter too.
 ADJUST_AHEAD = 3
+
+
+# -- the feature's button data, declared once (builders, parsers and the router's prefixes) ---------
+# A month travels as its code, 202603; an id too large for the database decodes as a stale button.
+# The dues, member and branch tables have 32-bit ids on PostgreSQL (INTEGER), so the bound is 2**31-1:
+# the codec's 64-bit `Id` would let 2**40 through to the driver, which refuses it with a DBAPIError.
+Id = Field("id", 1, 2**31 - 1)
+Month = Int(200001, 220012)
+MEMBER_BUTTONS = Callbacks("dues")
+M_HOME = MEMBER_BUTTONS.action("home")
+M_NEW = MEMBER_BUTTONS.action("new")
+M_CATEGORY = MEMBER_BUTTONS.action("cat", Word)
+M_EFFECTIVE = MEMBER_BUTTONS.action("eff", Month)
+M_PAY = MEMBER_BUTTONS.action("pay")
+M_MONTH = MEMBER_BUTTONS.action("m", Month)
+M_QUARTER = MEMBER_BUTTONS.action("q")
+M_NEXT = MEMBER_BUTTONS.action("next")
+M_DATE = MEMBER_BUTTONS.action("d", Int(0, 1))
+M_PLACE = MEMBER_BUTTONS.action("pl", Word)
+M_PAYER = MEMBER_BUTTONS.action("by", Word)
+M_EXTRA = MEMBER_BUTTONS.action("x")
+M_SUBMIT = MEMBER_BUTTONS.action("ok")
+M_BACK = MEMBER_BUTTONS.action("back", Word)  # the step the back button was shown on
+M_CANCEL = MEMBER_BUTTONS.action("no")
+
+ADMIN_BUTTONS = Callbacks("dsa")
+A_BRANCH = ADMIN_BUTTONS.action("b", Id)
+A_OPEN = ADMIN_BUTTONS.action("open", Id, Month)
+A_PENDING = ADMIN_BUTTONS.action("pend", Id)
+A_CONFIRM = ADMIN_BUTTONS.action("cf", Id)
+A_REJECT = ADMIN_BUTTONS.action("rj", Id)
+A_ARREARS = ADMIN_BUTTONS.action("arr", Id)
+A_EXPORT_PICK = ADMIN_BUTTONS.action("exp", Id)
+A_EXPORT = ADMIN_BUTTONS.action("xl", Id, Month)
+A_MEMBERS = ADMIN_BUTTONS.action("mem", Id, Word)
+A_RECORD = ADMIN_BUTTONS.action("rec", Id)
+A_RECORD_MONTH = ADMIN_BUTTONS.action("rm", Id, Month)
+A_RECORD_SAVE = ADMIN_BUTTONS.action("rok", Id)
+A_ADJUST = ADMIN_BUTTONS.action("adj", Id)
+A_ADJUST_MONTH = ADMIN_BUTTONS.action("am", Id, Month)
+A_ADJUST_KIND = ADMIN_BUTTONS.action("ak", Id, Month, Word)
+A_CATEGORY = ADMIN_BUTTONS.action("cat", Id)
+A_REVIEW_CONFIRM = ADMIN_BUTTONS.action("cc", Id)
+A_OVERRIDE = ADMIN_BUTTONS.action("co", Id)
+A_OVERRIDE_CATEGORY = ADMIN_BUTTONS.action("oc", Id, Word)
+A_SETTINGS = ADMIN_BUTTONS.action("set", Id)
+A_ROUNDING = ADMIN_BUTTONS.action("rnd", Id, Word)
+A_QUARTERLY = ADMIN_BUTTONS.action("qtr", Id, Int(0, 1))
+A_DAY = ADMIN_BUTTONS.action("day", Id)
+A_FARMER = ADMIN_BUTTONS.action("frm", Id)
+A_NAG = ADMIN_BUTTONS.action("nag", Id)  # remind the members who never declared a base
+A_CANCEL = ADMIN_BUTTONS.action("no")
+
+
+def month_of_code(value: int) -> date | None:
+    """The month a decoded `Month` field names (None for 202613 and the like)."""
+    return parse_month_code(str(value))
 
 
 class DuesRefused(Exception):
@@ -292,6 +352,10 @@ class AdminSummary:
     pending: int
     in_arrears: int
     settings: BranchDuesSettings
+    # Members in arrears who never declared a category and base: what they owe is unknown, never zero.
+    undeclared_in_arrears: int = 0
+    # Members on the roster who never declared (the one-tap reminder goes to them).
+    undeclared: int = 0
 
 
 @dataclass
@@ -554,7 +618,6 @@ async def require_officer(session: AsyncSession, actor: Actor, branch_id: int, a
         result="denied",
         branch_id=branch_id,
     )
-    await session.commit()
     raise DuesNotAllowed()
 
 
@@ -739,8 +802,8 @@ async def declare(
             key="dues.notify.declared",
             buttons=lambda lang: (
                 (
-                    Button(t(lang, "dues.btn.confirm"), data=f"dsa:cc:{member_key}"),
-                    Button(t(lang, "dues.btn.override"), data=f"dsa:co:{member_key}"),
+                    Button(t(lang, "dues.btn.confirm"), data=A_REVIEW_CONFIRM.data(member_key)),
+                    Button(t(lang, "dues.btn.override"), data=A_OVERRIDE.data(member_key)),
                 ),
             ),
             name=name,
@@ -748,7 +811,6 @@ async def declare(
             base=_base_text_fn(base),
             amount=result.amount,
         )
-    await session.commit()
     view = _view(declaration)
     assert view is not None
     return DeclarationOutcome(view, result, first)
@@ -807,7 +869,65 @@ def earliest_paid_on(today: date) -> date:
     return add_months(month_of(today), -MAKEUP_MONTHS_MAX - 1)
 
 
+# What a member may type at the date step besides a date: the words on the buttons, and the day before.
+_DAYS_AGO = {
+    "今天": 0,
+    "今日": 0,
+    "today": 0,
+    "昨天": 1,
+    "昨日": 1,
+    "yesterday": 1,
+    "前天": 2,
+}
+
+
+def parse_paid_on(text: str, today: date) -> date:
+    """A typed payment date: 2026-03-05, 3月5日 and the like, or 今天 / 昨天 / 前天 (today, yesterday)."""
+    cleaned = unicodedata.normalize("NFKC", text if isinstance(text, str) else "").strip().lower()
+    days = _DAYS_AGO.get(cleaned.rstrip("。.!！"))
+    if days is not None:
+        return today - timedelta(days=days)
+    return parse_date(text, today, earliest=earliest_paid_on(today))
+
+
 async def _write_payments(
+    session: AsyncSession,
+    state: _MemberDues,
+    *,
+    branch_id: int,
+    actor_person_id: int,
+    months: list[date],
+    paid_on: date,
+    place: PaymentPlace,
+    paid_by: str | None,
+    extra: Decimal,
+    status: PaymentStatus,
+    now: datetime,
+) -> ReportOutcome:
+    try:
+        # A savepoint: if someone settled one of these months in the same instant, UNIQUE(member,
+        # month) keeps it single and only this write is undone, not the rest of the event.
+        async with session.begin_nested():
+            return await _write_rows(
+                session,
+                state,
+                branch_id=branch_id,
+                actor_person_id=actor_person_id,
+                months=months,
+                paid_on=paid_on,
+                place=place,
+                paid_by=paid_by,
+                extra=extra,
+                status=status,
+                now=now,
+            )
+    except IntegrityError:
+        for month in months:
+            state.payments.pop(month, None)
+        raise DuesRefused("dues.months_changed") from None
+
+
+async def _write_rows(
     session: AsyncSession,
     state: _MemberDues,
     *,
@@ -851,12 +971,7 @@ async def _write_payments(
         payment.decided_at = now if confirmed else None
         payment.decided_by_person_id = actor_person_id if confirmed else None
         total += due.amount + month_extra
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Someone settled one of these months in the same instant: UNIQUE(member, month) kept it single.
-        await session.rollback()
-        raise DuesRefused("dues.months_changed") from None
+    await session.flush()
     return ReportOutcome(report.id, state.member.id, months, total, extra, place)
 
 
@@ -915,8 +1030,8 @@ async def report_payment(
             key="dues.notify.reported",
             buttons=lambda lang: (
                 (
-                    Button(t(lang, "dues.btn.confirm"), data=f"dsa:cf:{report_id}"),
-                    Button(t(lang, "dues.btn.reject"), data=f"dsa:rj:{report_id}"),
+                    Button(t(lang, "dues.btn.confirm"), data=A_CONFIRM.data(report_id)),
+                    Button(t(lang, "dues.btn.reject"), data=A_REJECT.data(report_id)),
                 ),
             ),
             name=name,
@@ -926,7 +1041,6 @@ async def report_payment(
             paid_on=paid_on.isoformat(),
             payer=lambda lang: t(lang, "dues.payer_line", payer=payer) if payer else "",
         )
-    await session.commit()
     return outcome
 
 
@@ -952,7 +1066,6 @@ async def officer_branches(session: AsyncSession, actor: Actor) -> list[tuple[in
 async def deny(session: AsyncSession, actor: Actor, action: str) -> None:
     """Audit a refused attempt that names no branch (a member trying an officer's command)."""
     audit.record(session, actor_person_id=actor.person_id, action=action, result="denied")
-    await session.commit()
 
 
 async def admin_summary(
@@ -971,7 +1084,10 @@ async def admin_summary(
     )
     states = await load_branch_states(session, branch, now)
     in_arrears = sum(1 for s in states.values() if s.unpaid())
+    undeclared = [s for s in states.values() if not s.declarations]
     return AdminSummary(
+        undeclared_in_arrears=sum(1 for s in undeclared if s.unpaid()),
+        undeclared=len(undeclared),
         branch_id=branch_id,
         branch_name=branch.name,
         month=current,
@@ -1006,7 +1122,6 @@ async def open_month(
             target_id=branch_id,
             branch_id=branch_id,
         )
-    await session.commit()
     return bool(inserted)
 
 
@@ -1053,7 +1168,6 @@ async def decide_report(
         months=lambda lang: months_label(lang, months),
         total=total,
     )
-    await session.commit()
     return DecisionOutcome(True, confirm, member_name(member), months, total)
 
 
@@ -1167,7 +1281,6 @@ async def record_in_person(
         months=lambda lang: months_label(lang, chosen),
         total=outcome.total,
     )
-    await session.commit()
     return outcome
 
 
@@ -1264,7 +1377,6 @@ async def adjust_month(
         month=lambda lang: month_label(lang, month),
         amount=reduced_amount if reduced_amount is not None else "",
     )
-    await session.commit()
     return state.due(month)
 
 
@@ -1327,7 +1439,6 @@ async def review_declaration(
         category=lambda lang: t(lang, f"dues.cat.{chosen.value}"),
         amount=result.amount,
     )
-    await session.commit()
     view = _view(declaration)
     assert view is not None
     return True, view, result
@@ -1360,6 +1471,38 @@ async def opened_months(session: AsyncSession, *, branch_id: int, actor: Actor, 
             .limit(limit)
         )
     )
+
+
+async def remind_undeclared(session: AsyncSession, *, branch_id: int, actor: Actor, now: datetime) -> int:
+    """One tap of the secretary: ask every member who never declared a category and base to do it (at
+    most once a day each); how many were asked now."""
+    await require_officer(session, actor, branch_id, "dues.remind_declare")
+    branch = await get_branch(session, branch_id)
+    day = local_today(now, branch_zone(branch)).isoformat()
+    asked = 0
+    for state in (await load_branch_states(session, branch, now)).values():
+        if state.declarations:
+            continue
+        person = await session.get(Person, state.member.person_id)
+        if person is None:
+            continue
+        asked += await _notify(
+            session,
+            person,
+            now=now,
+            source=f"dues:askdecl:{state.member.id}:{day}",
+            key="dues.notify.declare_please",
+            buttons=lambda lang: ((Button(t(lang, "dues.btn.declare"), data=M_NEW.data()),),),
+        )
+    audit.record(
+        session,
+        actor_person_id=actor.person_id,
+        action="dues.remind_declare",
+        target_type="branch",
+        target_id=branch_id,
+        branch_id=branch_id,
+    )
+    return asked
 
 
 # --- branch settings -------------------------------------------------------------------------------
@@ -1398,6 +1541,11 @@ async def update_settings(
 ) -> BranchDuesSettings:
     """Change the branch's choices within the rule; unnamed settings keep their value."""
     await require_officer(session, actor, branch_id, "dues.settings")
+    # Everything is checked before anything is written: a refusal leaves the settings as they were.
+    if reminder_day is not None and not 1 <= reminder_day <= 31:
+        raise DuesRefused("dues.admin.bad_day")
+    if farmer_amount is not None:
+        compute_monthly_dues(DuesCategory.FARMER, None, farmer_amount=farmer_amount)
     row = await session.get(DuesSettings, branch_id)
     if row is None:
         defaults = BranchDuesSettings(branch_id)
@@ -1414,11 +1562,8 @@ async def update_settings(
     if quarterly_allowed is not None:
         row.quarterly_allowed = quarterly_allowed
     if reminder_day is not None:
-        if not 1 <= reminder_day <= 31:
-            raise DuesRefused("dues.admin.bad_day")
         row.reminder_day = reminder_day
     if farmer_amount is not None:
-        compute_monthly_dues(DuesCategory.FARMER, None, farmer_amount=farmer_amount)
         row.farmer_amount = farmer_amount.quantize(FEN)
     row.updated_at = now
     row.updated_by_person_id = actor.person_id
@@ -1430,7 +1575,7 @@ async def update_settings(
         target_id=branch_id,
         branch_id=branch_id,
     )
-    await session.commit()
+    await session.flush()
     return await get_settings(session, branch_id)
 
 
@@ -1502,3 +1647,135 @@ def reminder_moment(month: date, day: int, tz: ZoneInfo) -> datetime:
     last = (add_months(month, 1) - timedelta(days=1)).day
     local = datetime.combine(date(month.year, month.month, min(day, last)), REMINDER_TIME, tzinfo=tz)
     return local
+
+
+# --- privacy: /mydata and /deleteme ----------------------------------------------------------------
+
+# The columns of this feature that hold what a member declared or what was written about them: the
+# member's income base and category, who paid on their behalf (代交), and why a month was reduced or
+# waived. `data_section` exports them and `erase_person` erases them.
+PERSONAL_COLUMNS = (
+    DuesDeclaration.category,
+    DuesDeclaration.base,
+    DuesDeclaration.declared_category,
+    DuesDeclaration.declared_base,
+    DuesPayment.paid_by,
+    DuesAdjustment.reason,
+)
+
+
+async def _member_ids(session: AsyncSession, person_id: int) -> list[int]:
+    return list(await session.scalars(select(Member.id).where(Member.person_id == person_id)))
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _money_text(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+async def data_section(session: AsyncSession, person_id: int) -> tuple[str, Any]:
+    """Everything the dues feature holds about a person, for /mydata."""
+    ids = await _member_ids(session, person_id)
+    if not ids:
+        return "party_dues", {"declarations": [], "payments": [], "adjustments": []}
+    declarations = await session.scalars(
+        select(DuesDeclaration)
+        .where(DuesDeclaration.member_id.in_(ids))
+        .order_by(DuesDeclaration.effective_month, DuesDeclaration.id)
+    )
+    payments = await session.scalars(
+        select(DuesPayment).where(DuesPayment.member_id.in_(ids)).order_by(DuesPayment.month)
+    )
+    adjustments = await session.scalars(
+        select(DuesAdjustment).where(DuesAdjustment.member_id.in_(ids)).order_by(DuesAdjustment.month)
+    )
+    return "party_dues", {
+        "declarations": [
+            {
+                "from_month": period_of(d.effective_month),
+                "category": d.category,
+                "base": _money_text(d.base),
+                "declared_category": d.declared_category,
+                "declared_base": _money_text(d.declared_base),
+                "declared_at": _iso(d.declared_at),
+                "review": d.review,
+            }
+            for d in declarations
+        ],
+        "payments": [
+            {
+                "month": period_of(p.month),
+                "amount_due": _money_text(p.amount_due),
+                "voluntary_extra": _money_text(p.voluntary_extra),
+                "place": p.place,
+                "paid_on": _iso(p.paid_on),
+                "paid_by": p.paid_by,
+                "status": p.status,
+                "reported_at": _iso(p.reported_at),
+                "decided_at": _iso(p.decided_at),
+            }
+            for p in payments
+        ],
+        "adjustments": [
+            {
+                "month": period_of(a.month),
+                "kind": a.kind,
+                "reduced_amount": _money_text(a.reduced_amount),
+                "reason": a.reason,
+                "decided_at": _iso(a.decided_at),
+            }
+            for a in adjustments
+        ],
+    }
+
+
+async def erase_person(session: AsyncSession, person_id: int) -> None:
+    """/deleteme: the declarations (income base, category) go, and so do payer names and the reasons of
+    reductions and waivers. The money stays (amount due, paid, reduced, which months), so the ledgers
+    of past months remain true; the member row no longer names anyone. Messages to the officers about
+    the member's declarations and reports are cancelled or blanked."""
+    ids = await _member_ids(session, person_id)
+    if not ids:
+        return
+    declaration_ids = list(
+        await session.scalars(select(DuesDeclaration.id).where(DuesDeclaration.member_id.in_(ids)))
+    )
+    report_ids = list(await session.scalars(select(DuesReport.id).where(DuesReport.member_id.in_(ids))))
+    await session.execute(
+        delete(DuesDeclaration)
+        .where(DuesDeclaration.member_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(DuesPayment)
+        .where(DuesPayment.member_id.in_(ids))
+        .values(paid_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(DuesAdjustment)
+        .where(DuesAdjustment.member_id.in_(ids))
+        .values(reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    sources = [OutboxMessage.source.like(f"dues:askdecl:{member_id}:%") for member_id in ids]
+    sources += [OutboxMessage.source.like(f"dues:decl:{d}:%") for d in declaration_ids]
+    sources += [OutboxMessage.source == f"dues:report:{r}" for r in report_ids]
+    sources += [OutboxMessage.source.like(f"dues:report:{r}:%") for r in report_ids]
+    for chunk in range(0, len(sources), 200):
+        about = or_(*sources[chunk : chunk + 200])
+        await session.execute(
+            update(OutboxMessage)
+            .where(about, OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.CANCELLED)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(OutboxMessage)
+            .where(about, OutboxMessage.status != OutboxStatus.SENDING)
+            .values(payload={"text": ""})
+            .execution_options(synchronize_session=False)
+        )

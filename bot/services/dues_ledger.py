@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
@@ -54,6 +55,8 @@ COLUMNS = (
     "note",
 )
 MONEY_COLUMNS = frozenset({"base", "due", "extra", "paid"})
+DATE_FORMAT = "yyyy-mm-dd"
+OWING = frozenset({MonthStatus.UNPAID, MonthStatus.REJECTED, MonthStatus.NOT_OPEN})
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class LedgerRow:
     status: MonthStatus
     note: str | None
 
+    @property
+    def undeclared(self) -> bool:
+        """Owes the month, but never declared a base: what is owed is unknown (never counted as zero)."""
+        return self.due is None and self.status in OWING
+
 
 @dataclass(frozen=True)
 class Ledger:
@@ -86,7 +94,8 @@ class Ledger:
     received_extra: Decimal
     pending: Decimal  # reported here, not confirmed yet
     paid_home: Decimal  # paid at the home branch: listed, never part of `received`
-    unpaid: Decimal  # owed and not reported (None amounts, i.e. no declaration, count as zero)
+    unpaid: Decimal  # owed and not reported, by the members whose amount is known
+    undeclared: int = 0  # members who owe the month but never declared a base: amount unknown
 
 
 async def build_ledger(
@@ -115,6 +124,7 @@ async def _ledger(session: AsyncSession, branch_id: int, month: date, now: datet
     states = await load_branch_states(session, branch, now, sorted(approved | paid_here), since=month)
     rows: list[LedgerRow] = []
     totals = {"due": ZERO, "received": ZERO, "extra": ZERO, "pending": ZERO, "home": ZERO, "unpaid": ZERO}
+    undeclared = 0
     for state in states.values():
         payment = state.payments.get(month)
         if state.member.id not in paid_here and month < state.start:
@@ -137,8 +147,11 @@ async def _ledger(session: AsyncSession, branch_id: int, month: date, now: datet
             totals["pending"] += paid or ZERO
         elif status is MonthStatus.HOME:
             totals["home"] += paid or ZERO
-        elif status in (MonthStatus.UNPAID, MonthStatus.REJECTED, MonthStatus.NOT_OPEN):
-            totals["unpaid"] += due or ZERO
+        elif status in OWING:
+            if due is None:
+                undeclared += 1
+            else:
+                totals["unpaid"] += due
         note = None
         if adjustment is not None:
             note = t(LEDGER_LANGUAGE, f"dues.ledger.note_{adjustment.kind}", reason=adjustment.reason or "")
@@ -172,6 +185,7 @@ async def _ledger(session: AsyncSession, branch_id: int, month: date, now: datet
         pending=totals["pending"],
         paid_home=totals["home"],
         unpaid=totals["unpaid"],
+        undeclared=undeclared,
     )
 
 
@@ -187,8 +201,10 @@ def _cell_value(row: LedgerRow, column: str, lang: str) -> object:
     if column == "place":
         return t(lang, f"dues.place.{row.place}") if row.place else ""
     if column == "paid_on":
-        return row.paid_on.isoformat() if row.paid_on else ""
+        return row.paid_on  # a date cell, so the sheet sorts and filters it as a date
     if column == "status":
+        if row.undeclared:
+            return t(lang, "dues.ledger.st_undeclared")
         return t(lang, f"dues.st.{row.status.value}")
     value = getattr(row, column)
     return "" if value is None else value
@@ -201,7 +217,7 @@ class LedgerTable:
     headers: list[str]
     rows: list[list[object]]
     totals: list[object]
-    summary: list[list[object]]  # received here, waiting, paid at home, unpaid
+    summary: list[list[object]]  # received here, waiting, paid at home, unpaid (, undeclared)
 
 
 def ledger_table(ledger: Ledger, lang: str = LEDGER_LANGUAGE) -> LedgerTable:
@@ -228,7 +244,23 @@ def ledger_table(ledger: Ledger, lang: str = LEDGER_LANGUAGE) -> LedgerTable:
             ("unpaid", ledger.unpaid),
         )
     ]
+    if ledger.undeclared:
+        # Those who owe an unknown amount are counted, never added in as zero.
+        undeclared = line(t(lang, "dues.ledger.sum_undeclared"))
+        undeclared[COLUMNS.index("paid")] = t(lang, "dues.ledger.people", count=ledger.undeclared)
+        undeclared[COLUMNS.index("note")] = t(lang, "dues.ledger.undeclared_note")
+        summary.append(undeclared)
     return LedgerTable(headers, rows, totals, summary)
+
+
+def print_setup(sheet: Any, header_row: int) -> None:
+    """Landscape, fitted to the page width (as many pages down as needed), the header on every page."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{header_row}:{header_row}"
 
 
 def ledger_workbook(ledger: Ledger, lang: str = LEDGER_LANGUAGE) -> bytes:
@@ -252,6 +284,11 @@ def ledger_workbook(ledger: Ledger, lang: str = LEDGER_LANGUAGE) -> bytes:
         for index, column in enumerate(COLUMNS, start=1):
             if column in MONEY_COLUMNS and isinstance(cells[index - 1], Decimal):
                 sheet.cell(row=sheet.max_row, column=index).number_format = MONEY_FORMAT
+            elif isinstance(cells[index - 1], date):
+                sheet.cell(row=sheet.max_row, column=index).number_format = DATE_FORMAT
+    # The filter covers the header and the members' rows, not the totals and reconciliation below.
+    sheet.auto_filter.ref = f"A2:{get_column_letter(len(COLUMNS))}{2 + max(len(table.rows), 1)}"
+    print_setup(sheet, header_row=2)
     for cell in sheet[3 + len(table.rows)]:
         cell.font = Font(bold=True)
     for index, column in enumerate(COLUMNS, start=1):
@@ -281,7 +318,8 @@ async def dues_sheet(session: AsyncSession, branch_id: int, language: str) -> Sh
         )
     table = ledger_table(await _ledger(session, branch_id, month, utcnow()), language)
     title = t(language, "dues.ledger.export_title", month=month_label(language, month))
-    return Sheet(title, table.headers, [*table.rows, table.totals, *table.summary[1:]], None)
+    # The totals and the reconciliation lines follow the members' rows, outside the filter.
+    return Sheet(title, table.headers, table.rows, table.totals, footer=table.summary[1:])
 
 
 async def ledger_file(

@@ -28,12 +28,14 @@ from storage.models import Branch
 
 @dataclass(frozen=True)
 class Sheet:
-    """One worksheet: a title, the header row, data rows and an optional totals row."""
+    """One worksheet: a title, the header row, data rows, an optional totals row and footer lines
+    (a reconciliation, notes) below it; the filter covers the header and the data rows only."""
 
     title: str
     headers: Sequence[str]
     rows: Sequence[Sequence[Any]]
     totals: Sequence[Any] | None = None
+    footer: Sequence[Sequence[Any]] = ()
 
 
 SheetBuilder = Callable[[AsyncSession, int, str], Awaitable[Sheet]]
@@ -102,6 +104,14 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
             ws.append(list(sheet.totals))
             for cell in ws[ws.max_row]:
                 cell.font = bold
+        for line in sheet.footer:
+            ws.append(list(line))
+        # Printing: landscape, fitted to the page width, the header row repeated on every page.
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_title_rows = "1:1"
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), MAX_COLUMN_WIDTH)
         # Printable as it is: landscape, every column on one page's width, the header on every page.

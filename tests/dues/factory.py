@@ -137,6 +137,7 @@ async def declare(
             effective=None,
             now=harness.clock.now(),
         )
+        await session.commit()  # services leave the commit to the caller (the core commits once per event)
 
 
 async def pay(
@@ -161,10 +162,12 @@ async def pay(
             extra=Decimal("0"),
             now=harness.clock.now(),
         )
+        await session.commit()
     if confirm:
         secretary = await actor_for(harness, world.secretary)
         async with harness.session() as session:
             await dues.decide_report(
                 session, report_id=outcome.report_id, actor=secretary, confirm=True, now=harness.clock.now()
             )
+            await session.commit()
     return outcome.report_id

@@ -208,12 +208,13 @@ async def test_arrears_list(harness: BotHarness) -> None:
     await harness.transcript(
         SECRETARY,
         [
-            ("/duesadmin", "欠交：2 人"),
+            # Issue 19.12: who never declared a base owes an unknown amount, said so and never summed.
+            ("/duesadmin", ["欠交：2 人", "未申报基数：1 人（应交金额未知"]),
             (
                 ("press", "欠交"),
                 [
                     "欠交党员 2 人",
-                    "李娜：3 个月（连续 3 个月）2026年1月、2026年2月、2026年3月，共 — 元",
+                    "李娜：3 个月（连续 3 个月）2026年1月、2026年2月、2026年3月，未申报基数，金额未知",
                     "张伟：2 个月（连续 2 个月）2026年2月、2026年3月，共 30.00 元",
                 ],
             ),

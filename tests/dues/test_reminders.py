@@ -56,6 +56,7 @@ async def open_month_as_secretary(harness: BotHarness, world: World, month: date
         assert await dues.open_month(
             session, branch_id=world.branch_id, month=month, actor=secretary, now=harness.clock.now()
         )
+        await session.commit()
 
 
 async def test_a_year_with_a_three_month_gap(harness: BotHarness) -> None:
@@ -161,6 +162,7 @@ async def test_reminder_day_is_configurable_and_clamped_to_the_month_end(harness
         await dues.update_settings(
             session, branch_id=world.branch_id, actor=secretary, now=harness.clock.now(), reminder_day=31
         )
+        await session.commit()
     await open_months(harness, world.branch_id, m(2026, 2))
     for day in (27, 28):
         harness.clock.set(local(2026, 2, day, 8))
@@ -214,6 +216,7 @@ async def test_a_rejected_report_makes_the_month_unpaid_again(harness: BotHarnes
         await dues.decide_report(
             session, report_id=report_id, actor=secretary, confirm=False, now=harness.clock.now()
         )
+        await session.commit()
     harness.clock.set(local(2026, 5, 10, 9, 5))
     await run_tick(harness)
     assert await occurrences(harness) == [("dues.unpaid", GAP.id, "2026-05", "05-10 09:00")]

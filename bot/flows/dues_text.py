@@ -1,0 +1,101 @@
+"""What the dues screens of members and secretaries share: amounts, months, the rule's explanation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from bot.conversation import Turn
+from bot.dialog import Button, Reply, Screen
+from bot.rules.dues import DuesCategory, DuesResult
+from bot.rules.errors import DuesInputError, RuleInputError
+from bot.services import dues
+
+CATEGORIES = list(DuesCategory)
+CATEGORY_VALUES = frozenset(c.value for c in CATEGORIES)
+
+Rows = tuple[tuple[Button, ...], ...]
+
+
+def rows_of(buttons: Sequence[Button], width: int) -> Rows:
+    return tuple(tuple(buttons[i : i + width]) for i in range(0, len(buttons), width))
+
+
+def screen(text: str, rows: Rows = (), *, edit: bool = True) -> Reply:
+    """One screen; on a button press it replaces the pressed message (a channel may send it anew)."""
+    return Reply(screens=(Screen(text, buttons=rows),), edit=edit)
+
+
+def money(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def month(turn: Turn, value: date) -> str:
+    return dues.month_label(turn.language, value)
+
+
+def months(turn: Turn, values: Sequence[date]) -> str:
+    return dues.months_label(turn.language, values)
+
+
+def mon(turn: Turn, value: date) -> str:
+    return turn.text(f"dues.mon.{value.month}")
+
+
+def codes(values: Sequence[date]) -> list[str]:
+    return [dues.month_code(m) for m in values]
+
+
+def from_codes(values: Sequence[str]) -> list[date]:
+    return [m for m in (dues.parse_month_code(c) for c in values) if m is not None]
+
+
+def total_of(amounts: dict[date, Decimal | None], chosen: Sequence[date] | set[date]) -> Decimal:
+    return sum((amounts.get(m) or Decimal("0") for m in chosen), Decimal("0.00"))
+
+
+def error_text(turn: Turn, error: Exception) -> str:
+    """The catalogue message of a refusal or of a typed value a rule turned down."""
+    if isinstance(error, dues.DuesRefused):
+        return turn.text(error.key, **error.params)
+    if isinstance(error, DuesInputError):
+        return turn.text(error.key)
+    if isinstance(error, RuleInputError):
+        return turn.text(f"dues.{error.key}")
+    raise error
+
+
+def explain(turn: Turn, result: DuesResult | None) -> str:
+    """The amount and the line of the rule that produced it."""
+    if result is None:
+        return turn.text("dues.no_declaration")
+    category = turn.text(f"dues.cat.{result.category.value}")
+    if result.rate is not None:
+        basis = turn.text(
+            "dues.basis.rate",
+            base=money(result.base),
+            rate=dues.rate_label(result.rate),
+            bracket=turn.text(f"dues.bracket.{result.bracket.value}"),
+        )
+    else:
+        basis = turn.text(f"dues.basis.{result.bracket.value}")
+    text = turn.text("dues.explain", category=category, basis=basis, amount=money(result.amount))
+    if result.exempt:
+        text += "\n" + turn.text("dues.explain_exempt")
+    elif result.reduced:
+        text += "\n" + turn.text("dues.explain_reduced", standard=money(result.standard_amount))
+    return text
+
+
+def month_buttons(
+    turn: Turn, choices: Sequence[date], chosen: set[date], data: object, *args: object
+) -> list[Button]:
+    """Month toggles: ✓ on the chosen ones; ``data`` is the action building each button's data."""
+    return [
+        Button(
+            turn.text("dues.btn.month_on" if m in chosen else "dues.btn.month_off", mon=mon(turn, m)),
+            data=data.data(*args, int(dues.month_code(m))),  # type: ignore[attr-defined]
+        )
+        for m in choices
+    ]
