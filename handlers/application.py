@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.delivery.telegram import make_rate_limiter
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
+from handlers.observe import ObservedApplication
 from handlers.registry import register_handlers
 from storage import crypto
 from storage.db import Database
@@ -63,6 +64,7 @@ def build_application(
         configure_encryption(settings)
     builder = (
         ApplicationBuilder()
+        .application_class(ObservedApplication)
         .token(settings.token())
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))

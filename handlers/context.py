@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogue, catalogue
+from bot.logging import set_person
 from bot.services.identity import Actor, load_actor, touch_person
 from storage.db import Database
 
@@ -96,6 +97,7 @@ def with_session(func: F) -> F:
                         now=deps.clock.now(),
                     )
                     context._actor = await load_actor(session, person)
+                    set_person(person.id)
                     await session.commit()
                 return await func(update, context)
             finally:
