@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.scheduling.engine import QuietHours
-from storage.dialect import _table
 from storage.models import Heartbeat, OutboxMessage, OutboxStatus
 
 OUTBOX_STALE = timedelta(minutes=10)
@@ -79,7 +78,7 @@ async def upsert_heartbeat(session: AsyncSession, name: str, at: datetime, secon
 
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"name": name, "at": at, "seconds": seconds, "instance": INSTANCE}
-    stmt = module.insert(_table(Heartbeat)).values(**values)
+    stmt = module.insert(Heartbeat.__table__).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
         set_={"at": stmt.excluded.at, "seconds": stmt.excluded.seconds, "instance": stmt.excluded.instance},

@@ -81,7 +81,10 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
         if application.post_init:
             await application.post_init(application)
         await application.start()
-        await host.start()
+        try:
+            await host.start()
+        except OSError as exc:
+            raise ConfigError(f"{exc.strerror or exc} (set HTTP_LISTEN / HTTP_PORT)") from None
         if webhook:
             await application.bot.set_webhook(
                 settings.webhook_url,

@@ -139,6 +139,11 @@ async def test_health_metrics_and_status_in_both_modes(mode, fresh_database_fact
             chinese = cli(status_env | {"LANG": "zh_CN.UTF-8"}, "status", cwd=tmp_path)
             assert "健康状态：正常" in chinese.stdout
 
+            if mode == "polling":  # another bot on the same port: one clear line, exit 2
+                other = env | {"DATABASE_URL": fresh_database_factory()}
+                taken = await asyncio.to_thread(cli, other, "run", cwd=tmp_path)  # the fake API keeps serving
+                assert taken.returncode == 2, taken.stderr[-2000:]
+                assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
             if not on_postgres():
                 second = cli(env, "run", cwd=tmp_path)
                 assert second.returncode == 2 and "SQLite runs one instance" in second.stderr
