@@ -330,6 +330,7 @@ async def run_benchmark(
             "BENCH_RATE": str(rate),
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
+            "HTTP_PORT": "0",  # the bot's HTTP host: any free port, so runs never collide
         }
         for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "ADMIN_CHAT_ID"):
             env.pop(name, None)

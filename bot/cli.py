@@ -208,6 +208,123 @@ def cmd_keys(args: argparse.Namespace) -> None:
     print(f"re-encrypted {count} rows with the first key of ENCRYPTION_KEY")
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The health figures, the running bot's answer and each branch's backlog, on one screen."""
+    from datetime import UTC, datetime
+
+    from bot import status
+    from storage import migrate
+    from storage.db import Database
+
+    settings = _settings()
+    language = status.language_from_env()
+
+    async def main() -> status.Report:
+        current = await migrate.current_revision(settings.database_url)
+        if current is None:
+            raise CliError(
+                f"no branchbot database at {settings.database_url.split('@')[-1]} (branchbot db upgrade)"
+            )
+        if current != migrate.head_revision():
+            raise CliError(
+                f"database schema is {current}, this version reads {migrate.head_revision()}: "
+                "start the bot or run `branchbot db upgrade`"
+            )
+        live = await asyncio.to_thread(status.ask_live, settings)
+        db = Database(settings.database_url)
+        try:
+            return await status.collect(db, settings, datetime.now(UTC), live)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(main())
+    where = f"{settings.http_listen}:{settings.http_port}"
+    print(status.render(report, language, timezone=settings.timezone, where=where))
+    return 1 if args.check and not report.health.ok else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """SQLite: a consistent copy while the bot runs. PostgreSQL: check the connection, point to pg_dump."""
+    from pathlib import Path
+
+    from bot import backup, status
+    from bot.i18n import t
+
+    settings = _settings()
+    language = status.language_from_env()
+    db_file = backup.sqlite_path(settings.database_url)
+    if db_file is None:
+        version, revision, _ = _postgres_check(settings)
+        print(
+            t(
+                language,
+                "ops.backup.postgres",
+                version=version,
+                revision=revision or "-",
+                file=args.file,
+                target=backup.postgres_target(settings.database_url),
+            )
+        )
+        return 3  # nothing written: a script must not take this for a backup
+    try:
+        report = backup.backup_sqlite(db_file, Path(args.file), overwrite=args.force)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        t(language, "ops.backup.written", path=report.path, size=report.size, revision=report.revision or "-")
+    )
+    print(t(language, "ops.backup.key_reminder"))
+    if settings.encryption_key is None:
+        print(t(language, "ops.backup.key_file", path=Path(settings.data_dir) / "encryption.key"))
+    else:
+        print(t(language, "ops.backup.key_setting"))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """SQLite: replace the database by a checked backup, never under a running bot."""
+    from pathlib import Path
+
+    from bot import backup, status
+    from bot.i18n import t
+
+    settings = _settings()
+    language = status.language_from_env()
+    db_file = backup.sqlite_path(settings.database_url)
+    if db_file is None:
+        version, revision, others = _postgres_check(settings)
+        print(
+            t(
+                language,
+                "ops.restore.postgres",
+                version=version,
+                revision=revision or "-",
+                others=others,
+                file=args.file,
+                target=backup.postgres_target(settings.database_url),
+            )
+        )
+        return 3
+    try:
+        report, kept = backup.restore_sqlite(Path(args.file), db_file, force=args.force)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(t(language, "ops.restore.done", path=report.path, revision=report.revision or "-"))
+    if kept is not None:
+        print(t(language, "ops.restore.kept", path=kept))
+    print(t(language, "ops.restore.key_reminder"))
+    return 0
+
+
+def _postgres_check(settings: Settings) -> tuple[str, str | None, int]:
+    from bot import backup
+
+    try:
+        return asyncio.run(backup.postgres_check(settings.database_url))
+    except Exception as exc:
+        raise CliError(f"cannot connect to PostgreSQL ({type(exc).__name__}); check DATABASE_URL") from None
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from bot.runner import run
 
@@ -288,6 +405,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.set_defaults(func=cmd_demo)
 
+    status = sub.add_parser("status", help="health, outbox, reminder tick and each branch's backlog")
+    status.add_argument("--check", action="store_true", help="exit 1 when the health is degraded")
+    status.set_defaults(func=cmd_status)
+
+    backup = sub.add_parser("backup", help="a consistent copy of the SQLite database, while the bot runs")
+    backup.add_argument("file", help="where to write the copy")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser(
+        "restore", help="replace the SQLite database by a backup (the bot must be stopped)"
+    )
+    restore.add_argument("file", help="a file written by `branchbot backup`")
+    restore.add_argument("--force", action="store_true", help="replace an existing database (a copy is kept)")
+    restore.set_defaults(func=cmd_restore)
+
     run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
     run.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")
     run.set_defaults(func=cmd_run)
@@ -304,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings)
     try:
-        args.func(args)
+        code = args.func(args)
     except (ConfigError, CliError) as exc:
         print(f"branchbot: {exc}", file=sys.stderr)
         return 2
@@ -317,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         logging.getLogger("branchbot").exception("command failed")
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

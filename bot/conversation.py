@@ -34,6 +34,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.dialog import Inbound, Reply, Screen
 from bot.i18n import Catalogue, catalogue
+from bot.logging import set_person
 from bot.services.drafts import active_draft
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
@@ -141,6 +142,7 @@ class Conversation:
             if found is None:
                 logger.info("event %s already handled, skipped", event_id)
                 return None
+            set_person(found.person_id)  # the log lines of this event carry who it was (an id, never a name)
             turn = Turn(session, found, inbound, now, self.settings, self.catalogue, sender)
             reply = await self.route(turn)
             if event_id is not None:

@@ -19,6 +19,7 @@ from bot.conversation import Conversation, Feature
 from bot.delivery.telegram import make_rate_limiter
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
+from handlers.observe import ObservedApplication
 from handlers.registry import register_handlers
 from handlers.updates import PerChatUpdateProcessor, Throttle
 from storage import crypto
@@ -68,6 +69,7 @@ def build_application(
     clock = clock or SystemClock()
     builder = (
         ApplicationBuilder()
+        .application_class(ObservedApplication)
         .token(settings.token())
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))

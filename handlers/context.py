@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.i18n import Catalogue, catalogue
+from bot.logging import set_person
 from bot.services.identity import Actor, load_actor, touch_person
 from storage.db import Database
 
@@ -98,6 +99,7 @@ def with_session(func: F) -> F:
                         now=deps.clock.now(),
                     )
                     context._actor = await load_actor(session, person)
+                    set_person(person.id)
                     await session.commit()
                 return await func(update, context)
             finally:

@@ -58,6 +58,7 @@ from sqlalchemy import Text, bindparam, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.clock import Clock
 from bot.delivery.channel import Channel
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
@@ -318,6 +319,7 @@ class OutboxSender:
             except DeliveryError as error:
                 self.budget.release(slot)
                 if error.kind is ErrorKind.RATE_LIMITED:
+                    metrics.count_send(self.channel.name, "rate_limited")
                     self.budget.pause(error.retry_after or 1.0)
                     if attempt < RATE_RETRIES:
                         row.phase = "queued"  # a 429 means it was not delivered
@@ -329,6 +331,7 @@ class OutboxSender:
             finally:
                 self.budget.release(slot)  # (a no-op when already released)
             row.phase = "delivered"
+            metrics.count_send(self.channel.name, "sent")
             self._unflushed.append(row)
             return
 
@@ -437,6 +440,7 @@ class OutboxSender:
                 next_attempt_at=now + (decision.retry_in or timedelta(0)), claimed_by=None, claimed_at=None
             )
         self.stats.by_code[decision.code] = self.stats.by_code.get(decision.code, 0) + 1
+        metrics.count_send(self.channel.name, metrics.send_result(decision.status))
         async with self.db.session() as session:
             if decision.mark_unreachable and row.person_id is not None:
                 await session.execute(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from bot.health import record_tick
 from bot.scheduling.engine import QuietHours, TickResult, tick
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class ReminderTick:
     async def run_once(self) -> TickResult:
         """One tick now (the job calls this; an instance never runs two at once)."""
         async with self._lock:
-            return await tick(
-                self.deps.db, self.deps.clock.now(), QuietHours.from_settings(self.deps.settings)
-            )
+            now, started = self.deps.clock.now(), time.perf_counter()
+            result = await tick(self.deps.db, now, QuietHours.from_settings(self.deps.settings))
+            if result.ran:  # the heartbeat /healthz reads (bot.health); another instance's tick skips it
+                await record_tick(self.deps.db, now, time.perf_counter() - started)
+            return result

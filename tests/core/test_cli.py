@@ -97,6 +97,9 @@ def test_every_command_has_help() -> None:
         ["invite", "--help"],
         ["keys", "--help"],
         ["run", "--help"],
+        ["status", "--help"],
+        ["backup", "--help"],
+        ["restore", "--help"],
     ):
         result = subprocess.run([sys.executable, "-m", "bot.cli", *command], capture_output=True, text=True)
         assert result.returncode == 0, command

@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench.fake_botapi import FakeBotAPI
 from tests import factories
 from tests.factories import TgUser
 from tests.harness import _test_key
+
+# The subprocess runs in a temporary folder: it finds the project through PYTHONPATH, installed or not.
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 async def _wait_for(predicate, timeout: float) -> bool:
@@ -29,11 +33,13 @@ async def test_run_polls_and_answers_start_in_the_users_language(fresh_database_
     async with FakeBotAPI() as api:
         env = {
             **os.environ,
+            "PYTHONPATH": PROJECT_ROOT,
             "BOT_TOKEN": "123456:TEST-run-token",
             "BOT_API_BASE_URL": api.base_url,
             "DATABASE_URL": database_url,
             "ENCRYPTION_KEY": _test_key(),
             "LOG_LEVEL": "INFO",
+            "HTTP_PORT": "0",  # the HTTP host serves in polling mode too; any free port
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
@@ -84,14 +90,15 @@ async def test_run_webhook_serves_updates_with_the_right_secret(fresh_database_f
     async with FakeBotAPI() as api:
         env = {
             **os.environ,
+            "PYTHONPATH": PROJECT_ROOT,
             "BOT_TOKEN": "123456:TEST-hook-token",
             "BOT_API_BASE_URL": api.base_url,
             "DATABASE_URL": database_url,
             "ENCRYPTION_KEY": _test_key(),
             "WEBHOOK_URL": "https://bot.example.org/telegram",
             "WEBHOOK_SECRET": "hook-secret",
-            "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(port),
+            "HTTP_LISTEN": "127.0.0.1",
+            "HTTP_PORT": str(port),
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run", "--webhook"],

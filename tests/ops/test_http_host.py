@@ -159,3 +159,18 @@ async def test_a_taken_port_is_one_clear_error() -> None:
         host = HttpHost(Settings(http_listen="127.0.0.1", http_port=taken.getsockname()[1]))
         with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1"):
             await host.start()
+
+
+def test_http_settings_and_the_older_webhook_names(monkeypatch) -> None:
+    for name in ("HTTP_LISTEN", "HTTP_PORT", "WEBHOOK_LISTEN", "WEBHOOK_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert (Settings().http_listen, Settings().http_port) == ("127.0.0.1", 8080)
+    monkeypatch.setenv("WEBHOOK_LISTEN", "0.0.0.0")
+    monkeypatch.setenv("WEBHOOK_PORT", "8443")
+    assert (Settings().http_listen, Settings().http_port) == ("0.0.0.0", 8443)  # still honoured
+    monkeypatch.setenv("HTTP_PORT", "9000")
+    assert Settings().http_port == 9000  # the new name wins
+    from bot.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="HTTP_PORT"):
+        load_settings(http_port=70000)

@@ -1,7 +1,7 @@
 """accounts: a person reachable on more than one channel (issue 12, first step)
 
 Revision ID: 0010_accounts
-Revises: 0006_relay
+Revises: 0009_ops
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_accounts"
-down_revision: str | None = "0006_relay"
+down_revision: str | None = "0009_ops"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
