@@ -73,6 +73,7 @@ class Media:
     filename: str | None = None
     mime_type: str | None = None
     size: int | None = None
+    caption: str | None = None  # the text sent with it, if any
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,6 @@ class Inbound:
     contact_phone: str | None = None
     contact_is_own: bool = False
     media: Media | None = None
+    # A button press: the channel's id of the message the button is on (Telegram's message_id), so a
+    # flow can have that message updated later through the outbox (a notice's progress). None elsewhere.
+    message_id: int | None = None

@@ -27,7 +27,8 @@ def inbound_of(update: Update, bot_username: str | None = None) -> Inbound | Non
     """What the person did, in the core's words; None for updates that are nobody's input."""
     query = update.callback_query
     if query is not None:
-        return Inbound(data=query.data or "")
+        message_id = query.message.message_id if query.message is not None else None
+        return Inbound(data=query.data or "", message_id=message_id)
     message = update.message
     if message is None:
         return None  # edits, channel posts, member updates ...
@@ -45,10 +46,12 @@ def inbound_of(update: Update, bot_username: str | None = None) -> Inbound | Non
         return Inbound(contact_phone=message.contact.phone_number, contact_is_own=own)
     if message.photo:
         photo = message.photo[-1]
-        return Inbound(media=Media("photo", photo.file_id, size=photo.file_size))
+        return Inbound(media=Media("photo", photo.file_id, size=photo.file_size, caption=message.caption))
     if message.document is not None:
         doc = message.document
-        return Inbound(media=Media("document", doc.file_id, doc.file_name, doc.mime_type, doc.file_size))
+        return Inbound(
+            media=Media("document", doc.file_id, doc.file_name, doc.mime_type, doc.file_size, message.caption)
+        )
     return Inbound()  # a sticker, location, voice ...: the core answers with a pointer
 
 

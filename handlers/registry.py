@@ -17,10 +17,8 @@ from telegram.ext import (
 from handlers import activity as activity_day
 from handlers import adapter, core
 from handlers import applications as join_applications
-from handlers import broadcast as notices
 from handlers import dues as party_dues
 from handlers import relay as service_relay
-from handlers import reports as branch_reports
 from handlers import study as study_checkin
 from handlers.forms import FormInput, FormRouter
 
@@ -39,7 +37,6 @@ GROUP_FORMS = 1
 FORM_FLOWS: dict[str, FormInput] = {
     **service_relay.FORM_FLOWS,
     **join_applications.FORM_FLOWS,
-    "notice": notices.take_content,
     # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
     party_dues.FLOW: party_dues.member_input,
     party_dues.ADMIN_FLOW: party_dues.admin_input,
@@ -62,9 +59,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
             *service_relay.handlers(),
             *join_applications.handlers(),
-            # Secretary notices and the 收到 button of members (ntc:...).
-            CommandHandler("notice", notices.start_notice),
-            CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
             # Party dues: members (dues:...) and the secretary's dues menu (dsa:...).
             CommandHandler("dues", party_dues.show_dues),
             CallbackQueryHandler(party_dues.member_button, pattern=r"^dues:"),
@@ -73,8 +67,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Activity day and the yearly details check (act:..., life:...), study check-ins (stu:...).
             *activity_day.handlers(),
             *study_checkin.handlers(),
-            # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
-            *branch_reports.handlers(),
             # Last in the group: every command and button the conversation core routes (start, help,
             # language, reporting in, self-service, roster, export ...), and the pointer to /help for
             # unknown ones.

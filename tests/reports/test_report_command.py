@@ -90,7 +90,7 @@ async def test_report_defaults_to_last_month_with_text_and_chart(
     assert len(text) < 600  # one short message for a cheap phone
     # The chart: a valid PNG of phone size, the Chinese labels drawn (no missing glyph anywhere).
     name, png = photos[0].files["photo"]
-    assert name == "report.png"
+    assert name.endswith(".png")
     assert png_size(png) == (WIDTH_PX, HEIGHT_PX) and len(png) < 300_000
     Image.open(io.BytesIO(png)).verify()
     assert "2025年3月至2026年2月" in photos[0].params["caption"]
@@ -116,13 +116,33 @@ async def test_month_forms_and_refusals(harness: BotHarness, world: World) -> No
     await harness.transcript(
         SECRETARY_A,
         [
-            ("/report 2026-03", "2026年3月还没结束，只能查已结束的月份。例如：/report 2026-02"),
+            (
+                "/report 2026-04",
+                "2026年4月还没开始。可以查本月（截至今天）或以前的月份，例如：/report 2026-02",
+            ),
             ("/report 2026-13", "月份没看懂"),
             ("/report soon", "月份没看懂"),
         ],
     )
     refused = await harness.send(SECRETARY_A, "/report 2027-01")
     assert not [c for c in refused if c.method == "sendPhoto"]
+
+
+async def test_the_month_under_way_is_reported_so_far(harness: BotHarness, world: World) -> None:
+    """Issue 19: /report of the current month is allowed and marked as "so far" (NOW is 2 March)."""
+    calls = await harness.send(SECRETARY_A, "/report 2026-03")
+    (message,) = [c for c in calls if c.method == "sendMessage"]
+    (photo,) = [c for c in calls if c.method == "sendPhoto"]
+    assert message.text.splitlines()[0] == "【深圳流动党支部】2026年3月月报（截至3月2日）"
+    assert "2025年4月至2026年3月" in photo.params["caption"] and "（截至3月2日）" in photo.params["caption"]
+    english = await harness.send(COMMITTEE_A, "/report 2026-03")
+    assert english[0].text.splitlines()[0] == "深圳流动党支部: report for 3/2026 (so far, to 3/2)"
+    # The chart button of the current month works too; a month not begun is a stale button.
+    assert [c.method for c in await harness.press(SECRETARY_A, f"rpt:c:{world.branch_a}:202603")][-1] == (
+        "sendPhoto"
+    )
+    future = await harness.press(SECRETARY_A, f"rpt:c:{world.branch_a}:202604")
+    assert [c.params.get("text") for c in future] == [t("zh", "error.stale_button")]
 
 
 async def test_a_cancelled_month_and_a_month_without_activity(harness: BotHarness, world: World) -> None:
