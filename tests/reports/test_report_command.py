@@ -12,6 +12,7 @@ from PIL import Image
 
 from bot.i18n import t
 from bot.reports.chart import HEIGHT_PX, WIDTH_PX
+from tests.delivery.helpers import SECRETARY, make_branch
 from tests.harness import BotHarness
 from tests.reports.expected import Expect, Figures
 from tests.reports.world import COMMITTEE_A, NOW, SECRETARY_A, World
@@ -94,6 +95,7 @@ async def test_report_defaults_to_last_month_with_text_and_chart(
     assert png_size(png) == (WIDTH_PX, HEIGHT_PX) and len(png) < 300_000
     Image.open(io.BytesIO(png)).verify()
     assert "2025年3月至2026年2月" in photos[0].params["caption"]
+    assert "暂无数据" not in photos[0].params["caption"]
     glyphs = [str(w.message) for w in caught if "glyph" in str(w.message).lower()]
     assert glyphs == []
     assert not [r for r in caplog.records if "findfont" in r.getMessage() or "Glyph" in r.getMessage()]
@@ -150,3 +152,15 @@ async def test_a_cancelled_month_and_a_month_without_activity(harness: BotHarnes
     assert "活动日：本月已取消" in calls[0].text
     calls = await harness.send(SECRETARY_A, "/report 2025-08")
     assert "活动日：本月未安排" in calls[0].text and "党费：本月未开收" in calls[0].text
+
+
+async def test_a_new_branchs_first_report_says_there_is_no_data_yet(harness: BotHarness) -> None:
+    """Issue 19: a new branch's first report was all zeros with an empty chart and nothing said."""
+    await make_branch(harness, "新建流动党支部")
+    calls = await harness.send(SECRETARY, "/report")
+    (photo,) = [c for c in calls if c.method == "sendPhoto"]
+    assert photo.params["caption"].endswith("\n暂无数据")
+    _, png = photo.files["photo"]
+    assert png_size(png) == (WIDTH_PX, HEIGHT_PX)
+    # A branch with figures says nothing of the kind (see the default report above).
+    assert "暂无数据" not in "".join(c.text for c in calls if c.method == "sendMessage")
