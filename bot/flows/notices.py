@@ -48,7 +48,7 @@ async def on_button(turn: Turn) -> Reply:
         case "p":
             return await broadcast.choose_param(session, actor, press[0])
         case "back":
-            return await broadcast.back_to_audience(session, actor)
+            return await broadcast.go_back(session, actor)
         case "x":
             return await broadcast.cancel_notice(session, actor)
         case "ok":

@@ -174,6 +174,7 @@ def _render(language: str, step: Step) -> Reply:
         lines.append(t(language, "notice.ask_audience"))
         buttons = [Button(t(language, a.label_key), data=AUDIENCE.data(a.name)) for a in step.audiences]
         rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+        rows.append((Button(t(language, "notice.btn_rewrite"), data=BACK.data()),))
     elif step.step == "param":
         lines.append(t(language, "notice.ask_param" if step.choices else "notice.no_choices"))
         rows = [(Button(c.label, data=PARAM.data(c.value)),) for c in step.choices]
@@ -312,13 +313,15 @@ async def choose_param(session: AsyncSession, actor: Actor, value: str) -> Reply
     return _render(actor.language, await _step_of(session, draft))
 
 
-async def back_to_audience(session: AsyncSession, actor: Actor) -> Reply:
+async def go_back(session: AsyncSession, actor: Actor) -> Reply:
+    """返回: from the parameter or the preview to the audience; from the audience to the content."""
     draft = await _draft_for(session, actor)
     if isinstance(draft, Reply):
         return draft
-    if draft.step not in ("param", "preview"):
+    if draft.step not in ("audience", "param", "preview"):
         return stale(actor.language)
-    draft = await save_draft(session, actor.person_id, FLOW, "audience", dict(draft.data))
+    step = "text" if draft.step == "audience" else "audience"
+    draft = await save_draft(session, actor.person_id, FLOW, step, dict(draft.data))
     return _render(actor.language, await _step_of(session, draft))
 
 

@@ -363,6 +363,10 @@ async def test_bad_input_gets_a_clear_message_and_the_same_question(harness: Bot
             (TEXT, "发给谁"),
             ("再写一段", ["请点下面的按钮", "发给谁"]),
             (("press", "全支部"), TEXT),
+            (("press", "返回"), "发给谁"),
+            (("press", "返回修改内容"), "请发送通知内容"),  # every step has a way back
+            ("改过的通知", "发给谁"),
+            (("press", "全支部"), "改过的通知"),
         ],
     )
     calls = await harness.press(SECRETARY, "ntc:zz:1")
