@@ -741,6 +741,9 @@ async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) 
         )
         if in_flight is not None:
             return 0  # the previous edit is still on its way: the next one carries the latest
+    recent = notice.progress_edited_at is not None and now - notice.progress_edited_at < PROGRESS_EVERY
+    if watching and recent:
+        return 0  # a resend going out: its progress at most every few seconds, like the first send
     shown = (notice.progress_counts or "").lstrip("~")
     added = 0
     if key != shown:
