@@ -53,7 +53,7 @@ async def on_button(turn: Turn) -> Reply:
             return await broadcast.cancel_notice(session, actor)
         case "ok":
             chat = turn.sender.address
-            return await broadcast.send_notice(
+            return await broadcast.confirm_notice(
                 session,
                 actor,
                 progress_chat_id=int(chat) if chat is not None and turn.inbound.message_id else None,

@@ -459,16 +459,16 @@ def _ack_buttons(language: str, notice_id: int) -> tuple[tuple[Button, ...], ...
     return ((Button(t(language, "notice.btn_ack"), data=ACK.data(notice_id)),),)
 
 
-async def send_notice(
+async def _create_notice(
     session: AsyncSession,
     actor: Actor,
     *,
     progress_chat_id: int | None,
     progress_message_id: int | None,
     now: datetime,
-) -> Reply:
-    """Create the notice and every outbox row for it, with its audit entry, in the event's transaction;
-    the pressed preview becomes the progress message."""
+) -> Notice | Reply:
+    """Create the notice from the actor's previewed draft, every outbox row for it and its audit entry,
+    in the caller's transaction; a refusal instead when it may not or cannot be sent."""
     draft = await get_draft(session, actor.person_id, FLOW)
     if draft is None:
         return already_done(actor.language)
@@ -531,8 +531,59 @@ async def send_notice(
         target_id=notice.id,
         branch_id=notice.branch_id,
     )
+    return notice
+
+
+async def confirm_notice(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    progress_chat_id: int | None,
+    progress_message_id: int | None,
+    now: datetime,
+) -> Reply:
+    """确认 under the preview: send the notice; the pressed preview becomes its progress message."""
+    notice = await _create_notice(
+        session,
+        actor,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )
+    if isinstance(notice, Reply):
+        return notice
     counts = await notice_counts(session, notice.id)
     return Reply.say(t(actor.language, "notice.progress", id=notice.id, **counts.params()))
+
+
+@dataclass(frozen=True)
+class SentNotice:
+    notice_id: int
+    counts: Counts
+
+
+async def send_notice(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    progress_chat_id: int | None,
+    progress_message_id: int | None,
+    now: datetime,
+) -> SentNotice:
+    """For tools and benchmarks, not for events: send the actor's previewed draft and commit."""
+    notice = await _create_notice(
+        session,
+        actor,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )
+    if isinstance(notice, Reply):
+        await session.rollback()
+        raise PermissionError(notice.toast or "the notice cannot be sent")
+    counts = await notice_counts(session, notice.id)
+    await session.commit()
+    return SentNotice(notice.id, counts)
 
 
 # -- delivery progress and the live report ---------------------------------------------------------
