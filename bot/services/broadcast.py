@@ -8,7 +8,8 @@ Decisions:
 * The composition is a draft of flow ``notice`` (``bot.services.drafts``), steps ``text`` →
   ``audience`` → (``param``) → ``preview``; every step is rendered from the draft, so a resumed
   /notice shows exactly where the secretary left off.
-* ``send_notice`` writes the notice, ALL its outbox rows and the audit entry in one transaction:
+* 确认 (``confirm_notice``; ``send_notice`` is the same for tools and the benchmark, and commits)
+  writes the notice, ALL its outbox rows and the audit entry in one transaction:
   a crash leaves all or none. The rows are written set-based, one ``INSERT ... SELECT`` per
   language (the 收到 button and the header are in the recipient's language, the text is the
   secretary's), never one ORM object per member. Members already known to have blocked the bot
