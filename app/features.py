@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import activity, dues, members, registration, start, study
+from bot.flows import activity, dues, members, notices, registration, reports, start, study
 from bot.reports import sheets as report_sheets
 from bot.services import applications, relay
 
@@ -29,6 +29,8 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
         Feature(
             name="applications", data_section=applications.data_section, eraser=applications.erase_person
         ),
+        notices.FEATURE,
+        reports.FEATURE,
         *extra,
     ]
     self_service = members.make_feature(

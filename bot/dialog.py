@@ -92,3 +92,6 @@ class Inbound:
     contact_phone: str | None = None
     contact_is_own: bool = False
     media: Media | None = None
+    # A button press: the channel's id of the message the button is on (Telegram's message_id), so a
+    # flow can have that message updated later through the outbox (a notice's progress). None elsewhere.
+    message_id: int | None = None

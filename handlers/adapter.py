@@ -27,7 +27,8 @@ def inbound_of(update: Update, bot_username: str | None = None) -> Inbound | Non
     """What the person did, in the core's words; None for updates that are nobody's input."""
     query = update.callback_query
     if query is not None:
-        return Inbound(data=query.data or "")
+        message_id = query.message.message_id if query.message is not None else None
+        return Inbound(data=query.data or "", message_id=message_id)
     message = update.message
     if message is None:
         return None  # edits, channel posts, member updates ...

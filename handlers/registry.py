@@ -8,7 +8,6 @@ from telegram import Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
-    CommandHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -16,9 +15,7 @@ from telegram.ext import (
 
 from handlers import adapter, core
 from handlers import applications as join_applications
-from handlers import broadcast as notices
 from handlers import relay as service_relay
-from handlers import reports as branch_reports
 from handlers.forms import FormInput, FormRouter
 
 # Group order matters: PTB runs one handler per group, lowest group first.
@@ -34,7 +31,6 @@ GROUP_FORMS = 1
 FORM_FLOWS: dict[str, FormInput] = {
     **service_relay.FORM_FLOWS,
     **join_applications.FORM_FLOWS,
-    "notice": notices.take_content,
 }
 
 # Everything a person sends in private that is not a command: text, contacts, photos, files, and
@@ -50,11 +46,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
             *service_relay.handlers(),
             *join_applications.handlers(),
-            # Secretary notices and the 收到 button of members (ntc:...).
-            CommandHandler("notice", notices.start_notice),
-            CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
-            # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
-            *branch_reports.handlers(),
             # Last in the group: every command and button the conversation core routes (start, help,
             # language, reporting in, self-service, roster, export, activity day, study ...), and the
             # pointer to /help for unknown ones.

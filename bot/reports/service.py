@@ -1,14 +1,16 @@
 """Report use cases: who may see which report, the month asked for, the text and the chart.
 
 - ``/report [month]`` for a branch's secretary or committee member: the month defaults to the last full
-  month in the branch's time zone; only months that have ended can be asked for (figures of a running
-  month would change under the reader). An officer of several branches picks one first.
+  month in the branch's time zone; the month under way can be asked for too, and its report says "so
+  far" (截至 today) in its title and the chart's caption (issue 19). A month not yet begun is refused.
+  An officer of several branches picks one first.
 - ``/townreport [year]`` for a township agent: the year defaults to the current one (in the deployment's
   time zone, where the townships lie).
-- Buttons carry ``rpt:r:<branch>:<YYYYMM|0>`` (a report), ``rpt:c:<branch>:<YYYYMM>`` (its chart: the
-  automatic monthly message has this button, because the outbox sends files by channel file id and a
-  generated chart has none until it is first sent) and ``rpt:t:<township>:<year>``. Nothing in them is
-  trusted: the sender's right to the branch or township is checked again, a refusal is audited.
+- Buttons (``RPT``: one codec, ids bounded) carry ``rpt:r:<branch>:<YYYYMM|0>`` (a report),
+  ``rpt:c:<branch>:<YYYYMM>`` (its chart: the automatic monthly message has this button, because the
+  outbox sends files by channel file id and a generated chart has none until it is first sent) and
+  ``rpt:t:<township>:<year>``. Nothing in them is trusted: the sender's right to the branch or
+  township is checked again, a refusal is audited.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Id, Int
+from bot.dialog import Button, Reply, Screen, denied, stale
 from bot.i18n import t
-from bot.reports.figures import branch_month, last_full_month, month_code, rate_series, township_year
+from bot.reports.figures import (
+    branch_month,
+    first_of_month,
+    last_full_month,
+    month_code,
+    rate_series,
+    township_year,
+)
 from bot.reports.text import (
     branch_report_text,
     chart_caption,
@@ -34,23 +44,17 @@ from bot.reports.text import (
 )
 from bot.services import audit
 from bot.services.identity import Actor
-from bot.services.outbox import Button
 from storage.models import Branch, Township
 
 EARLIEST_YEAR = 2000
+LATEST_YEAR = 2200
+
+RPT = Callbacks("rpt")
+REPORT = RPT.action("r", Id, Int(0, LATEST_YEAR * 100 + 12))  # 0: the default month
+CHART = RPT.action("c", Id, Int(0, LATEST_YEAR * 100 + 12))
+TOWNSHIP = RPT.action("t", Id, Int(EARLIEST_YEAR, LATEST_YEAR))
 _MONTH = re.compile(r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*月?|(\d{2}))")
 _YEAR = re.compile(r"(\d{4})\s*年?")
-
-
-@dataclass(frozen=True)
-class ReportAnswer:
-    """What to show: a text with buttons, and optionally a chart; or a refusal shown as an alert on a tap."""
-
-    text: str | None = None
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    chart: bytes | None = None
-    chart_caption: str | None = None
-    alert: str | None = None  # a refusal: an alert on a tap, a plain reply to a command
 
 
 def parse_month(text: str) -> date | None:
@@ -60,32 +64,26 @@ def parse_month(text: str) -> date | None:
     if match is None:
         return None
     year, number = int(match.group(1)), int(match.group(2) or match.group(3))
-    if not (EARLIEST_YEAR <= year <= 2200 and 1 <= number <= 12):
+    if not (EARLIEST_YEAR <= year <= LATEST_YEAR and 1 <= number <= 12):
         return None
     return date(year, number, 1)
 
 
 def parse_year(text: str) -> int | None:
     match = _YEAR.fullmatch(unicodedata.normalize("NFKC", text).strip())
-    if match is None or not EARLIEST_YEAR <= int(match.group(1)) <= 2200:
+    if match is None or not EARLIEST_YEAR <= int(match.group(1)) <= LATEST_YEAR:
         return None
     return int(match.group(1))
 
 
-def _parse_code(code: str) -> date | None:
-    if code == "0":
-        return None
-    if len(code) != 6 or not code.isdigit():
-        raise ValueError(code)
-    month = parse_month(code)
-    if month is None:
-        raise ValueError(code)
-    return month
+def _month_of(code: int) -> date | None:
+    """The month of a button's ``YYYYMM``; None for a code that is no month."""
+    return parse_month(str(code)) if code >= EARLIEST_YEAR * 100 else None
 
 
 async def _deny(
-    session: AsyncSession, actor: Actor, action: str, target_type: str, target_id: int | None, language: str
-) -> ReportAnswer:
+    session: AsyncSession, actor: Actor, action: str, target_type: str, target_id: int | None
+) -> Reply:
     audit.record(
         session,
         actor_person_id=actor.person_id,
@@ -95,134 +93,134 @@ async def _deny(
         result="denied",
         branch_id=target_id if target_type == "branch" else None,
     )
-    await session.commit()
-    return ReportAnswer(alert=t(language, "error.not_allowed"))
+    return denied(actor.language)
 
 
-async def branch_report(
-    session: AsyncSession, actor: Actor, args: list[str], now: datetime, language: str
-) -> ReportAnswer:
+async def branch_report(session: AsyncSession, actor: Actor, args: list[str], now: datetime) -> Reply:
     """/report [month]: the report of the officer's branch (or the choice of branch)."""
+    language = actor.language
     branches = sorted(actor.secretary_branches)
     if not branches:
-        return await _deny(session, actor, "report.branch", "branch", None, language)
+        return await _deny(session, actor, "report.branch", "branch", None)
     month = None
     if args:
         month = parse_month(" ".join(args))
         if month is None:
-            return ReportAnswer(text=t(language, "report.bad_month"))
+            return Reply.say(t(language, "report.bad_month"))
     if len(branches) > 1:
         rows = await session.execute(
             select(Branch.id, Branch.name).where(Branch.id.in_(branches)).order_by(Branch.id)
         )
-        code = month_code(month) if month else "0"
-        buttons = tuple((Button(name[:30], data=f"rpt:r:{bid}:{code}"),) for bid, name in rows)
-        return ReportAnswer(text=t(language, "report.choose_branch"), buttons=buttons)
-    return await _report(session, actor, branches[0], month, now, language)
+        code = int(month_code(month)) if month else 0
+        buttons = tuple((Button(name[:30], data=REPORT.data(bid, code)),) for bid, name in rows)
+        return Reply.say(t(language, "report.choose_branch"), buttons=buttons)
+    return await _report(session, actor, branches[0], month, now)
 
 
 async def _report(
-    session: AsyncSession, actor: Actor, branch_id: int, month: date | None, now: datetime, language: str
-) -> ReportAnswer:
+    session: AsyncSession, actor: Actor, branch_id: int, month: date | None, now: datetime
+) -> Reply:
+    language = actor.language
     branch = await session.get(Branch, branch_id)
     if branch is None or not actor.leads_branch(branch_id):
-        return await _deny(session, actor, "report.branch", "branch", branch_id, language)
+        return await _deny(session, actor, "report.branch", "branch", branch_id)
     tz = ZoneInfo(branch.timezone)
-    last = last_full_month(now, tz)
+    current = first_of_month(now.astimezone(tz))
     if month is None:
-        month = last
-    elif month > last:
-        return ReportAnswer(
-            text=t(language, "report.not_past", month=month_label(language, month), last=f"{last:%Y-%m}")
+        month = last_full_month(now, tz)
+    elif month > current:
+        last = last_full_month(now, tz)
+        return Reply.say(
+            t(language, "report.not_begun", month=month_label(language, month), last=f"{last:%Y-%m}")
         )
+    so_far = now.astimezone(tz).date() if month == current else None
     figures = await branch_month(session, branch_id, month, now)
-    text = branch_report_text(language, figures, tz)
-    chart, caption = await _chart(session, branch, month, now, language)
-    return ReportAnswer(text=text, chart=chart, chart_caption=caption)
+    text = branch_report_text(language, figures, tz, so_far=so_far)
+    chart, caption = await _chart(session, branch, month, now, language, so_far)
+    return Reply(screens=(Screen(text), Screen(caption, photo=chart)), edit=False)
 
 
 async def _chart(
-    session: AsyncSession, branch: Branch, month: date, now: datetime, language: str
+    session: AsyncSession,
+    branch: Branch,
+    month: date,
+    now: datetime,
+    language: str,
+    so_far: date | None = None,
 ) -> tuple[bytes, str]:
-    # matplotlib takes most of a second to import: only when a chart is first drawn, not at start-up.
+    # matplotlib takes most of a second to import: only when a chart is first drawn (in the worker
+    # thread that draws it), never at start-up.
     from bot.reports.chart import line_chart
 
     points = await rate_series(session, branch.id, month, now)
     title, months, series = chart_labels(language, branch.name, points)
+    no_data = t(language, "report.chart.no_data")
     # Drawing takes a few hundred milliseconds: off the event loop, so other users are not kept waiting.
-    png = await asyncio.to_thread(line_chart, title, months, series)
-    return png, chart_caption(language, branch.name, points)
+    png = await asyncio.to_thread(line_chart, title, months, series, no_data=no_data)
+    return png, chart_caption(language, branch.name, points, so_far=so_far)
 
 
 async def chart_only(
-    session: AsyncSession, actor: Actor, branch_id: int, month: date, now: datetime, language: str
-) -> ReportAnswer:
+    session: AsyncSession, actor: Actor, branch_id: int, month: date, now: datetime
+) -> Reply:
     branch = await session.get(Branch, branch_id)
     if branch is None or not actor.leads_branch(branch_id):
-        return await _deny(session, actor, "report.chart", "branch", branch_id, language)
-    if month > last_full_month(now, ZoneInfo(branch.timezone)):
-        return ReportAnswer(alert=t(language, "error.stale_button"))
-    chart, caption = await _chart(session, branch, month, now, language)
-    return ReportAnswer(chart=chart, chart_caption=caption)
+        return await _deny(session, actor, "report.chart", "branch", branch_id)
+    tz = ZoneInfo(branch.timezone)
+    current = first_of_month(now.astimezone(tz))
+    if month > current:
+        return stale(actor.language)
+    so_far = now.astimezone(tz).date() if month == current else None
+    chart, caption = await _chart(session, branch, month, now, actor.language, so_far)
+    return Reply(screens=(Screen(caption, photo=chart),), edit=False)
 
 
 async def township_report(
-    session: AsyncSession, actor: Actor, args: list[str], now: datetime, tz: ZoneInfo, language: str
-) -> ReportAnswer:
+    session: AsyncSession, actor: Actor, args: list[str], now: datetime, tz: ZoneInfo
+) -> Reply:
     """/townreport [year]: the agent's township (or the choice of township)."""
+    language = actor.language
     townships = sorted(actor.agent_townships)
     if not townships:
-        return await _deny(session, actor, "report.township", "township", None, language)
+        return await _deny(session, actor, "report.township", "township", None)
     year = now.astimezone(tz).year
     if args:
         asked = parse_year(" ".join(args))
         if asked is None or asked > year:
-            return ReportAnswer(text=t(language, "town.bad_year", year=year))
+            return Reply.say(t(language, "town.bad_year", year=year))
         year = asked
     if len(townships) > 1:
         rows = await session.execute(
             select(Township.id, Township.name).where(Township.id.in_(townships)).order_by(Township.id)
         )
-        buttons = tuple((Button(name[:30], data=f"rpt:t:{tid}:{year}"),) for tid, name in rows)
-        return ReportAnswer(text=t(language, "town.choose"), buttons=buttons)
-    return await _township(session, actor, townships[0], year, now, tz, language)
+        buttons = tuple((Button(name[:30], data=TOWNSHIP.data(tid, year)),) for tid, name in rows)
+        return Reply.say(t(language, "town.choose"), buttons=buttons)
+    return await _township(session, actor, townships[0], year, now, tz)
 
 
 async def _township(
-    session: AsyncSession,
-    actor: Actor,
-    township_id: int,
-    year: int,
-    now: datetime,
-    tz: ZoneInfo,
-    language: str,
-) -> ReportAnswer:
+    session: AsyncSession, actor: Actor, township_id: int, year: int, now: datetime, tz: ZoneInfo
+) -> Reply:
     township = await session.get(Township, township_id)
     if township is None or not actor.agent_of(township_id):
-        return await _deny(session, actor, "report.township", "township", township_id, language)
+        return await _deny(session, actor, "report.township", "township", township_id)
     if year > now.astimezone(tz).year:
-        return ReportAnswer(alert=t(language, "error.stale_button"))
+        return stale(actor.language)
     figures = await township_year(session, township_id, township.name, year, tz, now)
-    return ReportAnswer(text=township_report_text(language, figures))
+    return Reply(screens=(Screen(township_report_text(actor.language, figures)),), edit=False)
 
 
-async def press(
-    session: AsyncSession, actor: Actor, data: str, now: datetime, tz: ZoneInfo, language: str
-) -> ReportAnswer:
-    """A report button: ``rpt:r:<branch>:<month>``, ``rpt:c:<branch>:<month>``, ``rpt:t:<township>:<yr>``."""
-    parts = data.split(":")
-    if len(parts) != 4 or parts[0] != "rpt" or not parts[2].isdigit() or len(parts[2]) > 9:
-        return ReportAnswer(alert=t(language, "error.stale_button"))
-    action, target = parts[1], int(parts[2])
-    try:
-        if action == "r":
-            return await _report(session, actor, target, _parse_code(parts[3]), now, language)
-        if action == "c":
-            month = _parse_code(parts[3])
-            if month is not None:
-                return await chart_only(session, actor, target, month, now, language)
-        if action == "t" and len(parts[3]) == 4 and parts[3].isdigit():
-            return await _township(session, actor, target, int(parts[3]), now, tz, language)
-    except ValueError:
-        pass
-    return ReportAnswer(alert=t(language, "error.stale_button"))
+async def press(session: AsyncSession, actor: Actor, data: str, now: datetime, tz: ZoneInfo) -> Reply:
+    """A report button: a branch's report or chart, or a township's year; anything else is stale."""
+    pressed = RPT.decode(data)
+    if pressed is None:
+        return stale(actor.language)
+    target, code = pressed.args
+    if pressed.action == "t":
+        return await _township(session, actor, target, code, now, tz)
+    month = _month_of(code)
+    if pressed.action == "r" and (code == 0 or month is not None):
+        return await _report(session, actor, target, month, now)
+    if pressed.action == "c" and month is not None:
+        return await chart_only(session, actor, target, month, now)
+    return stale(actor.language)

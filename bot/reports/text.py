@@ -24,8 +24,10 @@ def money_text(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-def branch_report_text(language: str, figures: BranchMonth, tz: ZoneInfo) -> str:
-    """The monthly report of one branch: one line per subject."""
+def branch_report_text(
+    language: str, figures: BranchMonth, tz: ZoneInfo, *, so_far: date | None = None
+) -> str:
+    """The monthly report of one branch: one line per subject; ``so_far`` marks a month under way."""
     lang = language
     m, a, d, s, r, w = (
         figures.members,
@@ -35,7 +37,10 @@ def branch_report_text(language: str, figures: BranchMonth, tz: ZoneInfo) -> str
         figures.requests,
         figures.warnings,
     )
-    lines = [t(lang, "report.title", branch=figures.branch_name, month=month_label(lang, figures.month))]
+    title = t(lang, "report.title", branch=figures.branch_name, month=month_label(lang, figures.month))
+    if so_far is not None:
+        title += t(lang, "report.so_far", day=t(lang, "report.day", month=so_far.month, day=so_far.day))
+    lines = [title]
     lines.append(
         t(
             lang,
@@ -115,8 +120,14 @@ def branch_report_text(language: str, figures: BranchMonth, tz: ZoneInfo) -> str
 
 
 def chart_labels(language: str, branch_name: str, points: list[RatePoint]) -> tuple[str, list[str], dict]:
-    """(title, month labels, series) for `bot.reports.chart.line_chart`."""
-    months = [f"{p.month.year % 100:02d}-{p.month.month:02d}" for p in points]
+    """(title, month labels, series) for `bot.reports.chart.line_chart`.
+
+    A label is the month's number, with the year under the first month and under each January, so
+    twelve labels stay short enough to be drawn large on a phone."""
+    months = [
+        f"{p.month.month}\n{p.month.year}" if i == 0 or p.month.month == 1 else str(p.month.month)
+        for i, p in enumerate(points)
+    ]
     series = {
         t(language, "report.chart.attendance"): [p.attendance for p in points],
         t(language, "report.chart.dues"): [p.dues for p in points],
@@ -125,14 +136,23 @@ def chart_labels(language: str, branch_name: str, points: list[RatePoint]) -> tu
     return t(language, "report.chart.title", branch=branch_name), months, series
 
 
-def chart_caption(language: str, branch_name: str, points: list[RatePoint]) -> str:
-    return t(
+def chart_caption(
+    language: str, branch_name: str, points: list[RatePoint], *, so_far: date | None = None
+) -> str:
+    caption = t(
         language,
         "report.chart.caption",
         branch=branch_name,
         first=month_label(language, points[0].month),
         last=month_label(language, points[-1].month),
     )
+    if so_far is not None:
+        caption += t(
+            language, "report.so_far", day=t(language, "report.day", month=so_far.month, day=so_far.day)
+        )
+    if all(p.attendance is None and p.dues is None and p.study is None for p in points):
+        caption += "\n" + t(language, "report.chart.no_data")
+    return caption
 
 
 def township_report_text(language: str, figures: TownshipYear) -> str:

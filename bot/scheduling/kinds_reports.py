@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from bot.reports.figures import add_months, branch_month, first_of_month, month_code
+from bot.reports.service import CHART
 from bot.reports.text import branch_report_text
 from bot.scheduling.engine import Occasion, ReminderKind, occurrence_columns, zone
 from bot.services.outbox import Button, Outgoing
@@ -111,7 +112,7 @@ async def render_monthly(session: AsyncSession, occasion: Occasion) -> Outgoing 
     text = "\n".join(
         [t(language, "report.auto.head"), branch_report_text(language, figures, ZoneInfo(branch.timezone))]
     )
-    button = Button(t(language, "btn.report.chart"), data=f"rpt:c:{branch.id}:{month_code(month)}")
+    button = Button(t(language, "btn.report.chart"), data=CHART.data(branch.id, int(month_code(month))))
     return Outgoing(text=text, buttons=((button,),))
 
 

@@ -28,9 +28,10 @@ own service module::
         audiences.Audience("dues_unpaid", "audience.dues_unpaid", _dues_unpaid, _recent_months)
     )
 
-with ``audience.dues_unpaid`` in the feature's catalogue. Registering at module level is fine:
-``handlers/registry.py`` imports every feature's handlers, and with them their services, before
-any update is handled. The /notice audience buttons list the registry in registration order.
+with ``audience.dues_unpaid`` in the feature's catalogue, and the audience listed in the feature's
+``Feature.audiences`` (``bot/flows/notices.py`` lists the built-in ones). Registering at module level
+is fine: the composition root imports every feature, and with them their services, before any event
+is handled. The /notice audience buttons list the registry in registration order.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def _party_status(status: PartyStatus) -> Selector:
     return selector
 
 
-register(Audience("all", "audience.all", _whole_branch))
-register(Audience("township", "audience.township", _township, _townships_in_branch))
-register(Audience("full", "audience.full", _party_status(PartyStatus.FULL)))
-register(Audience("probationary", "audience.probationary", _party_status(PartyStatus.PROBATIONARY)))
+BUILT_IN = (
+    register(Audience("all", "audience.all", _whole_branch)),
+    register(Audience("township", "audience.township", _township, _townships_in_branch)),
+    register(Audience("full", "audience.full", _party_status(PartyStatus.FULL))),
+    register(Audience("probationary", "audience.probationary", _party_status(PartyStatus.PROBATIONARY))),
+)

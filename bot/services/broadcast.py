@@ -1,11 +1,15 @@
 """Secretary notices: compose (a draft), choose an audience, preview, send, follow delivery, report.
 
+Every use case here answers one inbound event with a `Reply` and never commits: the conversation
+core commits once at the end of the event (a refusal is audited in the same transaction).
+
 Decisions:
 
 * The composition is a draft of flow ``notice`` (``bot.services.drafts``), steps ``text`` →
-  ``audience`` → (``param``) → ``preview``; every call returns a ``Step`` for the handler to render,
-  so a resumed /notice shows exactly where the secretary left off.
-* ``send_notice`` writes the notice, ALL its outbox rows and the audit entry in one transaction:
+  ``audience`` → (``param``) → ``preview``; every step is rendered from the draft, so a resumed
+  /notice shows exactly where the secretary left off.
+* 确认 (``confirm_notice``; ``send_notice`` is the same for tools and the benchmark, and commits)
+  writes the notice, ALL its outbox rows and the audit entry in one transaction:
   a crash leaves all or none. The rows are written set-based, one ``INSERT ... SELECT`` per
   language (the 收到 button and the header are in the recipient's language, the text is the
   secretary's), never one ORM object per member. Members already known to have blocked the bot
@@ -13,31 +17,45 @@ Decisions:
   in the report as blocked and nothing is sent to them. Outbox ``source`` is ``notice:<id>``; the
   UNIQUE (source, chat) key makes a repeated send impossible.
 * Progress: one message of the secretary (the preview, turned into "sending…"), edited through
-  the outbox (rows of kind ``edit``) by ``advance_notices``, a delivery hook the sender runs: at
-  most every ``PROGRESS_EVERY`` and only when the counts changed. When no row of the notice is
-  pending or sending any more, the hook edits the message one last time and enqueues the final
-  report (sent, blocked, failed, uncertain, acknowledged) to the author, with buttons to list who
-  has not acknowledged and to send them one follow-up (only once: ``notice.followup_at``).
+  the outbox (rows of kind ``edit``, see ``bot.delivery.channel``) by ``advance_notices``, a
+  delivery hook the sender runs: at most every ``PROGRESS_EVERY`` and only when the counts changed.
+  When no row of the notice is pending or sending any more, the hook edits the message one last
+  time and enqueues the delivery report to the author (sent, blocked, failed, uncertain, 收到, and
+  who was not reached and why), with buttons: the 收到 list, one follow-up, and a resend to those
+  not reached.
+* The report is kept current (issue 19): a member's 收到 or a resend marks the notice's report as
+  out of date (``notice.progress_counts`` NULL); the hook then edits the sent report message through
+  the outbox (sources ``notice:<id>:report:<n>``), one edit in flight at a time, so a burst of
+  taps becomes a few edits. ``progress_counts`` holds what the report shows (``~`` first while a
+  resend is still going out, so the hook keeps watching).
+* Resend (one tap): the notice's own rows that failed or are uncertain, of members who have not
+  tapped 收到 and can be reached now, go back to ``pending`` and are delivered again by the sender.
+  Members who blocked the bot are skipped until they write to the bot again.
 * Authorisation is re-checked from the database on every step: the draft's branch must be one the
-  actor leads (secretary or committee) now; a notice's report and follow-up only for those who
-  lead its branch; a 收到 only from a person the notice was sent to. Denials are audited.
+  actor leads (secretary or committee) now; a notice's report, list, export, follow-up and resend
+  only for those who lead its branch; a 收到 only from a person the notice was sent to. Denials
+  are audited.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, insert, literal, null, select
+from sqlalchemy import case, delete, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Callbacks, Id, Word
 from bot.delivery.channel import EDIT_KEY
+from bot.dialog import Button, Reply, Screen, already_done, denied, stale
 from bot.i18n import LANGUAGES, t
 from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Button, Outgoing, notify_person
+from bot.services.outbox import Outgoing, enqueue
 from storage.crypto import EncryptedJSON
 from storage.dialect import insert_ignore
 from storage.models import (
@@ -58,23 +76,28 @@ MAX_TEXT = 3000  # Telegram allows 4096 characters; the header needs a little ro
 MAX_CAPTION = 900  # and 1024 for a photo's or document's caption
 PROGRESS_EVERY = timedelta(seconds=5)
 UNACKED_SHOWN = 30
-BLOCKED_CODES = ("blocked", "deactivated", "kicked", "forbidden", "unreachable")
-CALLBACK = "ntc"
+NOT_REACHED_IN_REPORT = 10
+BLOCKED_CODES = ("blocked", "forbidden", "kicked", "unreachable")
+GONE_CODES = ("deactivated",)
+NO_CHAT_CODES = ("chat_not_found", "user_not_found", "peer_id_invalid")
+
+# -- buttons --------------------------------------------------------------------------------------
+NTC = Callbacks("ntc")
+CALLBACK = NTC.prefix
+BRANCH = NTC.action("b", Id)
+AUDIENCE = NTC.action("a", Word)
+PARAM = NTC.action("p", Word)
+BACK = NTC.action("back")
+CONFIRM = NTC.action("ok")
+CANCEL = NTC.action("x")
+ACK = NTC.action("ack", Id)
+UNACKED = NTC.action("na", Id)
+FOLLOWUP = NTC.action("fu", Id)
+RESEND = NTC.action("rs", Id)
+EXPORT = NTC.action("ex", Id)
 
 
-class NotAllowed(Exception):
-    """The actor may not do this (already audited and committed)."""
-
-
-class Stale(Exception):
-    """The button belongs to a state that has passed."""
-
-
-class AlreadyDone(Exception):
-    """A repeated tap: the thing was done before."""
-
-
-# -- what the handler renders ------------------------------------------------------------------
+# -- what the steps show ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Preview:
     audience_key: str
@@ -125,29 +148,6 @@ class Counts:
         }
 
 
-@dataclass(frozen=True)
-class SentNotice:
-    notice_id: int
-    counts: Counts
-
-
-@dataclass(frozen=True)
-class Report:
-    notice_id: int
-    counts: Counts
-    acked: int
-    finished: bool
-    followed_up: bool
-
-
-@dataclass(frozen=True)
-class Unacked:
-    notice_id: int
-    total: int
-    names: list[str | None]
-    followed_up: bool
-
-
 def source_of(notice_id: int) -> str:
     return f"notice:{notice_id}"
 
@@ -156,10 +156,56 @@ def followup_source(notice_id: int) -> str:
     return f"notice:{notice_id}:followup"
 
 
+def report_source(notice_id: int) -> str:
+    return f"notice:{notice_id}:report"
+
+
+def _render(language: str, step: Step) -> Reply:
+    """The text and buttons of one step of the notice form (every step has 取消, later ones 返回)."""
+    lines: list[str] = []
+    if step.error:
+        lines.append(t(language, step.error, **step.error_params))
+    rows: list[tuple[Button, ...]] = []
+    if step.step == "branch":
+        lines.append(t(language, "notice.choose_branch"))
+        rows = [(Button(name, data=BRANCH.data(branch_id)),) for branch_id, name in step.branches]
+    elif step.step == "text":
+        lines.append(t(language, "notice.ask_text"))
+    elif step.step == "audience":
+        lines.append(t(language, "notice.ask_audience"))
+        buttons = [Button(t(language, a.label_key), data=AUDIENCE.data(a.name)) for a in step.audiences]
+        rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+        rows.append((Button(t(language, "notice.btn_rewrite"), data=BACK.data()),))
+    elif step.step == "param":
+        lines.append(t(language, "notice.ask_param" if step.choices else "notice.no_choices"))
+        rows = [(Button(c.label, data=PARAM.data(c.value)),) for c in step.choices]
+        rows.append((Button(t(language, "common.back"), data=BACK.data()),))
+    elif step.step == "preview" and step.preview is not None:
+        preview = step.preview
+        label = t(language, preview.audience_key)
+        if preview.param_label:
+            label = f"{label} · {preview.param_label}"
+        lines.append(t(language, "notice.preview", audience=label, count=preview.count))
+        if preview.blocked:
+            lines.append(t(language, "notice.preview_blocked", blocked=preview.blocked))
+        reachable = preview.count - preview.blocked > 0
+        if not reachable:
+            lines.append(t(language, "notice.preview_empty"))
+        if preview.media_kind:
+            lines.append(t(language, f"notice.media_{preview.media_kind}"))
+        lines.append("")
+        lines.append(preview.text)
+        confirm = (Button(t(language, "common.confirm"), data=CONFIRM.data()),) if reachable else ()
+        rows = [(*confirm, Button(t(language, "common.back"), data=BACK.data()))]
+    rows.append((Button(t(language, "common.cancel"), data=CANCEL.data()),))
+    return Reply.say("\n".join(lines), buttons=tuple(rows))
+
+
 # -- authorisation -------------------------------------------------------------------------------
-async def _deny(
+def _denied(
     session: AsyncSession, actor: Actor, action: str, *, target_id: int | None, branch_id: int | None
-):
+) -> Reply:
+    """Audit a refusal (it commits with the event) and say so."""
     audit.record(
         session,
         actor_person_id=actor.person_id,
@@ -169,48 +215,42 @@ async def _deny(
         result="denied",
         branch_id=branch_id,
     )
-    await session.commit()
-    return NotAllowed(action)
+    return denied(actor.language)
 
 
-async def _draft_for(session: AsyncSession, actor: Actor) -> Draft:
-    """The actor's open notice draft, still for a branch they lead."""
+async def _draft_for(session: AsyncSession, actor: Actor) -> Draft | Reply:
+    """The actor's open notice draft, still for a branch they lead; else the refusal to answer."""
     draft = await get_draft(session, actor.person_id, FLOW)
     if draft is None:
-        raise Stale
+        return stale(actor.language)
     branch_id = draft.data.get("branch_id")
     if not actor.leads_branch(branch_id):
         await clear_draft(session, actor.person_id, FLOW)
-        raise await _deny(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
+        return _denied(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
     return draft
 
 
 # -- composing -----------------------------------------------------------------------------------
-async def start_notice(session: AsyncSession, actor: Actor) -> Step:
+async def start_notice(session: AsyncSession, actor: Actor) -> Reply:
     """/notice: resume an open draft, or start one (asking for the branch if the actor leads several)."""
     branches = sorted(actor.secretary_branches)
     if not branches:
-        raise await _deny(session, actor, "notice.compose", target_id=None, branch_id=None)
+        return _denied(session, actor, "notice.compose", target_id=None, branch_id=None)
     draft = await get_draft(session, actor.person_id, FLOW)
     if draft is not None and actor.leads_branch(draft.data.get("branch_id")):
-        step = await _step_of(session, draft)
-        await session.commit()
-        return step
+        return _render(actor.language, await _step_of(session, draft))
     if len(branches) > 1:
         rows = await session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(branches)))
-        await session.commit()
-        return Step("branch", branches=sorted((i, n) for i, n in rows))
+        return _render(actor.language, Step("branch", branches=sorted((i, n) for i, n in rows)))
     await save_draft(session, actor.person_id, FLOW, "text", {"branch_id": branches[0]})
-    await session.commit()
-    return Step("text")
+    return _render(actor.language, Step("text"))
 
 
-async def choose_branch(session: AsyncSession, actor: Actor, branch_id: int) -> Step:
+async def choose_branch(session: AsyncSession, actor: Actor, branch_id: int) -> Reply:
     if not actor.leads_branch(branch_id):
-        raise await _deny(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
+        return _denied(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
     await save_draft(session, actor.person_id, FLOW, "text", {"branch_id": branch_id})
-    await session.commit()
-    return Step("text")
+    return _render(actor.language, Step("text"))
 
 
 async def set_content(
@@ -221,79 +261,78 @@ async def set_content(
     media_kind: str | None = None,
     media_ref: str | None = None,
     filename: str | None = None,
-) -> Step:
+) -> Reply:
     """The notice's text, or a photo or document with an optional caption."""
     draft = await _draft_for(session, actor)
+    if isinstance(draft, Reply):
+        return draft
+    language = actor.language
     if draft.step != "text":
         step = await _step_of(session, draft)
-        await session.commit()
-        return Step(step.step, **_step_fields(step), error="notice.use_buttons")
+        return _render(language, Step(step.step, **_step_fields(step), error="notice.use_buttons"))
     text = (text or "").strip()
     limit = MAX_CAPTION if media_kind else MAX_TEXT
     if not text and not media_kind:
-        await session.commit()
-        return Step("text", error="notice.text_needed")
+        return _render(language, Step("text", error="notice.text_needed"))
     if len(text) > limit:
-        await session.commit()
-        return Step("text", error="notice.too_long", error_params={"limit": limit, "length": len(text)})
+        params = {"limit": limit, "length": len(text)}
+        return _render(language, Step("text", error="notice.too_long", error_params=params))
     data = dict(draft.data)
     data.update(text=text, media_kind=media_kind, media_ref=media_ref, filename=filename)
     draft = await save_draft(session, actor.person_id, FLOW, "audience", data)
-    step = await _step_of(session, draft)
-    await session.commit()
-    return step
+    return _render(language, await _step_of(session, draft))
 
 
-async def choose_audience(session: AsyncSession, actor: Actor, name: str) -> Step:
+async def choose_audience(session: AsyncSession, actor: Actor, name: str) -> Reply:
     draft = await _draft_for(session, actor)
+    if isinstance(draft, Reply):
+        return draft
     audience = audiences.get(name)
     if draft.step not in ("audience", "param", "preview") or audience is None:
-        raise Stale
+        return stale(actor.language)
     data = dict(draft.data)
     data.update(audience=name, param=None)
     step = "param" if audience.needs_param else "preview"
     draft = await save_draft(session, actor.person_id, FLOW, step, data)
-    result = await _step_of(session, draft)
-    await session.commit()
-    return result
+    return _render(actor.language, await _step_of(session, draft))
 
 
-async def choose_param(session: AsyncSession, actor: Actor, value: str) -> Step:
+async def choose_param(session: AsyncSession, actor: Actor, value: str) -> Reply:
     draft = await _draft_for(session, actor)
+    if isinstance(draft, Reply):
+        return draft
     audience = audiences.get(draft.data.get("audience") or "")
     if draft.step != "param" or audience is None or audience.choices is None:
-        raise Stale
+        return stale(actor.language)
     offered = {c.value for c in await audience.choices(session, draft.data["branch_id"])}
     if value not in offered:
-        raise await _deny(
-            session, actor, "notice.audience", target_id=None, branch_id=draft.data["branch_id"]
-        )
+        branch_id = draft.data["branch_id"]
+        return _denied(session, actor, "notice.audience", target_id=None, branch_id=branch_id)
     data = dict(draft.data)
     data["param"] = value
     draft = await save_draft(session, actor.person_id, FLOW, "preview", data)
-    result = await _step_of(session, draft)
-    await session.commit()
-    return result
+    return _render(actor.language, await _step_of(session, draft))
 
 
-async def back_to_audience(session: AsyncSession, actor: Actor) -> Step:
+async def go_back(session: AsyncSession, actor: Actor) -> Reply:
+    """返回: from the parameter or the preview to the audience; from the audience to the content."""
     draft = await _draft_for(session, actor)
-    if draft.step not in ("param", "preview"):
-        raise Stale
-    draft = await save_draft(session, actor.person_id, FLOW, "audience", dict(draft.data))
-    result = await _step_of(session, draft)
-    await session.commit()
-    return result
+    if isinstance(draft, Reply):
+        return draft
+    if draft.step not in ("audience", "param", "preview"):
+        return stale(actor.language)
+    step = "text" if draft.step == "audience" else "audience"
+    draft = await save_draft(session, actor.person_id, FLOW, step, dict(draft.data))
+    return _render(actor.language, await _step_of(session, draft))
 
 
-async def cancel_notice(session: AsyncSession, actor: Actor) -> bool:
-    """Drop the draft; False when there was none (a repeated tap)."""
+async def cancel_notice(session: AsyncSession, actor: Actor) -> Reply:
+    """Drop the draft; a repeated tap (no draft any more) is already done."""
     draft = await get_draft(session, actor.person_id, FLOW)
     if draft is None:
-        return False
+        return already_done(actor.language)
     await clear_draft(session, actor.person_id, FLOW)
-    await session.commit()
-    return True
+    return Reply.say(t(actor.language, "common.cancelled"))
 
 
 def _step_fields(step: Step) -> dict[str, Any]:
@@ -323,7 +362,7 @@ async def _step_of(session: AsyncSession, draft: Draft) -> Step:
 def _selection(data: dict[str, Any]):
     audience = audiences.get(data.get("audience") or "")
     if audience is None:
-        raise Stale
+        return None
     return audience.select(int(data["branch_id"]), data.get("param"))
 
 
@@ -418,33 +457,38 @@ async def _fan_out(
 
 
 def _ack_buttons(language: str, notice_id: int) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(t(language, "notice.btn_ack"), data=f"{CALLBACK}:ack:{notice_id}"),),)
+    return ((Button(t(language, "notice.btn_ack"), data=ACK.data(notice_id)),),)
 
 
-async def send_notice(
+async def _create_notice(
     session: AsyncSession,
     actor: Actor,
     *,
     progress_chat_id: int | None,
     progress_message_id: int | None,
     now: datetime,
-) -> SentNotice:
-    """Create the notice and every outbox row for it, with its audit entry, in one transaction."""
+) -> Notice | Reply:
+    """Create the notice from the actor's previewed draft, every outbox row for it and its audit entry,
+    in the caller's transaction; a refusal instead when it may not or cannot be sent."""
     draft = await get_draft(session, actor.person_id, FLOW)
     if draft is None:
-        raise AlreadyDone
+        return already_done(actor.language)
     draft = await _draft_for(session, actor)
+    if isinstance(draft, Reply):
+        return draft
     if draft.step != "preview":
-        raise Stale
+        return stale(actor.language)
     data = draft.data
     recipients = _selection(data)
+    if recipients is None:
+        return stale(actor.language)
     deliverable = await session.scalar(
         select(func.count()).where(
             Person.id.in_(recipients), Person.chat_id.is_not(None), Person.unreachable.is_(False)
         )
     )
     if not deliverable:
-        raise Stale  # the preview offered no confirm button: nobody would get it
+        return stale(actor.language)  # the preview offered no confirm button: nobody would get it
     branch_name = await session.scalar(select(Branch.name).where(Branch.id == data["branch_id"])) or ""
     notice = Notice(
         branch_id=data["branch_id"],
@@ -488,14 +532,64 @@ async def send_notice(
         target_id=notice.id,
         branch_id=notice.branch_id,
     )
+    return notice
+
+
+async def confirm_notice(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    progress_chat_id: int | None,
+    progress_message_id: int | None,
+    now: datetime,
+) -> Reply:
+    """确认 under the preview: send the notice; the pressed preview becomes its progress message."""
+    notice = await _create_notice(
+        session,
+        actor,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )
+    if isinstance(notice, Reply):
+        return notice
+    counts = await notice_counts(session, notice.id)
+    return Reply.say(t(actor.language, "notice.progress", id=notice.id, **counts.params()))
+
+
+@dataclass(frozen=True)
+class SentNotice:
+    notice_id: int
+    counts: Counts
+
+
+async def send_notice(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    progress_chat_id: int | None,
+    progress_message_id: int | None,
+    now: datetime,
+) -> SentNotice:
+    """For tools and benchmarks, not for events: send the actor's previewed draft and commit."""
+    notice = await _create_notice(
+        session,
+        actor,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )
+    if isinstance(notice, Reply):
+        await session.rollback()
+        raise PermissionError(notice.toast or "the notice cannot be sent")
     counts = await notice_counts(session, notice.id)
     await session.commit()
     return SentNotice(notice.id, counts)
 
 
-# -- delivery progress ---------------------------------------------------------------------------
+# -- delivery progress and the live report ---------------------------------------------------------
 async def notice_counts(session: AsyncSession, notice_id: int) -> Counts:
-    blocked = OutboxMessage.last_error.in_(BLOCKED_CODES)
+    blocked = OutboxMessage.last_error.in_(BLOCKED_CODES + GONE_CODES)
     rows = await session.execute(
         select(OutboxMessage.status, blocked, func.count())
         .where(OutboxMessage.source == source_of(notice_id))
@@ -519,9 +613,18 @@ async def notice_counts(session: AsyncSession, notice_id: int) -> Counts:
 
 
 async def _enqueue_edit(
-    session: AsyncSession, *, source: str, chat_id: int, message_id: int, text: str, now: datetime
+    session: AsyncSession,
+    *,
+    source: str,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    now: datetime,
+    buttons: tuple[tuple[Button, ...], ...] = (),
 ) -> bool:
     """An outbox row that edits an earlier message (see ``bot.delivery.channel``)."""
+    payload = Outgoing(text=text, buttons=buttons).to_payload()
+    payload[EDIT_KEY] = message_id
     inserted = await insert_ignore(
         session,
         OutboxMessage,
@@ -530,7 +633,7 @@ async def _enqueue_edit(
             "kind": "edit",
             "chat_id": chat_id,
             "person_id": None,
-            "payload": {"text": text, EDIT_KEY: message_id},
+            "payload": payload,
             "priority": int(Priority.NOTIFICATION),
             "status": OutboxStatus.PENDING,
             "attempts": 0,
@@ -542,44 +645,196 @@ async def _enqueue_edit(
     return inserted == 1
 
 
+def reason_key(status: str, code: str | None) -> str:
+    """The catalogue key saying why one recipient was not reached (or not yet)."""
+    if status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+        return "notice.reason.pending"
+    if status == OutboxStatus.UNCERTAIN:
+        return "notice.reason.uncertain"
+    if code in BLOCKED_CODES:
+        return "notice.reason.blocked"
+    if code in GONE_CODES:
+        return "notice.reason.deactivated"
+    if code in NO_CHAT_CODES:
+        return "notice.reason.no_chat"
+    return "notice.reason.failed"
+
+
+def _not_reached_rows(notice: Notice):
+    """(name, status, code, person) of each recipient the notice has not (surely) reached."""
+    return (
+        select(Member.name, OutboxMessage.status, OutboxMessage.last_error, OutboxMessage.person_id)
+        .outerjoin(
+            Member,
+            (Member.person_id == OutboxMessage.person_id) & (Member.branch_id == notice.branch_id),
+        )
+        .where(
+            OutboxMessage.source == source_of(notice.id),
+            OutboxMessage.status != OutboxStatus.SENT,
+        )
+        .order_by(OutboxMessage.status, Member.id, OutboxMessage.id)
+    )
+
+
+def _name_with_reason(language: str, name: str | None, status: str, code: str | None) -> str:
+    return t(
+        language,
+        "notice.name_reason",
+        name=name or t(language, "notice.unnamed"),
+        reason=t(language, reason_key(status, code)),
+    )
+
+
+def _resendable(notice_id: int):
+    """The notice's rows that may go out again: failed or uncertain, to a member who has not tapped
+    收到 and can be reached now (a member who blocked the bot can once they write to it again)."""
+    return (
+        OutboxMessage.source == source_of(notice_id),
+        OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNCERTAIN]),
+        OutboxMessage.person_id.in_(
+            select(Person.id).where(Person.unreachable.is_(False), Person.chat_id.is_not(None))
+        ),
+        ~exists().where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == OutboxMessage.person_id),
+    )
+
+
+async def _resendable_count(session: AsyncSession, notice_id: int) -> int:
+    return int(await session.scalar(select(func.count(OutboxMessage.id)).where(*_resendable(notice_id))) or 0)
+
+
+async def _report(session: AsyncSession, notice: Notice, language: str) -> tuple[str, str, Any]:
+    """The delivery report's text, its buttons and the state key it shows."""
+    counts = await notice_counts(session, notice.id)
+    acked = await _acked(session, notice.id)
+    lines = [t(language, "notice.report", id=notice.id, acked=acked, **counts.params())]
+    if counts.pending:
+        lines.append(t(language, "notice.report_resending", pending=counts.pending))
+    missing = list(await session.execute(_not_reached_rows(notice).limit(NOT_REACHED_IN_REPORT + 1)))
+    if missing:
+        names = [_name_with_reason(language, *row[:3]) for row in missing[:NOT_REACHED_IN_REPORT]]
+        not_reached = counts.total - counts.sent
+        if not_reached > len(names):
+            names.append(t(language, "notice.unacked_more", more=not_reached - len(names)))
+        separator = t(language, "notice.name_separator")
+        lines.append(t(language, "notice.not_reached", count=not_reached, names=separator.join(names)))
+    resendable = await _resendable_count(session, notice.id) if counts.done else 0
+    buttons = report_buttons(language, notice.id, resendable)
+    return "\n".join(lines), f"{counts.key()},{acked}", buttons
+
+
+def report_buttons(language: str, notice_id: int, resendable: int = 0) -> tuple[tuple[Button, ...], ...]:
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(t(language, "notice.btn_unacked"), data=UNACKED.data(notice_id)),
+            Button(t(language, "notice.btn_followup"), data=FOLLOWUP.data(notice_id)),
+        )
+    ]
+    if resendable:
+        rows.append(
+            (Button(t(language, "notice.btn_resend", count=resendable), data=RESEND.data(notice_id)),)
+        )
+    return tuple(rows)
+
+
+async def _finish(
+    session: AsyncSession, notice: Notice, author: Person | None, counts: Counts, now: datetime
+) -> int:
+    """The last progress edit and the delivery report of a notice whose rows are all settled."""
+    language = language_of(author) if author else None
+    added = 0
+    notice.finished_at = now
+    if notice.progress_chat_id is not None and notice.progress_message_id is not None:
+        added += await _enqueue_edit(
+            session,
+            source=f"{source_of(notice.id)}:progress:final",
+            chat_id=notice.progress_chat_id,
+            message_id=notice.progress_message_id,
+            text=t(language, "notice.progress_done", id=notice.id, **counts.params()),
+            now=now,
+        )
+    text, key, buttons = await _report(session, notice, language or "zh")
+    notice.progress_counts = key
+    if author is not None and author.chat_id is not None:
+        added += await enqueue(
+            session,
+            source=report_source(notice.id),
+            chat_id=author.chat_id,
+            person_id=author.id,
+            message=Outgoing(text=text, buttons=buttons),
+            not_before=now,
+        )
+    return added
+
+
+async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) -> int:
+    """Edit the sent report into what it should show now (one edit in flight at a time)."""
+    author = await session.get(Person, notice.author_person_id) if notice.author_person_id else None
+    row = None
+    if author is not None and author.chat_id is not None:
+        row = await session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.source == report_source(notice.id), OutboxMessage.chat_id == author.chat_id
+            )
+        )
+    language = language_of(author) if author else "zh"
+    text, key, buttons = await _report(session, notice, language)
+    watching = "~" if key.split(",")[4] != "0" else ""  # a resend still going out: keep watching
+    if row is None or row.status != OutboxStatus.SENT or row.telegram_message_id is None:
+        if row is not None and row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+            return 0  # not sent yet: look again once it is
+        notice.progress_counts = watching + key  # no report to edit (no chat, or it failed)
+        return 0
+    if notice.progress_seq:
+        in_flight = await session.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.source == f"{report_source(notice.id)}:{notice.progress_seq}",
+                OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            )
+        )
+        if in_flight is not None:
+            return 0  # the previous edit is still on its way: the next one carries the latest
+    recent = notice.progress_edited_at is not None and now - notice.progress_edited_at < PROGRESS_EVERY
+    if watching and recent:
+        return 0  # a resend going out: its progress at most every few seconds, like the first send
+    shown = (notice.progress_counts or "").lstrip("~")
+    added = 0
+    if key != shown:
+        notice.progress_seq += 1
+        notice.progress_edited_at = now
+        added = await _enqueue_edit(
+            session,
+            source=f"{report_source(notice.id)}:{notice.progress_seq}",
+            chat_id=row.chat_id,
+            message_id=row.telegram_message_id,
+            text=text,
+            buttons=buttons,
+            now=now,
+        )
+    notice.progress_counts = watching + key
+    return added
+
+
 async def advance_notices(session: AsyncSession, now: datetime) -> int:
-    """Delivery hook: throttled progress edits, then the final edit and report of each open notice."""
+    """Delivery hook: throttled progress edits, the final edit and report of each notice whose rows
+    are settled, and edits that keep sent reports current (收到 taps, resends)."""
     notices = list(
         await session.scalars(
-            select(Notice).where(Notice.finished_at.is_(None)).order_by(Notice.id).limit(50)
+            select(Notice)
+            .where(Notice.finished_at.is_(None))
+            .order_by(Notice.id)
+            .limit(50)
+            .with_for_update(skip_locked=True)
         )
     )
     added = 0
     for notice in notices:
         counts = await notice_counts(session, notice.id)
         author = await session.get(Person, notice.author_person_id) if notice.author_person_id else None
+        if counts.done:
+            added += await _finish(session, notice, author, counts, now)
+            continue
         language = language_of(author) if author else None
         can_edit = notice.progress_chat_id is not None and notice.progress_message_id is not None
-        if counts.done:
-            notice.finished_at = now
-            notice.progress_counts = counts.key()
-            if can_edit:
-                added += await _enqueue_edit(
-                    session,
-                    source=f"{source_of(notice.id)}:progress:final",
-                    chat_id=notice.progress_chat_id,  # type: ignore[arg-type]
-                    message_id=notice.progress_message_id,  # type: ignore[arg-type]
-                    text=t(language, "notice.progress_done", id=notice.id, **counts.params()),
-                    now=now,
-                )
-            if author is not None:
-                added += await notify_person(
-                    session,
-                    author,
-                    source=f"{source_of(notice.id)}:report",
-                    key="notice.report",
-                    buttons=report_buttons(language or "zh", notice.id),
-                    not_before=now,
-                    id=notice.id,
-                    acked=await _acked(session, notice.id),
-                    **counts.params(),
-                )
-            continue
         due = notice.progress_edited_at is None or now - notice.progress_edited_at >= PROGRESS_EVERY
         if can_edit and due and counts.key() != notice.progress_counts:
             notice.progress_seq += 1
@@ -593,15 +848,30 @@ async def advance_notices(session: AsyncSession, now: datetime) -> int:
                 text=t(language, "notice.progress", id=notice.id, **counts.params()),
                 now=now,
             )
+    # Reports out of date: locked while refreshed, so a 收到 tapped meanwhile marks it again after.
+    stale_reports = list(
+        await session.scalars(
+            select(Notice)
+            .where(
+                Notice.finished_at.is_not(None),
+                or_(Notice.progress_counts.is_(None), Notice.progress_counts.like("~%")),
+            )
+            .order_by(Notice.id)
+            .limit(50)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for notice in stale_reports:
+        added += await _refresh_report(session, notice, now)
     return added
 
 
-def report_buttons(language: str, notice_id: int) -> tuple[tuple[Button, ...], ...]:
-    return (
-        (
-            Button(t(language, "notice.btn_unacked"), data=f"{CALLBACK}:na:{notice_id}"),
-            Button(t(language, "notice.btn_followup"), data=f"{CALLBACK}:fu:{notice_id}"),
-        ),
+async def _mark_report_stale(session: AsyncSession, notice_id: int) -> None:
+    await session.execute(
+        update(Notice)
+        .where(Notice.id == notice_id, Notice.finished_at.is_not(None))
+        .values(progress_counts=None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -614,9 +884,9 @@ async def _acked(session: AsyncSession, notice_id: int) -> int:
     )
 
 
-# -- acknowledgements, reports, follow-up ---------------------------------------------------------
-async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> bool:
-    """A member's 收到: True the first time, False on a repeated tap; only for recipients."""
+# -- acknowledgements, the 收到 list, follow-up, resend, export ---------------------------------------
+async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
+    """A member's 收到: thanks the first time, already done on a repeated tap; only for recipients."""
     received = await session.scalar(
         select(OutboxMessage.id)
         .where(
@@ -627,32 +897,25 @@ async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: 
     )
     if received is None:
         notice_branch = await session.scalar(select(Notice.branch_id).where(Notice.id == notice_id))
-        raise await _deny(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
+        return _denied(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
     inserted = await insert_ignore(
         session,
         NoticeAck,
         {"notice_id": notice_id, "person_id": actor.person_id, "at": now},
         ["notice_id", "person_id"],
     )
-    await session.commit()
-    return inserted == 1
+    if inserted != 1:
+        return already_done(actor.language)
+    await _mark_report_stale(session, notice_id)
+    return Reply(toast=t(actor.language, "notice.ack_thanks"))
 
 
-async def _led_notice(session: AsyncSession, actor: Actor, notice_id: int, action: str) -> Notice:
+async def _led_notice(session: AsyncSession, actor: Actor, notice_id: int, action: str) -> Notice | Reply:
     notice = await session.get(Notice, notice_id)
     if notice is None or not actor.leads_branch(notice.branch_id):
-        raise await _deny(
-            session, actor, action, target_id=notice_id, branch_id=notice.branch_id if notice else None
-        )
+        branch_id = notice.branch_id if notice else None
+        return _denied(session, actor, action, target_id=notice_id, branch_id=branch_id)
     return notice
-
-
-async def report(session: AsyncSession, actor: Actor, notice_id: int) -> Report:
-    notice = await _led_notice(session, actor, notice_id, "notice.report")
-    counts = await notice_counts(session, notice_id)
-    acked = await _acked(session, notice_id)
-    await session.commit()
-    return Report(notice_id, counts, acked, notice.finished_at is not None, notice.followup_at is not None)
 
 
 def _unacked_people(notice_id: int):
@@ -665,14 +928,37 @@ def _unacked_people(notice_id: int):
     )
 
 
-async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) -> Unacked:
+async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) -> Reply:
+    """The 收到 list: who has not tapped 收到, those reached by name, those not reached with the reason."""
     notice = await _led_notice(session, actor, notice_id, "notice.unacked")
-    people = _unacked_people(notice_id)
-    total = int(await session.scalar(select(func.count()).select_from(people.subquery())) or 0)
-    names = list(
-        await session.scalars(
-            select(Member.name).where(Member.person_id.in_(people)).order_by(Member.id).limit(UNACKED_SHOWN)
+    if isinstance(notice, Reply):
+        return notice
+    language = actor.language
+    not_acked = ~exists().where(
+        NoticeAck.notice_id == notice_id, NoticeAck.person_id == OutboxMessage.person_id
+    )
+    reached = (
+        select(Member.name)
+        .join(OutboxMessage, OutboxMessage.person_id == Member.person_id)
+        .where(
+            OutboxMessage.source == source_of(notice_id),
+            OutboxMessage.status == OutboxStatus.SENT,
+            Member.branch_id == notice.branch_id,
+            not_acked,
         )
+    )
+    reached_total = int(await session.scalar(select(func.count()).select_from(reached.subquery())) or 0)
+    reached_names = list(await session.scalars(reached.order_by(Member.id).limit(UNACKED_SHOWN)))
+    missing = list(await session.execute(_not_reached_rows(notice).where(not_acked).limit(UNACKED_SHOWN + 1)))
+    missing_total = int(
+        await session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.source == source_of(notice_id),
+                OutboxMessage.status != OutboxStatus.SENT,
+                not_acked,
+            )
+        )
+        or 0
     )
     audit.record(
         session,
@@ -682,24 +968,54 @@ async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) ->
         target_id=notice_id,
         branch_id=notice.branch_id,
     )
-    await session.commit()
-    return Unacked(notice_id, total, names, notice.followup_at is not None)
+    total = reached_total + missing_total
+    export_row = (Button(t(language, "notice.btn_export"), data=EXPORT.data(notice_id)),)
+    if total == 0:
+        return Reply(
+            screens=(Screen(t(language, "notice.unacked_none", id=notice_id), buttons=(export_row,)),),
+            edit=False,
+        )
+    separator = t(language, "notice.name_separator")
+    lines = [t(language, "notice.unacked", id=notice_id, total=total)]
+    if reached_names:
+        names = [name or t(language, "notice.unnamed") for name in reached_names]
+        if reached_total > len(names):
+            names.append(t(language, "notice.unacked_more", more=reached_total - len(names)))
+        lines.append(t(language, "notice.unacked_reached", count=reached_total, names=separator.join(names)))
+    if missing:
+        names = [_name_with_reason(language, *row[:3]) for row in missing[:UNACKED_SHOWN]]
+        if missing_total > len(names):
+            names.append(t(language, "notice.unacked_more", more=missing_total - len(names)))
+        lines.append(t(language, "notice.not_reached", count=missing_total, names=separator.join(names)))
+    rows: list[tuple[Button, ...]] = []
+    if notice.followup_at is None and reached_total:
+        rows.append((Button(t(language, "notice.btn_followup"), data=FOLLOWUP.data(notice_id)),))
+    resendable = await _resendable_count(session, notice_id) if notice.finished_at is not None else 0
+    if resendable:
+        rows.append(
+            (Button(t(language, "notice.btn_resend", count=resendable), data=RESEND.data(notice_id)),)
+        )
+    rows.append(export_row)
+    return Reply(screens=(Screen("\n".join(lines), buttons=tuple(rows)),), edit=False)
 
 
-async def send_followup(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> int:
+async def send_followup(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
     """One reminder to everyone the notice reached who has not acknowledged it; only once."""
     notice = await _led_notice(session, actor, notice_id, "notice.followup")
+    if isinstance(notice, Reply):
+        return notice
+    language = actor.language
     if notice.followup_at is not None:
-        raise AlreadyDone
+        return Reply(toast=t(language, "notice.followup_already"), alert=True)
     if notice.finished_at is None:
-        raise Stale
+        return Reply(toast=t(language, "notice.still_sending"), alert=True)
     branch_name = await session.scalar(select(Branch.name).where(Branch.id == notice.branch_id)) or ""
     text = notice.text or ""
 
-    def message_for(language: str) -> Outgoing:
+    def message_for(lang: str) -> Outgoing:
         return Outgoing(
-            text=t(language, "notice.followup", branch=branch_name, text=text),
-            buttons=_ack_buttons(language, notice.id),
+            text=t(lang, "notice.followup", branch=branch_name, text=text),
+            buttons=_ack_buttons(lang, notice.id),
             media_kind=notice.media_kind,
             media_ref=notice.media_ref,
         )
@@ -721,32 +1037,151 @@ async def send_followup(session: AsyncSession, actor: Actor, notice_id: int, now
         target_id=notice.id,
         branch_id=notice.branch_id,
     )
-    await session.commit()
-    return notice.followup_count
+    return Reply(
+        screens=(Screen(t(language, "notice.followup_sent", count=notice.followup_count)),), edit=False
+    )
 
 
-__all__ = [
-    "AlreadyDone",
-    "Counts",
-    "NotAllowed",
-    "Preview",
-    "Report",
-    "SentNotice",
-    "Stale",
-    "Step",
-    "Unacked",
-    "acknowledge",
-    "advance_notices",
-    "back_to_audience",
-    "cancel_notice",
-    "choose_audience",
-    "choose_branch",
-    "choose_param",
-    "notice_counts",
-    "report",
-    "send_followup",
-    "send_notice",
-    "set_content",
-    "start_notice",
-    "unacknowledged",
-]
+async def resend(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
+    """Send the notice again, in one tap, to every recipient it did not reach who can be reached now."""
+    notice = await _led_notice(session, actor, notice_id, "notice.resend")
+    if isinstance(notice, Reply):
+        return notice
+    language = actor.language
+    if notice.finished_at is None:
+        return Reply(toast=t(language, "notice.still_sending"), alert=True)
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*_resendable(notice_id))
+        .values(
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=now,
+            claimed_by=None,
+            claimed_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    count = max(result.rowcount or 0, 0)
+    if count == 0:
+        return already_done(language)
+    await _mark_report_stale(session, notice_id)
+    audit.record(
+        session,
+        actor_person_id=actor.person_id,
+        action="notice.resend",
+        target_type="notice",
+        target_id=notice.id,
+        branch_id=notice.branch_id,
+    )
+    return Reply(screens=(Screen(t(language, "notice.resent", id=notice_id, count=count)),), edit=False)
+
+
+async def export_receipts(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
+    """The 收到 list as a workbook: every recipient, delivered or why not, and when they tapped 收到."""
+    from bot.services.export import Sheet, write_workbook
+
+    notice = await _led_notice(session, actor, notice_id, "notice.export")
+    if isinstance(notice, Reply):
+        return notice
+    language = actor.language
+    branch = await session.get(Branch, notice.branch_id)
+    tz = ZoneInfo(branch.timezone) if branch is not None else ZoneInfo("Asia/Shanghai")
+    rows = await session.execute(
+        select(Member.name, OutboxMessage.status, OutboxMessage.last_error, NoticeAck.at)
+        .select_from(OutboxMessage)
+        .outerjoin(
+            Member,
+            (Member.person_id == OutboxMessage.person_id) & (Member.branch_id == notice.branch_id),
+        )
+        .outerjoin(
+            NoticeAck,
+            (NoticeAck.notice_id == notice_id) & (NoticeAck.person_id == OutboxMessage.person_id),
+        )
+        .where(OutboxMessage.source == source_of(notice_id))
+        .order_by(Member.id, OutboxMessage.id)
+    )
+    yes, no = t(language, "notice.sheet.yes"), t(language, "notice.sheet.no")
+    data = []
+    for name, status, code, at in rows:
+        delivered = status == OutboxStatus.SENT
+        data.append(
+            [
+                name or t(language, "notice.unnamed"),
+                yes if delivered else no,
+                "" if delivered else t(language, reason_key(status, code)),
+                yes if at is not None else no,
+                at.astimezone(tz).replace(tzinfo=None) if at is not None else None,
+            ]
+        )
+    sheet = Sheet(
+        title=t(language, "notice.sheet.title", id=notice_id),
+        headers=[t(language, f"notice.sheet.col.{c}") for c in ("name", "delivered", "reason", "ack", "at")],
+        rows=data,
+    )
+    content = await asyncio.to_thread(write_workbook, [sheet])
+    audit.record(
+        session,
+        actor_person_id=actor.person_id,
+        action="notice.export",
+        target_type="notice",
+        target_id=notice_id,
+        branch_id=notice.branch_id,
+    )
+    stamp = now.astimezone(tz).strftime("%Y%m%d")
+    filename = t(language, "notice.sheet.file", id=notice_id, date=stamp)
+    caption = t(language, "notice.sheet.caption", id=notice_id, total=len(data))
+    return Reply(screens=(Screen(caption, document=(filename, content)),), edit=False)
+
+
+# -- /mydata and /deleteme ----------------------------------------------------------------------------
+async def data_section(session: AsyncSession, person_id: int) -> tuple[str, Any]:
+    """The notices the person wrote (their text) and the notices they tapped 收到 on."""
+    written = [
+        {
+            "id": notice_id,
+            "branch_id": branch_id,
+            "created_at": created_at.isoformat(),
+            "text": text,
+            "media": {"kind": media_kind, "file_id": media_ref} if media_kind else None,
+        }
+        for notice_id, branch_id, created_at, text, media_kind, media_ref in await session.execute(
+            select(
+                Notice.id,
+                Notice.branch_id,
+                Notice.created_at,
+                Notice.text,
+                Notice.media_kind,
+                Notice.media_ref,
+            )
+            .where(Notice.author_person_id == person_id)
+            .order_by(Notice.id)
+        )
+    ]
+    acknowledged = [
+        {"notice_id": notice_id, "at": at.isoformat()}
+        for notice_id, at in await session.execute(
+            select(NoticeAck.notice_id, NoticeAck.at)
+            .where(NoticeAck.person_id == person_id)
+            .order_by(NoticeAck.id)
+        )
+    ]
+    if not written and not acknowledged:
+        return "notices", None
+    return "notices", {"written": written, "acknowledged": acknowledged}
+
+
+async def erase_person(session: AsyncSession, person_id: int) -> None:
+    """/deleteme: the person's 收到 taps go; the notices they wrote keep their counts, lose text and file."""
+    await session.execute(delete(NoticeAck).where(NoticeAck.person_id == person_id))
+    await session.execute(
+        update(Notice)
+        .where(Notice.author_person_id == person_id)
+        .values(text=None, media_ref=None, author_person_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(Draft).where(Draft.person_id == person_id, Draft.flow == FLOW))
+
+
+PERSONAL_COLUMNS = (Notice.text, Notice.media_ref, NoticeAck.person_id, NoticeAck.at)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.dialog import denied
 from bot.services import admin, broadcast
 from bot.services.identity import load_actor
 from storage.models import (
@@ -213,7 +214,9 @@ async def test_unacknowledged_list_and_one_follow_up(harness: BotHarness) -> Non
     # The follow-up's 收到 counts for the same notice.
     await harness.press(TgUser(7001), harness.fake.last(7001).button("收到"))
     calls = await harness.press(SECRETARY, f"ntc:na:{notice_id}")
-    assert "1 人还没点" in calls[0].text and calls[0].buttons == []
+    [listed] = [c for c in calls if c.method == "sendMessage"]
+    assert "1 人还没点" in listed.text and "党员7003" in listed.text
+    assert not [d for d in listed.button_data() if d.startswith("ntc:fu:")]  # followed up already
 
     calls = await harness.press(SECRETARY, f"ntc:fu:{notice_id}")
     assert "已经提醒过一次" in calls[0].text
@@ -360,6 +363,10 @@ async def test_bad_input_gets_a_clear_message_and_the_same_question(harness: Bot
             (TEXT, "发给谁"),
             ("再写一段", ["请点下面的按钮", "发给谁"]),
             (("press", "全支部"), TEXT),
+            (("press", "返回"), "发给谁"),
+            (("press", "返回修改内容"), "请发送通知内容"),  # every step has a way back
+            ("改过的通知", "发给谁"),
+            (("press", "全支部"), "改过的通知"),
         ],
     )
     calls = await harness.press(SECRETARY, "ntc:zz:1")
@@ -481,8 +488,10 @@ async def test_service_refuses_a_secretary_of_another_branch_directly(harness: B
     async with harness.session() as session:
         person = await session.scalar(select(Person).where(Person.telegram_user_id == OTHER_SECRETARY.id))
         actor = await load_actor(session, person)
-        with pytest.raises(broadcast.NotAllowed):
-            await broadcast.choose_branch(session, actor, branch)
+        reply = await broadcast.choose_branch(session, actor, branch)
+        assert reply == denied(actor.language)  # refused, with nothing written but the audit entry
+        assert await session.scalar(select(func.count()).select_from(Draft)) == 0
+        await session.commit()
     assert ("notice.compose", branch) in await denials(harness)
 
 

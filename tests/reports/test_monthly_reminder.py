@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from bot.reports.chart import HEIGHT_PX, WIDTH_PX
 from bot.scheduling.engine import QuietHours, tick
 from storage.models import OutboxMessage
 from storage.models.scheduling import ReminderOccurrence
@@ -91,7 +92,7 @@ async def test_the_report_arrives_once_on_the_first(harness: BotHarness, world: 
         # Its chart button draws the chart for the officer who taps it.
         calls = await restarted.press(SECRETARY_A, april.button("看图表"))
         (photo,) = [c for c in calls if c.method == "sendPhoto"]
-        assert png_size(photo.files["photo"][1]) == (960, 720)
+        assert png_size(photo.files["photo"][1]) == (WIDTH_PX, HEIGHT_PX)  # portrait, phone-sized
         assert "2025年4月至2026年3月" in photo.params["caption"]
     finally:
         await restarted.db.dispose()
