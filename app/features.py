@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import members, registration, start
+from bot.flows import applications, members, registration, relay, start
 from bot.reports import sheets as report_sheets
-from bot.services import applications, dues_ledger, relay
+from bot.services import dues_ledger
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
@@ -20,15 +20,8 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
         Feature(name="activity", export_sheets=(report_sheets.attendance_sheet,)),
         Feature(name="dues", export_sheets=(dues_ledger.dues_sheet,)),
         Feature(name="study", export_sheets=(report_sheets.study_sheet,)),
-        Feature(
-            name="relay",
-            export_sheets=(report_sheets.requests_sheet,),
-            data_section=relay.data_section,
-            eraser=relay.erase_person,
-        ),
-        Feature(
-            name="applications", data_section=applications.data_section, eraser=applications.erase_person
-        ),
+        relay.FEATURE,
+        applications.FEATURE,
         *extra,
     ]
     self_service = members.make_feature(

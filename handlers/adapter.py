@@ -45,10 +45,12 @@ def inbound_of(update: Update, bot_username: str | None = None) -> Inbound | Non
         return Inbound(contact_phone=message.contact.phone_number, contact_is_own=own)
     if message.photo:
         photo = message.photo[-1]
-        return Inbound(media=Media("photo", photo.file_id, size=photo.file_size))
+        return Inbound(media=Media("photo", photo.file_id, size=photo.file_size, caption=message.caption))
     if message.document is not None:
         doc = message.document
-        return Inbound(media=Media("document", doc.file_id, doc.file_name, doc.mime_type, doc.file_size))
+        return Inbound(
+            media=Media("document", doc.file_id, doc.file_name, doc.mime_type, doc.file_size, message.caption)
+        )
     return Inbound()  # a sticker, location, voice ...: the core answers with a pointer
 
 

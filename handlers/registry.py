@@ -16,10 +16,8 @@ from telegram.ext import (
 
 from handlers import activity as activity_day
 from handlers import adapter, core
-from handlers import applications as join_applications
 from handlers import broadcast as notices
 from handlers import dues as party_dues
-from handlers import relay as service_relay
 from handlers import reports as branch_reports
 from handlers import study as study_checkin
 from handlers.forms import FormInput, FormRouter
@@ -37,8 +35,6 @@ GROUP_FORMS = 1
 
 # Typed input goes to the sender's most recent open form: flow name (the Draft.flow) -> callback.
 FORM_FLOWS: dict[str, FormInput] = {
-    **service_relay.FORM_FLOWS,
-    **join_applications.FORM_FLOWS,
     "notice": notices.take_content,
     # Party dues: a member's base, payment date, payer, extra; the secretary's amounts and reasons.
     party_dues.FLOW: party_dues.member_input,
@@ -59,9 +55,6 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
 
     application.add_handlers(
         [
-            # Relay to the home township (rl:...) and applications to join (jn:..., apply:start).
-            *service_relay.handlers(),
-            *join_applications.handlers(),
             # Secretary notices and the 收到 button of members (ntc:...).
             CommandHandler("notice", notices.start_notice),
             CallbackQueryHandler(notices.on_button, pattern=r"^ntc:"),
@@ -76,7 +69,8 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             # Reports: /report and /townreport, a branch or township picked, 看图表 (rpt:...).
             *branch_reports.handlers(),
             # Last in the group: every command and button the conversation core routes (start, help,
-            # language, reporting in, self-service, roster, export ...), and the pointer to /help for
+            # language, reporting in, self-service, roster, export, the relay to the home township and
+            # applications to join ...), and the pointer to /help for
             # unknown ones.
             MessageHandler(filters.COMMAND, adapter.on_update),
             CallbackQueryHandler(adapter.on_update),
