@@ -180,6 +180,7 @@ async def start_application(turn: Turn) -> Reply:
 async def on_input(turn: Turn) -> Reply:
     """An answer typed or sent while the application form is open."""
     inbound, draft = turn.inbound, turn.draft
+    asked = draft.step  # the answer below moves the same draft row on
     if draft.step == "phone" and _is_label(inbound.text, "common.cancel", turn):
         return await cancel(turn)
     if draft.step == "phone" and _is_label(inbound.text, "common.back", turn):
@@ -203,10 +204,10 @@ async def on_input(turn: Turn) -> Reply:
         )
     except ApplyError as error:
         if error.code in CLOSING:
-            screen = Screen(turn.text(error.key), remove_keyboard=draft.step == "phone")
+            screen = Screen(turn.text(error.key), remove_keyboard=asked == "phone")
             return Reply(screens=(screen,), edit=False)
-        return await _show(turn, draft.step, error=error)
-    return await _show(turn, step, left=draft.step)
+        return await _show(turn, asked, error=error)
+    return await _show(turn, step, left=asked)
 
 
 async def choose(turn: Turn) -> Reply:

@@ -449,14 +449,15 @@ async def go_back(session: AsyncSession, actor: Actor, from_step: str | None = N
     draft = await _open_form(session, actor)
     if from_step is not None and draft.step != from_step:
         raise ApplyError("stale")
-    target = previous_step(draft.step, draft.data)
+    left = draft.step
+    target = previous_step(left, draft.data)
     if target is None:
         raise ApplyError("stale")
     data = dict(draft.data)
     if target == "confirm":
         data.pop("editing", None)
     await drafts.save_draft(session, actor.person_id, FLOW_APPLY, target, data)
-    return draft.step, target
+    return left, target
 
 
 async def edit(session: AsyncSession, actor: Actor, field_name: str) -> str:

@@ -34,6 +34,9 @@ class Sheet:
     headers: Sequence[str]
     rows: Sequence[Sequence[Any]]
     totals: Sequence[Any] | None = None
+    # Set up for printing when given: landscape (True) or portrait (False), one page wide, the header
+    # row repeated on every page. None leaves the printer's defaults.
+    print_landscape: bool | None = None
 
 
 SheetBuilder = Callable[[AsyncSession, int, str], Awaitable[Sheet]]
@@ -103,6 +106,13 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
                 cell.font = bold
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), MAX_COLUMN_WIDTH)
+        if sheet.print_landscape is not None:
+            ws.page_setup.orientation = "landscape" if sheet.print_landscape else "portrait"
+            ws.page_setup.paperSize = ws.PAPERSIZE_A4
+            ws.sheet_properties.pageSetUpPr.fitToPage = True
+            ws.page_setup.fitToWidth = 1
+            ws.page_setup.fitToHeight = 0  # as many pages down as the rows need
+            ws.print_title_rows = "1:1"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
