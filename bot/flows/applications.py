@@ -16,17 +16,21 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from bot.callbacks import Callbacks, Id, Int, Word
+from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Media, Reply, Screen
 from bot.i18n import LANGUAGES
+from bot.scheduling import kinds_relay
 from bot.services import applications
 from bot.services.applications import ApplicationView, ApplyError
 from bot.services.registration import display_phone
 
+# The ids of these tables are INTEGER columns (32-bit on PostgreSQL): a larger number in a press is
+# stale, never a DBAPIError in the driver (the codec's Id allows 64 bits).
+RowId = Int(1, 2**31 - 1)
 JN = Callbacks("jn")
-TOWNSHIP = JN.action("tw", Id)
-BRANCH = JN.action("br", Id)
+TOWNSHIP = JN.action("tw", RowId)
+BRANCH = JN.action("br", RowId)
 YEAR = JN.action("yr", Int(1900, 2100))
 YEAR_PAGE = JN.action("yp", Int(0, applications.YEAR_PAGES - 1))
 MONTH = JN.action("mo", Int(1, 12))
@@ -35,9 +39,9 @@ BACK = JN.action("back", Word)  # the step the button was shown at: a back from 
 EDIT = JN.action("ed", Word)
 SUBMIT = JN.action("sub")
 CANCEL = JN.action("x")
-VIEW = JN.action("view", Id)
-TALK = JN.action("talk", Id)
-STAGE = JN.action("stg", Id, Word)
+VIEW = JN.action("view", RowId)
+TALK = JN.action("talk", RowId)
+STAGE = JN.action("stg", RowId, Word)
 
 APPLY = Callbacks("apply")
 START = APPLY.action("start")
@@ -414,6 +418,8 @@ FEATURE = Feature(
     commands={"apply": start_application, "applicants": show_applicants},
     buttons={JN.prefix: on_button, APPLY.prefix: on_apply_button},
     forms={applications.FLOW_APPLY: on_input},
+    # The chases and overdue flags the reminder engine runs (bot/scheduling/kinds.py lists them all).
+    reminder_kinds=tuple(k for k in kinds_relay.REMINDER_KINDS if k.name.startswith("apply.")),
     data_section=applications.data_section,
     eraser=applications.erase_person,
     personal_columns=applications.PERSONAL_COLUMNS,

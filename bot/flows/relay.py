@@ -16,10 +16,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.callbacks import Callbacks, Id, Word
+from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Media, Reply, Screen
 from bot.reports import sheets as report_sheets
+from bot.scheduling import kinds_relay
 from bot.services import relay
 from bot.services.registration import display_phone
 from bot.services.relay import EventView, ItemView, Part, RelayError, RequestView
@@ -28,22 +29,25 @@ from storage.models import RequestAttachment
 CAPTION_MAX = 900  # Telegram captions stop at 1024 characters; leave room for the bot's own header
 LIST_BUTTONS = 10
 
+# The ids of these tables are INTEGER columns (32-bit on PostgreSQL): a larger number in a press is
+# stale, never a DBAPIError in the driver (the codec's Id allows 64 bits).
+RowId = Int(1, 2**31 - 1)
 RL = Callbacks("rl")
-ITEM = RL.action("item", Id)
+ITEM = RL.action("item", RowId)
 SUBMIT = RL.action("sub")
 CANCEL = RL.action("x")
 KEEP = RL.action("keep")
-MINE = RL.action("my", Id)
-ADD = RL.action("add", Id)
-ASK_WITHDRAW = RL.action("wd", Id)
-WITHDRAW = RL.action("wdy", Id)
-VIEW = RL.action("view", Id)
-ACCEPT = RL.action("acc", Id)
-FORWARD = RL.action("fwd", Id)
-MISSING = RL.action("miss", Id)
-COMPLETE = RL.action("done", Id)
-REFUSE = RL.action("ref", Id)
-ANSWER = RL.action("ans", Id)
+MINE = RL.action("my", RowId)
+ADD = RL.action("add", RowId)
+ASK_WITHDRAW = RL.action("wd", RowId)
+WITHDRAW = RL.action("wdy", RowId)
+VIEW = RL.action("view", RowId)
+ACCEPT = RL.action("acc", RowId)
+FORWARD = RL.action("fwd", RowId)
+MISSING = RL.action("miss", RowId)
+COMPLETE = RL.action("done", RowId)
+REFUSE = RL.action("ref", RowId)
+ANSWER = RL.action("ans", RowId)
 # The catalogue: rl:cat:on:<item>, rl:cat:off:<item>, rl:cat:new:<township>, rl:cat:k:<kind|none>.
 CATALOGUE = RL.action("cat", Word, Word)
 
@@ -459,7 +463,7 @@ async def on_catalogue_button(turn: Turn) -> Reply:
                 return _stale(turn)
             step, item = await relay.item_form_choice(turn.session, turn.actor, arg)
             return _item_step_reply(turn, step, item)
-        target = Id.read(arg)
+        target = RowId.read(arg)
         if verb not in ("on", "off", "new") or target is None:
             return _stale(turn)
         if verb == "new":
@@ -645,6 +649,8 @@ FEATURE = Feature(
         relay.FLOW_CATALOGUE: on_item_input,
     },
     export_sheets=(report_sheets.requests_sheet,),
+    # The chases and overdue flags the reminder engine runs (bot/scheduling/kinds.py lists them all).
+    reminder_kinds=tuple(k for k in kinds_relay.REMINDER_KINDS if k.name.startswith("relay.")),
     data_section=relay.data_section,
     eraser=relay.erase_person,
     personal_columns=relay.PERSONAL_COLUMNS,

@@ -22,7 +22,8 @@ from tests.relay.factory import AGENT_A, MEMBER_A, SECRETARY_A, make_world
 from tests.relay.helpers import tap, texts
 
 APPLICANT = TgUser(7600, "周")
-TOO_BIG = "9223372036854775808"  # one more than a signed 64-bit column holds
+TOO_BIG = "2147483648"  # one more than an INTEGER column holds (the ids of these tables)
+INT64_TOO_BIG = "9223372036854775808"  # one more than a BIGINT column holds
 HUGE = "99999999999999999999"
 
 
@@ -46,6 +47,9 @@ async def _world(harness: BotHarness):
         f"rl:done:{HUGE}",
         f"rl:ref:{TOO_BIG}",
         f"rl:ans:{TOO_BIG}",
+        f"rl:view:{INT64_TOO_BIG}",
+        f"jn:talk:{INT64_TOO_BIG}",
+        "rl:view:9223372036854775807",
         "rl:view:-1",
         "rl:acc:0",
         "rl:acc:abc",
@@ -81,7 +85,7 @@ async def test_forged_and_oversized_ids_are_stale_buttons(harness: BotHarness, d
     assert not harness.fake.sent(ADMIN_CHAT_ID)
 
 
-@pytest.mark.parametrize("data", ["rl:view:9223372036854775807", "jn:view:9223372036854775807"])
+@pytest.mark.parametrize("data", ["rl:view:2147483647", "jn:view:2147483647"])
 async def test_the_largest_id_is_looked_up_and_refused(harness: BotHarness, data: str) -> None:
     await _world(harness)
     shown = texts(await harness.press(AGENT_A, data)) + texts(await harness.press(SECRETARY_A, data))
@@ -305,3 +309,25 @@ async def test_the_requests_sheet_is_set_up_for_printing(harness: BotHarness) ->
     assert ws.sheet_properties.pageSetUpPr.fitToPage is True
     assert int(ws.page_setup.fitToWidth) == 1 and int(ws.page_setup.fitToHeight) == 0
     assert ws.print_title_rows == "$1:$1"
+
+
+@pytest.mark.parametrize(
+    "failure", ["bad_request:message can't be edited", "bad_request:message is not modified"]
+)
+async def test_a_press_on_a_message_that_cannot_be_edited_is_handled(
+    harness: BotHarness, failure: str
+) -> None:
+    """Issue 19, point 18: the year pager updates its message; when Telegram refuses the edit, the screen
+    comes as a new message (or, not modified, stays as it is), never an error reply or an admin report."""
+    await _world(harness)
+    await harness.transcript(APPLICANT, [("/apply", "出生年份")])
+    harness.fake.fail(failure, method="editMessageText")
+    calls = await harness.press(APPLICANT, "jn:yp:1")
+    sent = [c for c in calls if c.method == "sendMessage"]
+    if "can't be edited" in failure:
+        assert len(sent) == 1 and "jn:yr:1996" in sent[0].button_data()
+    else:
+        assert sent == []
+    assert "出了点问题" not in texts(calls) and not harness.fake.sent(ADMIN_CHAT_ID)
+    async with harness.session() as session:
+        assert (await session.scalar(select(Draft).where(Draft.flow == "apply"))).data["year_page"] == 1
