@@ -5,30 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature
-from bot.flows import activity, dues, members, notices, registration, reports, start, study
-from bot.reports import sheets as report_sheets
-from bot.services import applications, relay
+from bot.flows import (
+    activity,
+    applications,
+    dues,
+    members,
+    notices,
+    registration,
+    relay,
+    reports,
+    start,
+    study,
+)
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
     """Every feature (and any ``extra`` ones, last), with the self-service feature wired to what the
-    others hold about a person."""
-    # Features whose flows still run as Telegram handlers plug in only their data here until they move.
+    others hold about a person: their /mydata sections, their erasers and their ledger sheets."""
     others = [
         start.FEATURE,
         registration.FEATURE,
         activity.FEATURE,
         dues.FEATURE,
         study.FEATURE,
-        Feature(
-            name="relay",
-            export_sheets=(report_sheets.requests_sheet,),
-            data_section=relay.data_section,
-            eraser=relay.erase_person,
-        ),
-        Feature(
-            name="applications", data_section=applications.data_section, eraser=applications.erase_person
-        ),
+        relay.FEATURE,
+        applications.FEATURE,
         notices.FEATURE,
         reports.FEATURE,
         *extra,

@@ -32,6 +32,7 @@ class Screen:
     remove_keyboard: bool = False  # take away the contact keyboard shown earlier
     document: tuple[str, bytes] | None = None  # (file name, content) sent as a file
     photo: bytes | None = None  # a picture (PNG) sent with the text as its caption
+    media: Media | None = None  # a photo or file the channel holds (by its reference), text as caption
 
 
 @dataclass(frozen=True)

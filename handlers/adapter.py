@@ -62,7 +62,7 @@ async def on_update(update: Update, context: BotContext) -> None:
     sender, inbound = sender_of(update), inbound_of(update, context.bot.username)
     if sender is None or inbound is None:
         return
-    reply = await context.deps.conversation.handle(sender, inbound)
+    reply = await context.deps.conversation.handle(sender, inbound, event_id=update.update_id)
     if reply is None:  # handled before: answer a press so the phone stops spinning, say nothing else
         if update.callback_query is not None:
             await update.callback_query.answer()

@@ -1,4 +1,4 @@
-"""Cross-cutting handlers: drop redelivered updates, report errors."""
+"""The error handler: log without personal data, tell the admin chat, ask the person to try again."""
 
 from __future__ import annotations
 
@@ -7,29 +7,10 @@ import traceback
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop
 
 from handlers.context import BotContext
-from storage.dialect import insert_ignore
-from storage.models import HandledUpdate
 
 logger = logging.getLogger(__name__)
-
-
-async def skip_handled_update(update: Update, context: BotContext) -> None:
-    """Record the update id; stop at once if this update was handled before (a redelivery)."""
-    deps = context.deps
-    async with deps.db.session() as session:
-        inserted = await insert_ignore(
-            session,
-            HandledUpdate,
-            {"update_id": update.update_id, "handled_at": deps.clock.now()},
-            ["update_id"],
-        )
-        await session.commit()
-    if not inserted:
-        logger.info("update %s already handled, skipped", update.update_id)
-        raise ApplicationHandlerStop
 
 
 async def on_error(update: object, context: BotContext) -> None:

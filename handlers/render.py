@@ -36,6 +36,7 @@ def _editable(screen: Screen) -> bool:
         and not screen.remove_keyboard
         and screen.document is None
         and screen.photo is None
+        and screen.media is None
     )
 
 
@@ -66,6 +67,10 @@ async def send_reply(update: Update, context: BotContext, reply: Reply) -> None:
             await context.bot.send_document(
                 chat.id, InputFile(content, filename=filename), caption=screen.text
             )
+        elif screen.media is not None and screen.media.kind in ("photo", "document"):
+            # A file the channel already holds: sent again by its reference, the text as its caption.
+            send = context.bot.send_photo if screen.media.kind == "photo" else context.bot.send_document
+            await send(chat.id, screen.media.ref, caption=screen.text[:1024])
         elif screen.photo is not None:
             await context.bot.send_photo(
                 chat.id, InputFile(screen.photo, filename="chart.png"), caption=screen.text

@@ -37,7 +37,9 @@ def make_feature(
 
     async def ask_erase(turn: Turn) -> Reply:
         """Explain what /deleteme erases and ask for confirmation."""
-        return await members.ask_erase(turn.session, person_id=turn.actor.person_id, language=turn.language)
+        return await members.ask_erase(
+            turn.session, person_id=turn.actor.person_id, language=turn.language, sections=sections
+        )
 
     async def on_self_button(turn: Turn) -> Reply:
         """The member's own buttons: change a field, confirm leaving, confirm erasure, cancel."""
@@ -52,7 +54,7 @@ def make_feature(
         if action == "lv":
             return await members.report_leaving(session, now=now, **kwargs)
         if action == "del":
-            return await members.erase(session, now=now, erasers=erasers, **kwargs)
+            return await members.erase(session, now=now, erasers=erasers, sections=sections, **kwargs)
         return await members.cancel_edit(session, **kwargs)  # "x" and anything unknown: cancel
 
     async def on_edit_input(turn: Turn) -> Reply:

@@ -279,6 +279,7 @@ async def requests_sheet(session: AsyncSession, branch_id: int, language: str) -
         headers=_headers(language, "requests", REQUEST_COLUMNS),
         rows=lines,
         totals=totals,
+        print_landscape=True,  # twelve columns: landscape, one page wide, the header on every page
     )
 
 

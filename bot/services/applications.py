@@ -19,6 +19,7 @@ Decisions where the brief left room:
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -28,13 +29,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
-from bot.rules.dates import last_day, month_add, parse_date
+from bot.rules.dates import PARTY_FOUNDED, last_day, month_add, parse_date
 from bot.rules.errors import DateInputError, InputError, PhoneInputError
 from bot.rules.phone import normalize_mobile
-from bot.rules.validate import age_on, check_age_at_least, clean_name, clean_short_text
+from bot.rules.validate import ADULT_AGE, age_on, check_age_at_least, clean_name, clean_short_text
 from bot.services import audit, drafts
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import Button, Outgoing, enqueue, notify_person
+from bot.services.registration import display_phone
 from bot.services.relay import agents_of, secretaries_of
 from storage.dialect import insert_ignore
 from storage.models import (
@@ -54,6 +56,15 @@ FLOW_APPLY = "apply"
 REGISTER_FLOW = "register"  # bot.services.registration.FLOW: the report-in form an invite link opens
 MAX_LETTER = 3500  # one Telegram message with its header stays under the 4096-character limit
 LIST_LIMIT = 30
+# The personal columns of an application: /mydata shows them (data_section), /deleteme removes the row.
+PERSONAL_COLUMNS = (
+    JoinApplication.name,
+    JoinApplication.phone,
+    JoinApplication.birth_date,
+    JoinApplication.letter_text,
+    JoinApplication.letter_file_id,
+    JoinApplication.letter_filename,
+)
 
 
 class ApplyError(Exception):
@@ -191,7 +202,6 @@ async def begin(session: AsyncSession, actor: Actor, now: datetime) -> tuple[str
     if draft is not None:
         # Touch it, so typed input goes to this form rather than another one left open.
         await drafts.save_draft(session, actor.person_id, FLOW_APPLY, draft.step, draft.data)
-        await session.commit()
         return draft.step, None
     data: dict[str, object] = {}
     invite_branch = await _take_invite_branch(session, actor.person_id)
@@ -199,7 +209,6 @@ async def begin(session: AsyncSession, actor: Actor, now: datetime) -> tuple[str
         data["branch_id"] = invite_branch
     await drafts.save_draft(session, actor.person_id, FLOW_APPLY, "birth", data)
     audit.record(session, actor_person_id=actor.person_id, action="apply.begin")
-    await session.commit()
     return "birth", None
 
 
@@ -221,7 +230,111 @@ async def _after_township(session: AsyncSession, data: dict[str, object]) -> str
     if len(branches) == 1:
         data["branch_id"] = branches[0]
         return "letter"
+    data["branch_picked"] = True  # the applicant picks it: going back from the letter asks it again
     return "branch"
+
+
+# The form's steps in order; the birth date is one answer in up to three (year, month, day buttons).
+BIRTH_STEPS = ("birth", "birth_month", "birth_day")
+EDITABLE = ("birth", "name", "phone", "township", "branch", "letter")
+YEAR_PAGES = 6  # pages of year buttons: adults from 18 to about 90
+YEARS_PER_PAGE = 12
+
+
+def birth_years(today: date, page: int) -> list[int]:
+    """The year buttons of one page, newest first: the newest is the year an 18-year-old was born."""
+    newest = today.year - ADULT_AGE - page * YEARS_PER_PAGE
+    return [year for year in range(newest, newest - YEARS_PER_PAGE, -1) if year >= PARTY_FOUNDED.year]
+
+
+def previous_step(step: str, data: dict[str, Any]) -> str | None:
+    """Where 返回 leads from ``step`` (None: the first question, only 取消 leads out)."""
+    if data.get("editing") and step not in ("birth_month", "birth_day"):
+        return "confirm"
+    return {
+        "birth_month": "birth",
+        "birth_day": "birth_month",
+        "name": "birth",
+        "phone": "name",
+        "township": "phone",
+        "branch": "township",
+        "letter": "branch" if data.get("branch_picked") else "township",
+        "confirm": "letter",
+    }.get(step)
+
+
+def _then(step: str, data: dict[str, Any]) -> str:
+    """The step after an answered one: the next question, or the confirmation when editing one answer."""
+    if data.get("editing") and step not in ("birth", "birth_month"):
+        data.pop("editing", None)
+        return "confirm"
+    return step
+
+
+async def _set_birth(
+    session: AsyncSession, actor: Actor, data: dict[str, Any], born: date, today: date
+) -> str:
+    """Keep a complete birth date (18 or older), or close the form: the applicant is too young."""
+    if born > today:
+        raise ApplyError("date_in_future")
+    if not check_age_at_least(born, today):
+        await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
+        audit.record(session, actor_person_id=actor.person_id, action="apply.too_young", result="refused")
+        raise ApplyError("too_young")
+    data["birth_date"] = born.isoformat()
+    for key in ("birth_year", "birth_month", "year_page"):
+        data.pop(key, None)
+    return _then("name", data)
+
+
+def _small_number(text: str | None, low: int, high: int) -> int | None:
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().removesuffix("年").removesuffix("月")
+    cleaned = cleaned.removesuffix("日").removesuffix("号").strip()
+    if not cleaned.isascii() or not cleaned.isdigit() or len(cleaned) > 4:
+        return None
+    number = int(cleaned)
+    return number if low <= number <= high else None
+
+
+async def _birth(
+    session: AsyncSession,
+    actor: Actor,
+    step: str,
+    data: dict[str, Any],
+    today: date,
+    *,
+    text: str | None,
+    choice: int | None,
+) -> str:
+    """The birth date: typed whole at any of its steps, or picked as year, month and day buttons."""
+    if text is not None:
+        try:
+            return await _set_birth(session, actor, data, parse_date(text, today=today), today)
+        except DateInputError as exc:
+            if exc.code != "bad_format":
+                raise ApplyError(f"date_{exc.code}") from None
+        # Not a whole date: a bare year, month or day typed at its own step is as good as its button.
+        low, high = {"birth": (PARTY_FOUNDED.year, today.year), "birth_month": (1, 12)}.get(step, (1, 31))
+        choice = _small_number(text, low, high)
+        if choice is None:
+            raise ApplyError("date_bad_format")
+    if choice is None:
+        raise ApplyError("type_date")
+    if step == "birth":
+        if not PARTY_FOUNDED.year <= choice <= today.year:
+            raise ApplyError("stale")
+        data["birth_year"] = choice
+        return "birth_month"
+    if step == "birth_month":
+        if not 1 <= choice <= 12 or "birth_year" not in data:
+            raise ApplyError("stale")
+        data["birth_month"] = choice
+        return "birth_day"
+    try:
+        born = date(int(data["birth_year"]), int(data["birth_month"]), choice)
+    except (KeyError, ValueError):
+        raise ApplyError("date_no_such_day") from None
+    return await _set_birth(session, actor, data, born, today)
 
 
 async def answer(
@@ -234,43 +347,32 @@ async def answer(
     text: str | None = None,
     choice: int | None = None,
     contact_phone: str | None = None,
-    contact_user_id: int | None = None,
+    contact_is_own: bool = False,
     file_kind: str | None = None,
     file_id: str | None = None,
     filename: str | None = None,
     mime: str | None = None,
 ) -> str:
-    """Take the answer to the form's current step and return the next step (the same one on bad input)."""
+    """Take the answer to the form's current step and return the next step (the same one on bad input).
+
+    A shared contact counts only when the channel vouched that it is the sender's own (``contact_is_own``).
+    """
     data = dict(draft.data)
     step = draft.step
-    if step == "birth":
-        if text is None:
-            raise ApplyError("type_date")
-        today = now.astimezone(tz).date()
-        try:
-            born = parse_date(text, today=today)
-        except DateInputError as exc:
-            raise ApplyError(f"date_{exc.code}") from None
-        if not check_age_at_least(born, today):
-            await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
-            audit.record(session, actor_person_id=actor.person_id, action="apply.too_young", result="refused")
-            await session.commit()
-            raise ApplyError("too_young")
-        data["birth_date"] = born.isoformat()
-        step = "name"
+    if step in BIRTH_STEPS:
+        step = await _birth(session, actor, step, data, now.astimezone(tz).date(), text=text, choice=choice)
     elif step == "name":
         try:
             data["name"] = clean_name(text or "")
         except InputError as exc:
             raise ApplyError(f"name_{exc.code}") from None
-        step = "phone"
+        step = _then("phone", data)
     elif step == "phone":
         if contact_phone is not None:
-            if contact_user_id != actor.telegram_user_id:
+            if not contact_is_own:
                 audit.record(
                     session, actor_person_id=actor.person_id, action="apply.contact", result="denied"
                 )
-                await session.commit()
                 raise ApplyError("not_your_contact")
             raw = contact_phone
         elif text is not None:
@@ -281,21 +383,21 @@ async def answer(
             data["phone"] = normalize_mobile(raw)
         except PhoneInputError as exc:
             raise ApplyError(f"phone_{exc.code}") from None
-        step = "township"
+        step = _then("township", data)
     elif step == "township":
         if choice is None:
             raise ApplyError("use_buttons")
         if await session.get(Township, choice) is None:
             raise ApplyError("stale")
         data["township_id"] = choice
-        step = await _after_township(session, data)
+        step = _then("confirm", data) if data.get("editing") else await _after_township(session, data)
     elif step == "branch":
         if choice is None:
             raise ApplyError("use_buttons")
         if await session.get(Branch, choice) is None:
             raise ApplyError("stale")
         data["branch_id"] = choice
-        step = "letter"
+        step = _then("letter", data)
     elif step == "letter":
         if file_kind in ("photo", "document") and file_id:
             data["letter"] = {"kind": file_kind, "file_id": file_id[:255], "filename": filename, "mime": mime}
@@ -307,22 +409,71 @@ async def answer(
             data["letter"] = {"kind": "text", "text": letter}
         else:
             raise ApplyError("letter_empty")
+        data.pop("editing", None)
         step = "confirm"
     else:
         raise ApplyError("use_buttons")
     await drafts.save_draft(session, actor.person_id, FLOW_APPLY, step, data)
-    await session.commit()
     return step
+
+
+async def _open_form(session: AsyncSession, actor: Actor) -> Draft:
+    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
+    if draft is None:
+        raise ApplyError("stale")
+    return draft
 
 
 async def answer_choice(
     session: AsyncSession, actor: Actor, step: str, choice: int, now: datetime, tz: ZoneInfo
 ) -> str:
-    """A township or branch button; stale when the form is not at that step any more."""
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-    if draft is None or draft.step != step:
+    """A button of a choice step (township, branch, birth year, month or day); stale when the form is
+    not at that step any more."""
+    draft = await _open_form(session, actor)
+    if draft.step != step:
         raise ApplyError("stale")
     return await answer(session, actor, draft, now, tz, choice=choice)
+
+
+async def year_page(session: AsyncSession, actor: Actor, page: int) -> str:
+    """Another page of birth-year buttons."""
+    draft = await _open_form(session, actor)
+    if draft.step != "birth" or not 0 <= page < YEAR_PAGES:
+        raise ApplyError("stale")
+    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, "birth", {**draft.data, "year_page": page})
+    return "birth"
+
+
+async def go_back(session: AsyncSession, actor: Actor, from_step: str | None = None) -> tuple[str, str]:
+    """返回: (the step left, the step shown now). ``from_step`` (a button's) must be the form's step."""
+    draft = await _open_form(session, actor)
+    if from_step is not None and draft.step != from_step:
+        raise ApplyError("stale")
+    left = draft.step
+    target = previous_step(left, draft.data)
+    if target is None:
+        raise ApplyError("stale")
+    data = dict(draft.data)
+    if target == "confirm":
+        data.pop("editing", None)
+    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, target, data)
+    return left, target
+
+
+async def edit(session: AsyncSession, actor: Actor, field_name: str) -> str:
+    """Change one answer from the confirmation screen; answering it comes back to the confirmation."""
+    draft = await _open_form(session, actor)
+    if draft.step != "confirm" or field_name not in EDITABLE:
+        raise ApplyError("stale")
+    if field_name == "branch" and not draft.data.get("branch_picked"):
+        raise ApplyError("stale")
+    data = {**draft.data, "editing": True}
+    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, field_name, data)
+    return field_name
+
+
+async def form_step(session: AsyncSession, actor: Actor) -> Draft | None:
+    return await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
 
 
 async def summary(session: AsyncSession, actor: Actor) -> Summary | None:
@@ -346,7 +497,6 @@ async def summary(session: AsyncSession, actor: Actor) -> Summary | None:
 async def cancel(session: AsyncSession, actor: Actor) -> bool:
     had = await drafts.get_draft(session, actor.person_id, FLOW_APPLY) is not None
     await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
-    await session.commit()
     return had
 
 
@@ -392,7 +542,6 @@ async def submit(session: AsyncSession, actor: Actor, now: datetime) -> Applicat
     )
     await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
     if not inserted:
-        await session.commit()
         raise ApplyError("already_done")
     app = await session.scalar(select(JoinApplication).where(JoinApplication.person_id == actor.person_id))
     await insert_ignore(
@@ -416,7 +565,6 @@ async def submit(session: AsyncSession, actor: Actor, now: datetime) -> Applicat
     )
     view = await _view(session, app, now)
     await _relay(session, app, view, now)
-    await session.commit()
     return view
 
 
@@ -442,7 +590,7 @@ async def _relay(session: AsyncSession, app: JoinApplication, view: ApplicationV
             buttons=buttons,
             id=app.id,
             name=view.name,
-            phone=view.phone,
+            phone=display_phone(view.phone),
             age=view.age,
             township=view.township_name,
             branch=view.branch_name,
@@ -485,7 +633,6 @@ async def _secretary_app(
         query = query.with_for_update()
     app = await session.scalar(query)
     if app is None or not actor.leads_branch(app.branch_id):
-        await session.rollback()
         audit.record(
             session,
             actor_person_id=actor.person_id,
@@ -494,7 +641,6 @@ async def _secretary_app(
             target_id=app_id,
             result="denied",
         )
-        await session.commit()
         raise ApplyError("not_allowed")
     return app
 
@@ -532,7 +678,6 @@ async def record_talk(session: AsyncSession, actor: Actor, app_id: int, now: dat
         target_id=app.id,
         branch_id=app.branch_id,
     )
-    await session.commit()
     return await _view(session, app, now)
 
 
@@ -556,8 +701,9 @@ async def advance(
         ["application_id", "stage"],
     )
     if not inserted:
-        await session.rollback()
-        raise ApplyError("already_done")
+        # Unreachable in a normal race (the row is locked and its stage checked first): the event rolls
+        # back rather than commit a half-made step.
+        raise RuntimeError(f"application {app.id}: stage {stage} recorded twice")
     app.stage = stage
     app.stage_changed_at = now
     app.updated_at = now
@@ -591,7 +737,6 @@ async def advance(
             name=app.name,
             stage=t(language_of(agent), f"apply.stage.{stage}"),
         )
-    await session.commit()
     return await _view(session, app, now)
 
 
@@ -626,7 +771,9 @@ async def data_section(session: AsyncSession, person_id: int) -> tuple[str, Any]
         "birth_date": app.birth_date,
         "branch_id": app.branch_id,
         "home_township_id": app.township_id,
-        "letter": app.letter_text if app.letter_kind == "text" else {"file_id": app.letter_file_id},
+        "letter": app.letter_text
+        if app.letter_kind == "text"
+        else {"file_id": app.letter_file_id, "file_name": app.letter_filename},
         "submitted_at": app.submitted_at.isoformat(),
         "talk_due_on": app.talk_due_on.isoformat(),
         "talk_done_at": app.talk_done_at.isoformat() if app.talk_done_at else None,

@@ -36,6 +36,9 @@ class Sheet:
     rows: Sequence[Sequence[Any]]
     totals: Sequence[Any] | None = None
     footer: Sequence[Sequence[Any]] = ()
+    # Every sheet is set up for printing, one page wide with the header row repeated: landscape unless
+    # this is False (portrait).
+    print_landscape: bool | None = None
 
 
 SheetBuilder = Callable[[AsyncSession, int, str], Awaitable[Sheet]]
@@ -106,16 +109,12 @@ def write_workbook(sheets: Sequence[Sheet]) -> bytes:
                 cell.font = bold
         for line in sheet.footer:
             ws.append(list(line))
-        # Printing: landscape, fitted to the page width, the header row repeated on every page.
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        ws.print_title_rows = "1:1"
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), MAX_COLUMN_WIDTH)
-        # Printable as it is: landscape, every column on one page's width, the header on every page.
-        ws.page_setup.orientation = "landscape"
+        # Printable as it is: landscape (unless the sheet asks for portrait) on A4, every column on one
+        # page's width, the header row on every page.
+        ws.page_setup.orientation = "portrait" if sheet.print_landscape is False else "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
         ws.page_setup.fitToWidth = 1
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr.fitToPage = True

@@ -472,20 +472,27 @@ def _part_label(language: str, name: str) -> str:
 
 
 # -- /deleteme --------------------------------------------------------------------------------------
-async def _has_data(session: AsyncSession, person_id: int) -> bool:
+async def _has_data(session: AsyncSession, person_id: int, sections: Sequence[DataSection] = ()) -> bool:
     member = await member_of(session, person_id)
     if member is not None and member.state != MemberState.ERASED:
         return True
     for model in (Draft, ConsentRecord):
         if await session.scalar(select(model.id).where(model.person_id == person_id).limit(1)) is not None:
             return True
+    # What other features hold (an application to join from someone who is not a member, ...).
+    for section in sections:
+        _, value = await section(session, person_id)
+        if value:
+            return True
     return False
 
 
-async def ask_erase(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+async def ask_erase(
+    session: AsyncSession, *, person_id: int, language: str, sections: Sequence[DataSection] = ()
+) -> Reply:
     if await session.scalar(select(RoleGrant.id).where(RoleGrant.person_id == person_id).limit(1)):
         return Reply.say(t(language, "me.erase_officer"))
-    if not await _has_data(session, person_id):
+    if not await _has_data(session, person_id, sections):
         return Reply.say(t(language, "me.nothing_to_erase"))
     buttons = (
         (
@@ -503,6 +510,7 @@ async def erase(
     language: str,
     now: datetime,
     erasers: Sequence[Eraser] = (),
+    sections: Sequence[DataSection] = (),
 ) -> Reply:
     """Erase the person's data and unlink their Telegram account from what stays.
 
@@ -512,7 +520,7 @@ async def erase(
     """
     if await session.scalar(select(RoleGrant.id).where(RoleGrant.person_id == person_id).limit(1)):
         return Reply.say(t(language, "me.erase_officer"))
-    if not await _has_data(session, person_id):
+    if not await _has_data(session, person_id, sections):
         return Reply.say(t(language, "me.nothing_to_erase"))
     person = await session.get(Person, person_id)
     member = await member_of(session, person_id)

@@ -25,7 +25,8 @@ Decisions where the brief left room:
 - /deleteme (``erase_person``) keeps the request rows for the township's figures but drops the materials,
   texts and the notices that carried them; an open request becomes withdrawn and the agents are told.
 
-Every step commits here, tells the member through the outbox and writes an audit entry (ids only).
+Every step tells the member through the outbox and writes an audit entry (ids only); the caller commits
+(the conversation core, once per event). Nothing here commits or rolls back.
 Each step has a business key UNIQUE(request, key) in ``relay_event``; the request row is locked
 (``FOR UPDATE``) before its state is checked, so a double tap or a race does a step once.
 """
@@ -48,6 +49,7 @@ from bot.rules.validate import clean_short_text
 from bot.services import audit, drafts
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import Button, Outgoing, enqueue, notify_person
+from bot.services.registration import display_phone
 from storage.dialect import insert_ignore
 from storage.models import (
     OPEN_STATES,
@@ -76,6 +78,18 @@ FLOW_REQUEST = "relay_req"  # a member composing a request, or adding materials 
 FLOW_AGENT = "relay_act"  # an agent typing a missing list, a result, a reason or an answer
 FLOW_CATALOGUE = "relay_cat"  # an agent adding a catalogue item
 
+# The personal columns of the relay: /mydata shows them (data_section), /deleteme clears them (erase_person).
+PERSONAL_COLUMNS = (
+    ServiceRequest.member_id,
+    ServiceRequest.missing,
+    ServiceRequest.result_text,
+    ServiceRequest.reason,
+    RequestEvent.note,
+    RequestAttachment.text,
+    RequestAttachment.file_id,
+    RequestAttachment.filename,
+)
+
 MAX_PARTS = 10  # materials in one submission round
 MAX_TEXT = 1000  # characters of one typed material, result, reason or answer
 MAX_ITEM_NAME = 60
@@ -84,6 +98,10 @@ MAX_MATERIAL_NAME = 60
 MAX_PROMISED_DAYS = 365
 LIST_LIMIT = 30
 RECENT_DAYS = 30  # closed requests stay in the secretary's list this long
+
+
+class StepConflict(RuntimeError):
+    """A step's business key was recorded twice after its changes were made: the event rolls back."""
 
 
 class RelayError(Exception):
@@ -307,8 +325,8 @@ def _item_view(item: ServiceItem) -> ItemView:
 
 
 async def _deny(session: AsyncSession, actor: Actor, action: str, request_id: int | None) -> RelayError:
-    """Audit a refused attempt (forged or stale callback, wrong township) and commit it."""
-    await session.rollback()
+    """Audit a refused attempt (forged or stale callback, wrong township); called before anything is
+    written, so the event's one commit keeps the audit entry and nothing else."""
     audit.record(
         session,
         actor_person_id=actor.person_id,
@@ -317,7 +335,6 @@ async def _deny(session: AsyncSession, actor: Actor, action: str, request_id: in
         target_id=request_id,
         result="denied",
     )
-    await session.commit()
     return RelayError("not_allowed")
 
 
@@ -388,8 +405,9 @@ async def _event(
         ["request_id", "key"],
     )
     if not inserted:
-        await session.rollback()
-        raise RelayError("already_done")
+        # Unreachable in a normal race (the row is locked and its state checked first): the step's
+        # changes are already made, so the whole event must roll back, not commit them.
+        raise StepConflict(f"request {request.id}: step {key} recorded twice")
 
 
 def _audit(session: AsyncSession, actor_person_id: int | None, action: str, request: ServiceRequest) -> None:
@@ -550,7 +568,7 @@ async def _tell_agents(
             item=view.item_name,
             kind_label=t(language, f"relay.kind.{request.kind}"),
             name=view.member_name or "—",
-            phone=view.member_phone or "—",
+            phone=display_phone(view.member_phone) or "—",
             branch=view.branch_name or "—",
             count=len(attachments),
             not_before=now,
@@ -686,7 +704,6 @@ async def add_item(
         target_type="relay_item",
         target_id=item.id,
     )
-    await session.commit()
     return _item_view(item)
 
 
@@ -712,7 +729,6 @@ async def agent_catalogue(session: AsyncSession, actor: Actor) -> list[tuple[int
 async def set_item_active(session: AsyncSession, actor: Actor, item_id: int, active: bool) -> ItemView:
     item = await session.get(ServiceItem, item_id)
     if item is None or not actor.agent_of(item.township_id):
-        await session.rollback()
         audit.record(
             session,
             actor_person_id=actor.person_id,
@@ -721,7 +737,6 @@ async def set_item_active(session: AsyncSession, actor: Actor, item_id: int, act
             target_id=item_id,
             result="denied",
         )
-        await session.commit()
         raise RelayError("not_allowed")
     if item.active == active:
         raise RelayError("already_done")
@@ -733,7 +748,6 @@ async def set_item_active(session: AsyncSession, actor: Actor, item_id: int, act
         target_type="relay_item",
         target_id=item.id,
     )
-    await session.commit()
     return _item_view(item)
 
 
@@ -748,10 +762,8 @@ async def begin_item_form(session: AsyncSession, actor: Actor, township_id: int)
             target_id=township_id,
             result="denied",
         )
-        await session.commit()
         raise RelayError("not_allowed")
     await drafts.save_draft(session, actor.person_id, FLOW_CATALOGUE, "name", {"township_id": township_id})
-    await session.commit()
 
 
 async def item_form_input(
@@ -762,7 +774,6 @@ async def item_form_input(
     step = draft.step
     if not actor.agent_of(data.get("township_id")):
         await drafts.clear_draft(session, actor.person_id, FLOW_CATALOGUE)
-        await session.commit()
         raise RelayError("not_allowed")
     if step == "name" and text is not None:
         data["name"] = clean_item_name(text)
@@ -777,7 +788,6 @@ async def item_form_input(
         step = "days"
     elif step == "days" and text is not None:
         days = parse_days(text)
-        await drafts.clear_draft(session, actor.person_id, FLOW_CATALOGUE)
         item = await add_item(
             session,
             township_id=data["township_id"],
@@ -787,11 +797,11 @@ async def item_form_input(
             promised_days=days,
             actor_person_id=actor.person_id,
         )
+        await drafts.clear_draft(session, actor.person_id, FLOW_CATALOGUE)
         return "done", item
     else:
         raise RelayError("use_buttons" if step == "kind" else "stale")
     await drafts.save_draft(session, actor.person_id, FLOW_CATALOGUE, step, data)
-    await session.commit()
     return step, None
 
 
@@ -830,7 +840,6 @@ async def begin_request(session: AsyncSession, actor: Actor, item_id: int) -> It
     await drafts.save_draft(
         session, actor.person_id, FLOW_REQUEST, "parts", {"item_id": item.id, "parts": []}
     )
-    await session.commit()
     return _item_view(item)
 
 
@@ -844,7 +853,6 @@ async def begin_add_materials(
     await drafts.save_draft(
         session, actor.person_id, FLOW_REQUEST, "parts", {"request_id": request.id, "parts": []}
     )
-    await session.commit()
     return await _view(session, request, now, personal=False)
 
 
@@ -857,7 +865,6 @@ async def add_part(session: AsyncSession, actor: Actor, draft: Draft, part: Part
     parts.append(part.to_dict())
     data["parts"] = parts
     await drafts.save_draft(session, actor.person_id, draft.flow, draft.step, data)
-    await session.commit()
     return len(parts)
 
 
@@ -868,7 +875,6 @@ async def cancel_forms(session: AsyncSession, actor: Actor) -> bool:
         if await drafts.get_draft(session, actor.person_id, flow) is not None:
             await drafts.clear_draft(session, actor.person_id, flow)
             had = True
-    await session.commit()
     return had
 
 
@@ -892,7 +898,6 @@ async def submit_form(session: AsyncSession, actor: Actor, now: datetime) -> Sub
         view = await _submit(session, actor, int(draft.data["item_id"]), parts, now)
         new = True
     await drafts.clear_draft(session, actor.person_id, FLOW_REQUEST)
-    await session.commit()
     return Submitted(view, len(parts), new)
 
 
@@ -901,7 +906,6 @@ async def submit_request(
 ) -> RequestView:
     """Submit a new request directly (the form's submit does the same)."""
     view = await _submit(session, actor, item_id, parts, now)
-    await session.commit()
     return view
 
 
@@ -914,10 +918,11 @@ async def _submit(
         raise await _deny(session, actor, "relay.submit", None)
     if not item.active:
         raise RelayError("stale")
-    if not parts:
-        raise RelayError("nothing_to_submit")
+    # A consultation is a question: an empty one asks for the question, never for materials.
     if item.kind == ItemKind.CONSULT and not any(p.kind == "text" for p in parts):
         raise RelayError("question_required")
+    if not parts:
+        raise RelayError("nothing_to_submit")
     if len(parts) > MAX_PARTS:
         raise RelayError("too_many_parts", limit=MAX_PARTS)
     request = ServiceRequest(
@@ -993,7 +998,6 @@ async def withdraw(session: AsyncSession, actor: Actor, request_id: int, now: da
         session, request, f"relay:{request.id}:withdraw", "relay.agent.withdrawn", now, with_buttons=False
     )
     await _tell_branch(session, request, f"relay:{request.id}:withdraw", now)
-    await session.commit()
     return await _view(session, request, now, personal=False)
 
 
@@ -1097,7 +1101,6 @@ async def accept(
         due=due_on.isoformat(),
         count=count or 0,
     )
-    await session.commit()
     return await _view(session, request, now, personal=True)
 
 
@@ -1147,7 +1150,6 @@ async def ask_missing(
         with_buttons=True,
         items=listing,
     )
-    await session.commit()
     return await _view(session, request, now, personal=True)
 
 
@@ -1167,7 +1169,6 @@ async def forward(session: AsyncSession, actor: Actor, request_id: int, now: dat
         now,
         receipt=request.receipt_no,
     )
-    await session.commit()
     return await _view(session, request, now, personal=True)
 
 
@@ -1201,7 +1202,6 @@ async def _close_with_reply(
         person = await session.get(Person, request.person_id)
         if person is not None:
             await _send_parts(session, person, request.id, source, stored, "relay.result_caption", now)
-    await session.commit()
     return await _view(session, request, now, personal=True)
 
 
@@ -1314,7 +1314,6 @@ async def begin_agent_input(
         raise RelayError("stale")
     _expect(request, states, done={done})
     await drafts.save_draft(session, actor.person_id, FLOW_AGENT, action, {"request_id": request.id})
-    await session.commit()
     return await _view(session, request, now, personal=True)
 
 
@@ -1344,7 +1343,6 @@ async def agent_input(
     else:
         raise RelayError("stale")
     await drafts.clear_draft(session, actor.person_id, FLOW_AGENT)
-    await session.commit()
     return action, view
 
 

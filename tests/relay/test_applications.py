@@ -48,7 +48,7 @@ async def _apply(harness: BotHarness, user: TgUser = APPLICANT) -> None:
         ],
     )
     calls = await harness.feed(factories.photo_update(user, "photo-letter", caption=None))
-    for want in ("请核对", "陈七", "+8613800138000", "1995-06-18", "青山镇", "深圳流动党支部", "照片"):
+    for want in ("请核对", "陈七", "138 0013 8000", "1995-06-18", "青山镇", "深圳流动党支部", "照片"):
         assert want in texts(calls)
     await harness.transcript(user, [(("press", "提交"), ["已提交（#1）", "2026-04-02 前", "当前阶段：申请"])])
 
@@ -91,7 +91,7 @@ async def test_the_secretary_records_the_talk_and_moves_the_stages(harness: BotH
     await harness.transcript(SECRETARY_A, [("/applicants", ["#1 陈七 · 申请 · 谈话：2026-04-02 前"])])
     calls = await tap(harness, SECRETARY_A, "#1")
     shown = [c for c in calls if c.method != "answerCallbackQuery"]
-    assert "+8613800138000" in shown[0].text and "30 岁" in shown[0].text
+    assert "138 0013 8000" in shown[0].text and "30 岁" in shown[0].text
     assert shown[1].method == "sendPhoto" and shown[1].params["photo"] == "photo-letter"
 
     # No stage before the talk, even with forged data; another branch's secretary cannot touch it.

@@ -55,6 +55,7 @@ async def _accepted_request(harness: BotHarness, world, user=MEMBER_A, item="a.h
         view = await relay.submit_request(session, member, world.items[item], [Part.typed("材料")], now)
         agent = await _actor(session, AGENT_B if item.startswith("b.") else AGENT_A)
         await relay.accept(session, agent, view.id, SHANGHAI, now)
+        await session.commit()  # services leave the commit to the caller
     await harness.deliver()
     harness.fake.clear()
     return view.id
@@ -116,6 +117,7 @@ async def test_an_overdue_request_is_chased_and_flagged(harness: BotHarness) -> 
     async with harness.session() as session:
         agent = await _actor(session, AGENT_A)
         await relay.complete(session, agent, request_id, harness.clock.now(), text="已办结")
+        await session.commit()  # services leave the commit to the caller
     harness.clock.set(local(2026, 3, 12, 9, 0))
     await _tick(harness)
     calls = await harness.deliver()
@@ -173,6 +175,7 @@ async def test_the_completion_rate_of_the_month(harness: BotHarness) -> None:
         april = local(2026, 4, 1, 10, 0)
         later = await relay.submit_request(session, member, world.items["a.proof"], [Part.typed("x")], april)
         await relay.accept(session, agent, later.id, SHANGHAI, april)
+        await session.commit()  # services leave the commit to the caller
 
         harness.clock.set(local(2026, 4, 2, 9, 0))
         march = await relay.month_stats(session, 2026, 3, SHANGHAI, harness.clock.now())

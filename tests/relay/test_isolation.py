@@ -59,6 +59,7 @@ async def test_only_the_townships_agent_acts_on_its_requests(harness: BotHarness
         calls = await harness.press(user, f"rl:{action}:{request_id}")
         assert "您没有权限进行此操作" in texts(calls), action
         assert "请代办户口迁移" not in texts(calls) and "+86138" not in texts(calls)
+        assert "138 0013" not in texts(calls)
         assert await _denials(harness) == before + 1, action
     row = await request_row(harness, request_id)
     assert row.state == RequestState.SUBMITTED and row.receipt_no is None

@@ -47,7 +47,7 @@ async def test_a_request_from_submission_to_receipt_to_completion(harness: BotHa
         "户口迁移",
         "全程代理",
         "张三",
-        "+8613800138001",
+        "138 0013 8001",  # one phone format everywhere (registration.display_phone)
         "深圳流动党支部",
         "材料 3 件",
     ):
@@ -147,7 +147,14 @@ async def test_a_consultation_gets_an_answer_not_a_process(harness: BotHarness) 
         [
             ("/services", "青山镇可以代办"),
             (("press", "养老保险咨询"), ["咨询服务", "写下您的问题"]),
-            (("press", "提交"), "请先发送材料"),
+        ],
+    )
+    # Issue 19: an empty consultation asks for the question, never for 材料; the form stays open.
+    empty = await harness.transcript(MEMBER_A, [(("press", "提交"), "请先写下您的问题")])
+    assert "材料" not in texts(empty) and "提交" in str(empty[-1].buttons)
+    await harness.transcript(
+        MEMBER_A,
+        [
             ("在外地交的养老保险能转回家乡吗？", "共 1 件"),
             (("press", "提交"), "已提交 #1"),
         ],
