@@ -482,9 +482,22 @@ async def _has_data(session: AsyncSession, person_id: int, sections: Sequence[Da
     # What other features hold (an application to join from someone who is not a member, ...).
     for section in sections:
         _, value = await section(session, person_id)
-        if value:
+        if _holds_anything(value):
             return True
     return False
+
+
+def _holds_anything(value: Any) -> bool:
+    """A section holds data when any of its leaves does: ``{"answers": [], "checkins": []}`` holds none."""
+    if isinstance(value, dict):
+        return any(_holds_anything(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return (
+            any(_holds_anything(v) for v in value)
+            if value and all(isinstance(v, dict | list) for v in value)
+            else bool(value)
+        )
+    return value not in (None, "", 0, False)
 
 
 async def ask_erase(
