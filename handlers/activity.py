@@ -55,7 +55,7 @@ async def _edit(update: Update, text: str, rows: Rows = ()) -> None:
 def _ids(data: str, count: int) -> list[int] | None:
     """The ``count`` integer ids after ``act:<action>:``; None when the data is malformed."""
     parts = data.split(":")[2:]
-    if len(parts) != count or not all(p.isdigit() and len(p) <= 12 for p in parts):
+    if len(parts) != count or not all(p.isdecimal() and len(p) <= 12 for p in parts):
         return None
     return [int(p) for p in parts]
 
@@ -331,7 +331,11 @@ async def _sign_in(update: Update, context: BotContext, data: str) -> None:
 
 async def _edit_field(update: Update, context: BotContext, data: str) -> None:
     parts = data.split(":")
-    if len(parts) != 4 or not parts[2].isdigit() or parts[3] not in activity.PLAN_FIELDS:
+    if (
+        len(parts) != 4
+        or not (parts[2].isdecimal() and len(parts[2]) <= 12)
+        or parts[3] not in activity.PLAN_FIELDS
+    ):
         await _say(update, context.text("error.stale_button"))
         return
     branch_id, field_name = int(parts[2]), parts[3]
@@ -507,7 +511,7 @@ _ACTIONS = {
 async def on_life_button(update: Update, context: BotContext) -> None:
     """ "No change" confirms the member's details for a year; "Changed" asks what changed."""
     parts = (update.callback_query.data or "").split(":")
-    if len(parts) != 3 or parts[1] not in ("ok", "chg") or not parts[2].isdigit() or len(parts[2]) > 6:
+    if len(parts) != 3 or parts[1] not in ("ok", "chg") or not parts[2].isdecimal() or len(parts[2]) > 6:
         await _say(update, context.text("error.stale_button"))
         return
     cycle = int(parts[2])

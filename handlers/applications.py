@@ -26,7 +26,7 @@ from storage.models import Draft
 
 def _int(data: str | None, index: int = 2) -> int | None:
     parts = (data or "").split(":")
-    if len(parts) <= index or not parts[index].isdigit() or len(parts[index]) > 12:
+    if len(parts) <= index or not parts[index].isdecimal() or len(parts[index]) > 12:
         return None
     return int(parts[index])
 

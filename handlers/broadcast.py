@@ -121,7 +121,7 @@ Action = Callable[[Update, BotContext, str], Awaitable[None]]
 
 
 async def _branch(update: Update, context: BotContext, arg: str) -> None:
-    if not arg.isdigit():
+    if not (arg.isdecimal() and len(arg) <= 12):
         raise Stale
     await _show(
         update, context, await broadcast.choose_branch(context.session, context.actor, int(arg)), edit=True
@@ -163,14 +163,14 @@ async def _confirm(update: Update, context: BotContext, arg: str) -> None:
 
 
 async def _ack(update: Update, context: BotContext, arg: str) -> None:
-    if not arg.isdigit():
+    if not (arg.isdecimal() and len(arg) <= 12):
         raise Stale
     first = await broadcast.acknowledge(context.session, context.actor, int(arg), context.deps.clock.now())
     await update.callback_query.answer(context.text("notice.ack_thanks" if first else "common.already_done"))
 
 
 async def _unacked(update: Update, context: BotContext, arg: str) -> None:
-    if not arg.isdigit():
+    if not (arg.isdecimal() and len(arg) <= 12):
         raise Stale
     result = await broadcast.unacknowledged(context.session, context.actor, int(arg))
     if result.total == 0:
@@ -192,7 +192,7 @@ async def _unacked(update: Update, context: BotContext, arg: str) -> None:
 
 
 async def _followup(update: Update, context: BotContext, arg: str) -> None:
-    if not arg.isdigit():
+    if not (arg.isdecimal() and len(arg) <= 12):
         raise Stale
     try:
         count = await broadcast.send_followup(

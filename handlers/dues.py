@@ -642,10 +642,9 @@ async def admin_menu(update: Update, context: BotContext) -> None:
 
 
 def _int(args: list[str], index: int) -> int | None:
-    try:
-        return int(args[index])
-    except (IndexError, ValueError):
+    if index >= len(args) or not args[index].isdecimal() or len(args[index]) > 12:
         return None
+    return int(args[index])
 
 
 async def _a_branch(update: Update, context: BotContext, args: list[str]) -> None:

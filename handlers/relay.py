@@ -29,7 +29,7 @@ CAPTION_MAX = 900  # Telegram captions stop at 1024 characters; leave room for t
 
 def _int(data: str | None, index: int = 2) -> int | None:
     parts = (data or "").split(":")
-    if len(parts) <= index or not parts[index].isdigit() or len(parts[index]) > 12:
+    if len(parts) <= index or not parts[index].isdecimal() or len(parts[index]) > 12:
         return None
     return int(parts[index])
 
@@ -555,7 +555,7 @@ def _month_arg(context: BotContext) -> tuple[int, int] | None:
     if not context.args:
         return today.year, today.month
     year, _, month = context.args[0].replace("/", "-").partition("-")
-    if not (year.isdigit() and month.isdigit() and 2000 <= int(year) <= 2100 and 1 <= int(month) <= 12):
+    if not (year.isdecimal() and month.isdecimal() and 2000 <= int(year) <= 2100 and 1 <= int(month) <= 12):
         return None
     return int(year), int(month)
 

@@ -33,7 +33,7 @@ async def _say(update: Update, text: str, rows: Rows = ()) -> None:
 
 def _id(data: str) -> int | None:
     parts = data.split(":")
-    if len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) > 12:
+    if len(parts) != 3 or not parts[2].isdecimal() or len(parts[2]) > 12:
         return None
     return int(parts[2])
 

@@ -75,7 +75,7 @@ def parse_year(text: str) -> int | None:
 def _parse_code(code: str) -> date | None:
     if code == "0":
         return None
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not code.isdecimal():
         raise ValueError(code)
     month = parse_month(code)
     if month is None:
@@ -211,7 +211,7 @@ async def press(
 ) -> ReportAnswer:
     """A report button: ``rpt:r:<branch>:<month>``, ``rpt:c:<branch>:<month>``, ``rpt:t:<township>:<yr>``."""
     parts = data.split(":")
-    if len(parts) != 4 or parts[0] != "rpt" or not parts[2].isdigit() or len(parts[2]) > 9:
+    if len(parts) != 4 or parts[0] != "rpt" or not parts[2].isdecimal() or len(parts[2]) > 9:
         return ReportAnswer(alert=t(language, "error.stale_button"))
     action, target = parts[1], int(parts[2])
     try:
@@ -221,7 +221,7 @@ async def press(
             month = _parse_code(parts[3])
             if month is not None:
                 return await chart_only(session, actor, target, month, now, language)
-        if action == "t" and len(parts[3]) == 4 and parts[3].isdigit():
+        if action == "t" and len(parts[3]) == 4 and parts[3].isdecimal():
             return await _township(session, actor, target, int(parts[3]), now, tz, language)
     except ValueError:
         pass
