@@ -820,9 +820,9 @@ class EveryFlow(RuleBasedStateMachine):
 
 # -- the test -----------------------------------------------------------------------------------------
 
-# About 40 ms of CPU a step on SQLite: 30 runs of up to 50 steps take 40-60 s on a busy 2-core machine.
+# About 40 ms of CPU a step on SQLite: 20 runs of up to 50 steps take 40-70 s on a busy 2-core machine.
 # PostgreSQL is slower a step and makes a database a run: fewer. EVERY_FLOW_EXAMPLES overrides both.
-EXAMPLES = int(os.environ.get("EVERY_FLOW_EXAMPLES", "5" if on_postgres() else "30"))
+EXAMPLES = int(os.environ.get("EVERY_FLOW_EXAMPLES", "5" if on_postgres() else "20"))
 PROFILE = settings(
     max_examples=EXAMPLES,
     stateful_step_count=50,
