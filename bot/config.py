@@ -67,7 +67,7 @@ class Settings(BaseSettings):
             return None
         raw = value.get_secret_value().strip()
         head, sep, tail = raw.partition(":")
-        if not sep or not head.isdigit() or not tail:
+        if not sep or not head.isdecimal() or not tail:
             raise ValueError("expected the form 123456:ABC... given by @BotFather")
         return SecretStr(raw)
 

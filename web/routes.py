@@ -103,7 +103,7 @@ def web_routes(
 
     async def upload(request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > UPLOAD_MAX_BYTES + 64 * 1024:
+        if declared is not None and declared.isdecimal() and int(declared) > UPLOAD_MAX_BYTES + 64 * 1024:
             raise HTTPException(413, "the file is larger than 20 MB")
         async with request.form(max_files=1, max_fields=4) as form:
             who = _who(form.get("as"))
@@ -122,7 +122,7 @@ def web_routes(
     async def messages(request: Request) -> Response:
         who = _who(request.query_params.get("as"))
         after = request.query_params.get("after", "0")
-        if not after.isdigit() or len(after) > 18:
+        if not after.isdecimal() or len(after) > 18:
             raise HTTPException(400, "'after' must be a message number")
         return JSONResponse(await channel.messages(who, int(after)))
 

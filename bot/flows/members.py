@@ -96,7 +96,7 @@ def make_feature(
         branch_id = None
         if turn.inbound.data is not None:
             _, _, arg = turn.inbound.data.partition(":")
-            branch_id = int(arg) if arg.isdigit() and len(arg) < 10 else -1
+            branch_id = int(arg) if arg.isdecimal() and len(arg) < 10 else -1
         return await export.export_branch(
             turn.session,
             actor=turn.actor,

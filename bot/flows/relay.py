@@ -516,7 +516,7 @@ def _month_arg(turn: Turn) -> tuple[int, int] | None:
     if not turn.inbound.args:
         return today.year, today.month
     year, _, month = turn.inbound.args[0].replace("/", "-").partition("-")
-    if not (year.isdigit() and month.isdigit() and 2000 <= int(year) <= 2100 and 1 <= int(month) <= 12):
+    if not (year.isdecimal() and month.isdecimal() and 2000 <= int(year) <= 2100 and 1 <= int(month) <= 12):
         return None
     return int(year), int(month)
 

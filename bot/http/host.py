@@ -120,7 +120,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `max_bytes` (a route's own, tighter cap)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.isdecimal() and int(declared) > max_bytes:
         raise HTTPException(413, "request body too large")
     chunks: list[bytes] = []
     size = 0

@@ -44,7 +44,7 @@ def parse_user_ref(text: str) -> UserRef:
     if channel is None:
         raise UserRefError(f"unknown channel {prefix!r} (use tg:, wx: or web:)")
     if channel == "telegram":
-        if not rest.isdigit() or not 0 < int(rest) < 2**63:
+        if not rest.isdecimal() or not 0 < int(rest) < 2**63:
             raise UserRefError(f"a Telegram user id is a positive number, not {rest!r}")
         return UserRef(channel, str(int(rest)))
     if not _EXTERNAL.fullmatch(rest):

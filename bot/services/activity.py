@@ -189,7 +189,7 @@ def _normal(text: str) -> str:
 
 
 def _digit(value: str) -> int:
-    return int(value) if value.isdigit() else _CN_NUM[value]
+    return int(value) if value.isdecimal() else _CN_NUM[value]
 
 
 def parse_rule(text: str, at: time = DEFAULT_START) -> ActivityRule:
@@ -229,9 +229,9 @@ def parse_leads(text: str) -> tuple[list[int], time | None]:
         raise ActivityInputError("too_long")
     parts = [p for p in re.split(r"[\s,，、;；]+", normal.strip()) if p]
     at = None
-    if parts and not parts[-1].isdigit():
+    if parts and not parts[-1].isdecimal():
         at = parse_time(parts.pop())
-    if not parts or not all(p.isdigit() and len(p) <= 2 for p in parts):
+    if not parts or not all(p.isdecimal() and len(p) <= 2 for p in parts):
         raise ActivityInputError("bad_leads")
     leads = sorted({int(p) for p in parts}, reverse=True)
     if len(leads) > MAX_LEADS or any(lead > MAX_LEAD_DAYS for lead in leads):
@@ -241,7 +241,7 @@ def parse_leads(text: str) -> tuple[list[int], time | None]:
 
 def parse_days(text: str, low: int, high: int) -> int:
     raw = _normal(text).removesuffix("天").removesuffix("days").removesuffix("day")
-    if not raw.isdigit() or len(raw) > 4 or not low <= int(raw) <= high:
+    if not raw.isdecimal() or len(raw) > 4 or not low <= int(raw) <= high:
         raise ActivityInputError("bad_days")
     return int(raw)
 
@@ -1336,7 +1336,7 @@ async def recent_events_for(
 
 def _not_signed_in(branch_id: int, param: str | None):
     """Branch members with no sign-in (or hand mark) at the chosen event; the param is its id."""
-    event_id = int(param) if param and param.isdigit() else -1
+    event_id = int(param) if param and param.isdecimal() and len(param) <= 12 else -1
     present = select(ActivityAttendance.member_id).where(ActivityAttendance.event_id == event_id)
     return audiences.roster(branch_id).where(Member.id.not_in(present))
 

@@ -54,7 +54,7 @@ async def create_branch(session: AsyncSession, *, name: str, city: str, timezone
 async def find_branch(session: AsyncSession, ref: str) -> Branch:
     """A branch by id or by exact name."""
     branch = None
-    if ref.isdigit():
+    if ref.isdecimal():
         branch = await session.get(Branch, int(ref))
     if branch is None:
         branch = await session.scalar(select(Branch).where(Branch.name == ref))
@@ -65,7 +65,7 @@ async def find_branch(session: AsyncSession, ref: str) -> Branch:
 
 async def find_township(session: AsyncSession, ref: str) -> Township:
     township = None
-    if ref.isdigit():
+    if ref.isdecimal():
         township = await session.get(Township, int(ref))
     if township is None:
         township = await session.scalar(select(Township).where(Township.name == ref))

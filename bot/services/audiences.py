@@ -95,7 +95,7 @@ def _whole_branch(branch_id: int, param: str | None) -> Select:
 
 
 def _township(branch_id: int, param: str | None) -> Select:
-    township_id = int(param) if param and param.isdigit() else -1
+    township_id = int(param) if param and param.isdecimal() and len(param) <= 12 else -1
     return roster(branch_id).where(Member.township_id == township_id)
 
 

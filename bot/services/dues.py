@@ -190,7 +190,7 @@ def month_code(month: date) -> str:
 
 
 def parse_month_code(code: str) -> date | None:
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not code.isdecimal():
         return None
     year, month = int(code[:4]), int(code[4:])
     if not 1 <= month <= 12 or not 2000 <= year <= 2200:
@@ -1517,7 +1517,7 @@ async def branch_settings(session: AsyncSession, *, branch_id: int, actor: Actor
 
 def parse_reminder_day(text: str) -> int:
     cleaned = unicodedata.normalize("NFKC", text if isinstance(text, str) else "").strip().rstrip("日号")
-    if not cleaned.isdigit() or not 1 <= int(cleaned) <= 31:
+    if not cleaned.isdecimal() or not 1 <= int(cleaned) <= 31:
         raise DuesRefused("dues.admin.bad_day")
     return int(cleaned)
 
@@ -1597,7 +1597,7 @@ def dues_unpaid_select(branch_id: int, param: str | None) -> Select[Any]:
     """Broadcast audience: people of the branch who owe `param`'s month (opened, started, unsettled)."""
     code, _, cutoff = (param or "").partition(":")
     month = parse_month_code(code)
-    if month is None or not cutoff.isdigit():
+    if month is None or not cutoff.isdecimal():
         return audiences.roster(branch_id).where(false())
     month_end = datetime.fromtimestamp(int(cutoff), UTC)
     opened = exists().where(DuesMonth.branch_id == branch_id, DuesMonth.month == month)

@@ -307,7 +307,7 @@ async def confirm_left(
 ) -> Reply:
     """An officer confirms that a member left: the member and the home township are told."""
     parts = data.split(":")
-    ids = [int(p) for p in parts[2:] if p.isdigit() and len(p) < 10]
+    ids = [int(p) for p in parts[2:] if p.isdecimal() and len(p) < 10]
     if len(parts) != 4 or len(ids) != 2:
         return stale(language)
     member_id, revision = ids

@@ -739,7 +739,7 @@ def wrong_kind(language: str, step: str) -> str:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    return int(text) if text.isdecimal() and len(text) < 10 else None
 
 
 async def press(session: AsyncSession, *, person_id: int, language: str, data: str, now: datetime) -> Reply:

@@ -89,7 +89,7 @@ class RosterQuery:
         if len(parts) != 6 or parts[0] != "ros" or parts[2] not in (*FILTERS, "twp", "silp"):
             return None
         numbers = [parts[1], parts[3], parts[4]]
-        if not all(n.isdigit() and len(n) < 10 for n in numbers) or parts[5] not in SORTS:
+        if not all(n.isdecimal() and len(n) < 10 for n in numbers) or parts[5] not in SORTS:
             return None
         return cls(int(parts[1]), parts[2], int(parts[3]), int(parts[4]), parts[5])
 
@@ -103,7 +103,7 @@ def parse_args(args: list[str]) -> tuple[str, int, str | None]:
         kind = _ARG_WORDS[word]
         if kind == "silent":
             days = args[1] if len(args) > 1 else ""
-            return kind, int(days) if days.isdigit() and 0 < int(days) < 10_000 else SILENT_CHOICES[0], None
+            return kind, int(days) if days.isdecimal() and 0 < int(days) < 10_000 else SILENT_CHOICES[0], None
         return kind, 0, None
     try:
         return "phone", 0, normalize_mobile(" ".join(args))
@@ -182,9 +182,9 @@ async def open_roster(
 async def press(session: AsyncSession, *, actor: Actor, data: str, language: str, now: datetime) -> Reply:
     """A roster button: a page, a filter, a branch choice or a member's card."""
     parts = data.split(":")
-    if len(parts) == 2 and parts[1].isdigit() and len(parts[1]) < 10:  # a branch picked
+    if len(parts) == 2 and parts[1].isdecimal() and len(parts[1]) < 10:  # a branch picked
         return await page(session, actor=actor, query=RosterQuery(int(parts[1])), language=language, now=now)
-    if len(parts) == 3 and parts[1] == "v" and parts[2].isdigit() and len(parts[2]) < 10:
+    if len(parts) == 3 and parts[1] == "v" and parts[2].isdecimal() and len(parts[2]) < 10:
         return await card(session, actor=actor, member_id=int(parts[2]), language=language, now=now)
     query = RosterQuery.parse(data)
     if query is None:

@@ -466,7 +466,7 @@ REMINDER_KINDS = [STUDY_PUBLISH, STUDY_REMIND]
 
 def _not_checked_in(branch_id: int, param: str | None):
     """Branch members with no check-in to the chosen study item; the param is its id."""
-    item_id = int(param) if param and param.isdigit() else -1
+    item_id = int(param) if param and param.isdecimal() and len(param) <= 12 else -1
     done = select(StudyCheckin.member_id).where(StudyCheckin.item_id == item_id)
     return audiences.roster(branch_id).where(Member.id.not_in(done))
 
