@@ -2,7 +2,7 @@
 builds the data, parses a press and gives the pattern a channel's router matches.
 
 Button data is ``prefix:action[:field...]`` (Telegram allows 64 bytes). Fields are typed: ``Id`` is a
-positive database id that fits a signed 64-bit column (a larger or malformed number is a stale button,
+positive database id that fits a signed 32-bit INTEGER column (a larger or malformed number is a stale button,
 never an OverflowError in the driver); ``Int`` a bounded small integer; ``Word`` a short token of
 lower-case letters, digits and ``_-.``. A press that does not match any action decodes to ``None``:
 the caller answers it as stale.
@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-ID_MAX = 2**63 - 1
+# Ids in buttons name rows of tables whose ids are INTEGER on PostgreSQL (32-bit): a larger number is
+# no row of ours, so it decodes as a stale button instead of reaching the driver.
+ID_MAX = 2**31 - 1
 DATA_MAX_BYTES = 64
 _WORD = re.compile(r"[a-z0-9_.\-]{1,24}")
 _DIGITS = re.compile(r"-?\d{1,19}")
