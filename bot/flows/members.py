@@ -119,4 +119,5 @@ def make_feature(
         buttons={"self": on_self_button, "ros": on_roster_button, "exp": send_export},
         forms={"me_edit": on_edit_input},
         export_sheets=(roster.roster_sheet,),
+        personal_columns=members.PERSONAL_COLUMNS,
     )

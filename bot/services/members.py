@@ -45,12 +45,14 @@ from storage.models import (
     Branch,
     ConsentRecord,
     Draft,
+    Material,
     Member,
     MemberState,
     OutboxMessage,
     OutboxStatus,
     Person,
     RoleGrant,
+    WebMessage,
 )
 
 EDIT_FLOW = "me_edit"
@@ -62,6 +64,21 @@ NOT_REGISTERED = (MemberState.REJECTED, MemberState.LEFT, MemberState.ERASED)
 # Other features hold personal data too: each plugs in a /mydata section, async (session, person_id)
 # -> (section name, JSON-able value), and an eraser, async (session, person_id) -> None, through its
 # `Feature`; the composition root passes them here.
+# What this feature keeps about a person (its /mydata shows it, /deleteme erases it).
+PERSONAL_COLUMNS = (
+    Member.name,
+    Member.phone,
+    Member.activity_card_no,
+    Member.city_district,
+    Member.employer,
+    Member.decision_reason,
+    Draft.data,
+    OutboxMessage.payload,
+    Material.filename,
+    Material.content,
+    WebMessage.body,
+)
+
 DataSection = Callable[[AsyncSession, int], Awaitable[tuple[str, Any]]]
 Eraser = Callable[[AsyncSession, int], Awaitable[None]]
 
@@ -418,6 +435,27 @@ async def my_data(
             select(OutboxMessage).where(OutboxMessage.person_id == person_id).order_by(OutboxMessage.id)
         )
     ]
+    document["files"] = [
+        {
+            "kind": m.kind,
+            "filename": m.filename,
+            "size": m.size,
+            "sent_by_you": m.uploaded,
+            "at": _iso(m.created_at),
+        }
+        for m in await session.scalars(
+            select(Material).where(Material.person_id == person_id).order_by(Material.id)
+        )
+    ]
+    document["web_chat_messages"] = len(
+        list(
+            await session.scalars(
+                select(WebMessage.id)
+                .join(Account, Account.id == WebMessage.account_id)
+                .where(Account.person_id == person_id)
+            )
+        )
+    )
     about = [AuditEntry.actor_person_id == person_id]
     about.append((AuditEntry.target_type == "person") & (AuditEntry.target_id == person_id))
     if member is not None:
@@ -458,7 +496,12 @@ async def _readable_summary(
     for name, value in document.items():
         if name in ("person", "member", *counts):
             continue
-        counts[name] = len(value) if isinstance(value, list | dict) else int(value is not None)
+        if isinstance(value, list | dict):
+            counts[name] = len(value)
+        else:
+            counts[name] = (
+                value if isinstance(value, int) and not isinstance(value, bool) else int(value is not None)
+            )
     for name, count in counts.items():
         if count:
             lines.append(t(language, "me.mydata_count", part=_part_label(language, name), count=count))
@@ -594,7 +637,8 @@ async def erase(
         .values(payload=blank)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(delete(Account).where(Account.person_id == person_id))
+    await session.execute(delete(Material).where(Material.person_id == person_id))
+    await session.execute(delete(Account).where(Account.person_id == person_id))  # and their web messages
     person.telegram_user_id = person.chat_id = None
     person.language = person.client_language = None
     person.last_seen_at = None

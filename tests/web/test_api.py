@@ -134,3 +134,32 @@ async def test_bad_requests_are_4xx_never_a_traceback(client) -> None:
         response = await getattr(client, method)(path, **kwargs)
         assert 400 <= response.status_code < 500, (path, kwargs, response.status_code)
         assert "Traceback" not in response.text
+
+
+async def test_files_and_web_messages_are_in_mydata_and_gone_after_deleteme(client, demo: Demo) -> None:
+    from sqlalchemy import func, select
+
+    from storage.models import Account, Material, WebMessage
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    upload = {"file": ("me.png", png, "image/png")}
+    await client.post("/api/upload", data={"as": "member-zhang"}, files=upload)
+    before = len(await messages(client, "member-zhang"))
+    await say(client, "member-zhang", "/mydata")
+    new = (await messages(client, "member-zhang"))[before:]
+    summary = next(m for m in new if "我们保存的关于您的信息" in m["text"])
+    assert "文件：1 条" in summary["text"] and "网页聊天消息" in summary["text"]
+    async with demo.db.session() as session:
+        account = await session.scalar(select(Account).where(Account.external_id == "member-zhang"))
+        person_id = account.person_id
+        assert await session.scalar(select(func.count()).where(Material.person_id == person_id)) >= 2
+    confirm = await say(client, "member-zhang", "/deleteme")
+    erase = next(b["data"] for row in confirm["buttons"] for b in row if "删除" in b["text"])
+    response = await client.post(
+        "/api/press", json={"as": "member-zhang", "message_id": confirm["message_id"], "data": erase}
+    )
+    assert response.status_code == 200
+    async with demo.db.session() as session:
+        assert await session.scalar(select(func.count()).where(Account.person_id == person_id)) == 0
+        assert await session.scalar(select(func.count()).where(Material.person_id == person_id)) == 0
+        assert await session.scalar(select(func.count()).select_from(WebMessage)) > 0  # others' stay
