@@ -203,8 +203,12 @@ class Conversation:
             session.add(person)
             await session.flush()
         if account is None:
+            # A person's first account is where their messages go; another one is added beside it.
+            first = row is None or not await session.scalar(
+                select(exists().where(Account.person_id == person.id))
+            )
             account = Account(
-                person_id=person.id, channel=sender.channel, external_id=sender.external_id, preferred=True
+                person_id=person.id, channel=sender.channel, external_id=sender.external_id, preferred=first
             )
             session.add(account)
         language = (sender.client_language or "")[:16] or None

@@ -193,7 +193,20 @@ class WebChannel:
             return material
 
     async def deliver_outbox(self, limit: int = 500) -> int:
-        """Turn pending outbox rows of the web channel into web messages (they arrive when the page polls)."""
+        """Turn pending outbox rows of the web channel into web messages (they arrive when the page polls),
+        then run the delivery hooks (a notice's progress and report follow what was delivered)."""
+        delivered = await self._deliver_once(limit)
+        if delivered:
+            from bot.delivery.hooks import default_hooks
+
+            async with self.db.session() as session:
+                added = sum([await hook(session, self.clock.now()) for hook in default_hooks()])
+                await session.commit()
+            if added:
+                delivered += await self._deliver_once(limit)
+        return delivered
+
+    async def _deliver_once(self, limit: int) -> int:
         now = self.clock.now()
         delivered = 0
         async with self.db.session() as session:

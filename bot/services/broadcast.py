@@ -55,10 +55,11 @@ from bot.i18n import LANGUAGES, t
 from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Outgoing, enqueue
+from bot.services.outbox import Outgoing, enqueue, has_address, off_telegram_join, reachable_account
 from storage.crypto import EncryptedJSON
 from storage.dialect import insert_ignore
 from storage.models import (
+    Account,
     Branch,
     Draft,
     Member,
@@ -373,7 +374,7 @@ async def _preview(session: AsyncSession, draft: Draft) -> Preview:
     count, blocked = (
         await session.execute(
             select(func.count(), func.coalesce(func.sum(case((Person.unreachable, 1), else_=0)), 0)).where(
-                Person.id.in_(_selection(data)), Person.chat_id.is_not(None)
+                Person.id.in_(_selection(data)), has_address()
             )
         )
     ).one()
@@ -453,6 +454,29 @@ async def _fan_out(
             query = query.where(Person.unreachable.is_(False))
         result = await session.execute(insert(table).from_select(columns, query))
         inserted += max(result.rowcount or 0, 0)
+        # People off Telegram (the web chat, WeChat): the same copy, addressed to their preferred account.
+        elsewhere = (
+            select(
+                literal(source),
+                literal("notice"),
+                Account.channel,
+                Account.address,
+                Person.id,
+                literal(payload, EncryptedJSON()),
+                literal(int(Priority.BULK)),
+                literal(OutboxStatus.PENDING.value),
+                literal(0),
+                literal(now, UTCDateTime()),
+                null(),
+                literal(now, UTCDateTime()),
+            )
+            .join(Account, off_telegram_join())
+            .where(Person.id.in_(recipients), Person.chat_id.is_(None), language == lang)
+        )
+        other_columns = [c if c != "chat_id" else "channel" for c in columns]
+        other_columns.insert(3, "address")
+        result = await session.execute(insert(table).from_select(other_columns, elsewhere))
+        inserted += max(result.rowcount or 0, 0)
     return inserted
 
 
@@ -483,9 +507,7 @@ async def _create_notice(
     if recipients is None:
         return stale(actor.language)
     deliverable = await session.scalar(
-        select(func.count()).where(
-            Person.id.in_(recipients), Person.chat_id.is_not(None), Person.unreachable.is_(False)
-        )
+        select(func.count()).where(Person.id.in_(recipients), has_address(), Person.unreachable.is_(False))
     )
     if not deliverable:
         return stale(actor.language)  # the preview offered no confirm button: nobody would get it
@@ -616,13 +638,16 @@ async def _enqueue_edit(
     session: AsyncSession,
     *,
     source: str,
-    chat_id: int,
+    chat_id: int | None,
     message_id: int,
     text: str,
     now: datetime,
     buttons: tuple[tuple[Button, ...], ...] = (),
+    channel: str = "telegram",
+    address: str | None = None,
 ) -> bool:
-    """An outbox row that edits an earlier message (see ``bot.delivery.channel``)."""
+    """An outbox row that edits an earlier message (see ``bot.delivery.channel``), in a Telegram chat
+    or at another channel's address."""
     payload = Outgoing(text=text, buttons=buttons).to_payload()
     payload[EDIT_KEY] = message_id
     inserted = await insert_ignore(
@@ -632,6 +657,8 @@ async def _enqueue_edit(
             "source": source[:80],
             "kind": "edit",
             "chat_id": chat_id,
+            "channel": channel if chat_id is None else "telegram",
+            "address": address if chat_id is None else None,
             "person_id": None,
             "payload": payload,
             "priority": int(Priority.NOTIFICATION),
@@ -640,9 +667,19 @@ async def _enqueue_edit(
             "next_attempt_at": now,
             "created_at": now,
         },
-        ["source", "chat_id"],
+        ["source", "chat_id"] if chat_id is not None else ["source", "channel", "address"],
     )
     return inserted == 1
+
+
+async def _route_to(session: AsyncSession, person: Person | None) -> dict[str, Any] | None:
+    """Where a message to this person goes: their Telegram chat, else their account off Telegram."""
+    if person is None:
+        return None
+    if person.chat_id is not None:
+        return {"chat_id": person.chat_id}
+    account = await reachable_account(session, person.id)
+    return {"channel": account.channel, "address": account.address} if account is not None else None
 
 
 def reason_key(status: str, code: str | None) -> str:
@@ -691,9 +728,7 @@ def _resendable(notice_id: int):
     return (
         OutboxMessage.source == source_of(notice_id),
         OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNCERTAIN]),
-        OutboxMessage.person_id.in_(
-            select(Person.id).where(Person.unreachable.is_(False), Person.chat_id.is_not(None))
-        ),
+        OutboxMessage.person_id.in_(select(Person.id).where(Person.unreachable.is_(False), has_address())),
         ~exists().where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == OutboxMessage.person_id),
     )
 
@@ -754,11 +789,12 @@ async def _finish(
         )
     text, key, buttons = await _report(session, notice, language or "zh")
     notice.progress_counts = key
-    if author is not None and author.chat_id is not None:
+    route = await _route_to(session, author)
+    if route is not None:
         added += await enqueue(
             session,
             source=report_source(notice.id),
-            chat_id=author.chat_id,
+            **route,
             person_id=author.id,
             message=Outgoing(text=text, buttons=buttons),
             not_before=now,
@@ -770,10 +806,10 @@ async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) 
     """Edit the sent report into what it should show now (one edit in flight at a time)."""
     author = await session.get(Person, notice.author_person_id) if notice.author_person_id else None
     row = None
-    if author is not None and author.chat_id is not None:
+    if author is not None:
         row = await session.scalar(
             select(OutboxMessage).where(
-                OutboxMessage.source == report_source(notice.id), OutboxMessage.chat_id == author.chat_id
+                OutboxMessage.source == report_source(notice.id), OutboxMessage.person_id == author.id
             )
         )
     language = language_of(author) if author else "zh"
@@ -805,6 +841,8 @@ async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) 
             session,
             source=f"{report_source(notice.id)}:{notice.progress_seq}",
             chat_id=row.chat_id,
+            channel=row.channel,
+            address=row.address,
             message_id=row.telegram_message_id,
             text=text,
             buttons=buttons,

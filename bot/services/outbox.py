@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.channel import EDIT_KEY
@@ -48,6 +48,25 @@ class Outgoing:
             media_ref=payload.get("media_ref"),
             filename=payload.get("filename"),
         )
+
+
+def has_address() -> Any:
+    """SQL: the person can be written to somewhere: a Telegram chat, or an account on another channel."""
+    return or_(Person.chat_id.is_not(None), exists().where(*_off_telegram(Person.id)))
+
+
+def _off_telegram(person_id: Any) -> tuple[Any, ...]:
+    return (
+        Account.person_id == person_id,
+        Account.channel != "telegram",
+        Account.preferred.is_(True),
+        Account.address.is_not(None),
+    )
+
+
+def off_telegram_join() -> Any:
+    """The join condition to a person's preferred account off Telegram (for set-based fan-outs)."""
+    return and_(*_off_telegram(Person.id))
 
 
 async def reachable_account(session: AsyncSession, person_id: int) -> Account | None:

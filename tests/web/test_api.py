@@ -163,3 +163,18 @@ async def test_files_and_web_messages_are_in_mydata_and_gone_after_deleteme(clie
         assert await session.scalar(select(func.count()).where(Account.person_id == person_id)) == 0
         assert await session.scalar(select(func.count()).where(Material.person_id == person_id)) == 0
         assert await session.scalar(select(func.count()).select_from(WebMessage)) > 0  # others' stay
+
+
+async def test_a_notice_reaches_members_on_the_web_and_they_acknowledge_it(client) -> None:
+    assert "通知" in (await say(client, "secretary", "/notice"))["text"]
+    await say(client, "secretary", "本周六上午九点在社区党群服务中心开会，请准时参加。")
+    preview = await tap(client, "secretary", "全支部")
+    assert "3" in preview["text"]  # the three members on the web
+    await tap(client, "secretary", "确认")
+    notice = await last(client, "member-li")
+    assert "本周六上午九点" in notice["text"]
+    acknowledged = await tap(client, "member-li", "收到")
+    assert acknowledged["text"]
+    # The secretary's report counts the acknowledgement.
+    texts = " ".join(m["text"] for m in await messages(client, "secretary"))
+    assert "收到" in texts
