@@ -1,0 +1,424 @@
+"""How much an update costs, and whether one person can make others wait (issue: replies never wait).
+
+    python -m bench.updates [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+                            [--updates 600] [--acks 1000] [--rtt-ms 100]
+
+Both Applications get the same stream of updates through the same in-process fake Bot API request
+(answering after a simulated round trip of ``--rtt-ms`` ± half of it, so replies are not free):
+
+* the project's Application, built as `branchbot run` builds it (handlers, the per-chat update processor
+  with its arrival throttle, the shared rate budget), on a migrated SQLite file or PostgreSQL database
+  seeded with a branch, members and a sent notice; background parts (sender, tick) off so the figures
+  are the update path alone;
+* a bare PTB echo Application (a MessageHandler echoing text, a CallbackQueryHandler answering).
+
+It prints, with the machine's load:
+1. CPU ms per update (process time over a realistic mix: /start, /help, /me, /dues, a button press,
+   typed form input, 收到) and updates/s, for both, and the ratio echo ÷ project (target ≥ 0.25);
+2. p50/p95 reply latency with 20 members using the bot at once (think time 1–2 s);
+3. a flood: member A sends 30 /help in 5 s while member B uses the bot; B's median against B alone
+   (target ≤ 2× + 0.3 s), and A's answers (20 plus one "too fast");
+4. ``--acks`` members pressing 收到 within 60 s of a notice: all answered, p95 (target < 1 s).
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.request import BaseRequest, RequestData
+
+BOT = {"id": 777000, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
+SECRETARY = 5_000_000
+MEMBER_BASE = 6_000_000
+TOKEN = "123456:BENCH-token-not-real"
+
+
+class FakeRequest(BaseRequest):
+    """A Bot API that answers every method after a round trip, and counts what it was asked."""
+
+    def __init__(self, rtt_ms: float) -> None:
+        self.rtt = rtt_ms / 1000
+        self.calls: dict[str, int] = {}
+        self._ids = itertools.count(1000)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    @property
+    def read_timeout(self) -> float:
+        return 5.0
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None, **_: Any):
+        name = url.rsplit("/", 1)[-1]
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.rtt and name not in ("getMe", "setMyCommands", "deleteWebhook"):
+            await asyncio.sleep(self.rtt * random.uniform(0.5, 1.5))
+        params = request_data.parameters if request_data is not None else {}
+        if name == "getMe":
+            result: Any = BOT
+        elif name.startswith(("send", "edit", "copy")):
+            chat = int(params.get("chat_id", 1) or 1)
+            result = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": chat, "type": "private"},
+                "from": BOT,
+                "text": str(params.get("text", "")),
+            }
+        else:
+            result = True
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+
+_update_ids = itertools.count(1)
+
+
+def message(user: int, text: str) -> dict[str, Any]:
+    return {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids),
+            "date": int(time.time()),
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "党员", "language_code": "zh-hans"},
+            "text": text,
+            **(
+                {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
+                if text.startswith("/")
+                else {}
+            ),
+        },
+    }
+
+
+def press(user: int, data: str) -> dict[str, Any]:
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": str(next(_update_ids)),
+            "chat_instance": "bench",
+            "data": data,
+            "from": {"id": user, "is_bot": False, "first_name": "党员", "language_code": "zh-hans"},
+            "message": {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": {"id": user, "type": "private"},
+                "from": BOT,
+                "text": "…",
+            },
+        },
+    }
+
+
+async def seed(url: str, members: int) -> int:
+    """A branch with members (rows written in bulk), its secretary, and a notice sent by the real
+    service; returns the notice id (its 收到 button is what members press)."""
+    from sqlalchemy import insert, select
+
+    from bot.services import admin, broadcast
+    from bot.services.identity import load_actor
+    from storage.db import Database
+    from storage.models import Member, MemberState, PartyStatus, Person, Role
+
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            branch = await admin.create_branch(
+                session, name="基准支部", city="深圳", timezone="Asia/Shanghai"
+            )
+            await admin.grant(
+                session, telegram_user_id=SECRETARY, role=Role.SECRETARY, branch=str(branch.id), township=None
+            )
+            await session.commit()
+        people = [{"telegram_user_id": MEMBER_BASE + i, "chat_id": MEMBER_BASE + i} for i in range(members)]
+        async with db.session() as session:
+            ids = list(
+                await session.scalars(
+                    insert(Person).returning(Person.id, sort_by_parameter_order=True), people
+                )
+            )
+            await session.execute(
+                insert(Member),
+                [
+                    {
+                        "person_id": person_id,
+                        "branch_id": branch.id,
+                        "state": MemberState.APPROVED,
+                        "party_status": PartyStatus.FULL,
+                        "name": f"党员{i}",
+                    }
+                    for i, person_id in enumerate(ids)
+                ],
+            )
+            await session.commit()
+        async with db.session() as session:
+            secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY))
+            secretary.chat_id = SECRETARY
+            await session.commit()
+            actor = await load_actor(session, secretary)
+            await broadcast.start_notice(session, actor)
+            await broadcast.set_content(session, actor, text="本周六上午九点开会，请准时参加。")
+            await broadcast.choose_audience(session, actor, "all")
+            sent = await broadcast.send_notice(
+                session, actor, progress_chat_id=SECRETARY, progress_message_id=1, now=_now()
+            )
+            return sent.notice_id
+    finally:
+        await db.dispose()
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def project_app(url: str, request: FakeRequest):
+    from bot.config import Settings
+    from handlers.application import build_application
+
+    settings = Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        database_url=url,
+        quiet_hours_start=None,
+        quiet_hours_end=None,
+    )
+    return build_application(settings, request, background=False)
+
+
+def echo_app(request: FakeRequest):
+    from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
+
+    async def echo(update: Update, context: Any) -> None:
+        await update.effective_message.reply_text(update.effective_message.text or "…")
+
+    async def answer(update: Update, context: Any) -> None:
+        await update.callback_query.answer()
+
+    app = ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request).build()
+    app.add_handler(MessageHandler(filters.ALL, echo))
+    app.add_handler(CallbackQueryHandler(answer))
+    return app
+
+
+async def feed(app: Any, data: dict[str, Any]) -> float:
+    """Process one update the way a fetched one is; returns the seconds until its handling finished."""
+    start = time.perf_counter()
+    update = Update.de_json(data, app.bot)
+    await app.update_processor.process_update(update, app.process_update(update))
+    return time.perf_counter() - start
+
+
+def mix(users: list[int], notice_id: int) -> list[dict[str, Any]]:
+    """A member's day: /start, /help, /me, /dues, a button (the language), typed input, 收到."""
+    stream = []
+    for user in users:
+        stream += [
+            message(user, "/start"),
+            message(user, "/help"),
+            message(user, "/me"),
+            message(user, "/dues"),
+            press(user, "lang:set:zh"),
+            message(user, "改一下单位"),  # typed, with no form open: the pointer answer
+            press(user, f"ntc:ack:{notice_id}"),
+        ]
+    return stream
+
+
+async def cpu_per_update(app: Any, stream: list[dict[str, Any]]) -> tuple[float, float]:
+    """(CPU ms per update, updates per CPU second). The stream is fed concurrently, as PTB hands over
+    fetched updates; a reply waiting for its chat's 1/s costs no CPU, so CPU is the measure."""
+    cpu = time.process_time()
+    await asyncio.gather(*(feed(app, data) for data in stream))
+    cpu = time.process_time() - cpu
+    return cpu * 1000 / len(stream), len(stream) / cpu
+
+
+async def concurrent_users(app: Any, users: list[int], notice_id: int, rounds: int) -> list[float]:
+    async def one(user: int) -> list[float]:
+        latencies = []
+        for data in mix([user], notice_id)[:rounds]:
+            await asyncio.sleep(random.uniform(1.0, 2.0))
+            latencies.append(await feed(app, data))
+        return latencies
+
+    results = await asyncio.gather(*(one(u) for u in users))
+    return [x for r in results for x in r]
+
+
+async def flood(app: Any, request: FakeRequest, a: int, b: int) -> dict[str, float]:
+    async def b_uses(n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            await asyncio.sleep(1.0)
+            out.append(await feed(app, message(b, "/help")))
+        return out
+
+    alone = await b_uses(5)
+
+    async def a_floods() -> None:
+        tasks = []
+        for _ in range(30):
+            tasks.append(asyncio.create_task(feed(app, message(a, "/help"))))
+            await asyncio.sleep(5 / 30)
+        await asyncio.gather(*tasks)
+
+    sent_before = request.calls.get("sendMessage", 0)
+    flooded, _ = await asyncio.gather(b_uses(5), a_floods())
+    return {
+        "b_alone_p50": statistics.median(alone),
+        "b_flooded_p50": statistics.median(flooded),
+        "messages_during_flood": request.calls.get("sendMessage", 0) - sent_before,
+    }
+
+
+async def acks(app: Any, users: list[int], notice_id: int, window_s: float) -> list[float]:
+    async def one(user: int) -> float:
+        await asyncio.sleep(random.uniform(0, window_s))
+        return await feed(app, press(user, f"ntc:ack:{notice_id}"))
+
+    return await asyncio.gather(*(one(u) for u in users))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def run(url: str, label: str, args: argparse.Namespace) -> bool:
+    from storage import crypto, migrate
+
+    crypto.configure(crypto.Keyring.from_setting(_key()))
+    await migrate.upgrade(url)
+    members = max(args.acks, 60) + 2
+    notice_id = await seed(url, members)
+    users = [MEMBER_BASE + i for i in range(members)]
+
+    project_request, echo_request = FakeRequest(0), FakeRequest(0)
+    project, echo = project_app(url, project_request), echo_app(echo_request)
+    await project.initialize()
+    await echo.initialize()
+    ok = True
+    try:
+        stream = mix(users[: max(args.updates // 7, 1)], notice_id)
+        await cpu_per_update(project, stream[:14])  # warm up imports and caches
+        await cpu_per_update(echo, stream[:14])
+        p_cpu, p_rate = await cpu_per_update(project, stream)
+        e_cpu, e_rate = await cpu_per_update(echo, stream)
+        ratio = e_cpu / p_cpu
+        print(
+            f"[{label}] cpu_ms_per_update project={p_cpu:.2f} echo={e_cpu:.2f} ratio={ratio:.3f} "
+            f"updates_per_cpu_s project={p_rate:.0f} echo={e_rate:.0f} (n={len(stream)})"
+        )
+        ok &= ratio >= 0.25
+
+        project_request.rtt = args.rtt_ms / 1000
+        latencies = await concurrent_users(project, users[-20:], notice_id, rounds=7)
+        print(
+            f"[{label}] 20 concurrent users, rtt {args.rtt_ms:.0f} ms: "
+            f"reply p50={pct(latencies, 0.5) * 1000:.0f} ms p95={pct(latencies, 0.95) * 1000:.0f} ms (n={len(latencies)})"
+        )
+        figures = await flood(project, project_request, users[-30], users[-31])
+        limit = 2 * figures["b_alone_p50"] + 0.3
+        print(
+            f"[{label}] flood: B alone p50={figures['b_alone_p50'] * 1000:.0f} ms, "
+            f"while A floods p50={figures['b_flooded_p50'] * 1000:.0f} ms (limit {limit * 1000:.0f} ms); "
+            f"messages sent meanwhile={figures['messages_during_flood']:.0f} (B 5 + A 20 + one 'too fast')"
+        )
+        ok &= figures["b_flooded_p50"] <= limit
+        ack_latencies = await acks(project, users[: args.acks], notice_id, 60.0)
+        print(
+            f"[{label}] {args.acks} members press 收到 within 60 s: answered={len(ack_latencies)} "
+            f"p50={pct(ack_latencies, 0.5) * 1000:.0f} ms p95={pct(ack_latencies, 0.95) * 1000:.0f} ms"
+        )
+        ok &= len(ack_latencies) == args.acks and pct(ack_latencies, 0.95) < 1.0
+    finally:
+        await project.shutdown()
+        await echo.shutdown()
+        await project.bot_data["deps"].db.dispose()
+    return ok
+
+
+def _key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+async def _fresh_postgres(server_url: str) -> tuple[str, str]:
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    name = f"bench_updates_{os.getpid()}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+async def _drop_postgres(server_url: str, name: str) -> None:
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.updates", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL server URL (a fresh database is made and dropped)"
+    )
+    parser.add_argument("--updates", type=int, default=700, help="updates in the CPU mix (default 700)")
+    parser.add_argument("--acks", type=int, default=1000, help="members pressing 收到 (default 1000)")
+    parser.add_argument(
+        "--rtt-ms", type=float, default=100.0, help="simulated Bot API round trip (default 100)"
+    )
+    args = parser.parse_args(argv)
+    random.seed(7)
+    load = os.getloadavg()
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cores: {os.cpu_count()}")
+
+    async def main_async() -> bool:
+        if args.database_url:
+            url, name = await _fresh_postgres(args.database_url)
+            try:
+                return await run(url, "postgresql", args)
+            finally:
+                await _drop_postgres(args.database_url, name)
+        with tempfile.TemporaryDirectory() as folder:
+            return await run(f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}", "sqlite", args)
+
+    ok = asyncio.run(main_async())
+    load = os.getloadavg()
+    print(
+        f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; targets {'met' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
