@@ -333,7 +333,8 @@ async def run(url: str, label: str, args: argparse.Namespace) -> bool:
         latencies = await concurrent_users(project, users[-20:], notice_id, rounds=7)
         print(
             f"[{label}] 20 concurrent users, rtt {args.rtt_ms:.0f} ms: "
-            f"reply p50={pct(latencies, 0.5) * 1000:.0f} ms p95={pct(latencies, 0.95) * 1000:.0f} ms (n={len(latencies)})"
+            f"reply p50={pct(latencies, 0.5) * 1000:.0f} ms p95={pct(latencies, 0.95) * 1000:.0f} ms "
+            f"(n={len(latencies)})"
         )
         figures = await flood(project, project_request, users[-30], users[-31])
         limit = 2 * figures["b_alone_p50"] + 0.3

@@ -42,7 +42,7 @@ from bot.commands import COMMANDS
 from bot.scheduling.engine import QuietHours, tick
 from bot.services import admin, relay
 from storage.db import create_engine
-from storage.models import Member, MemberState, Person, Role
+from storage.models import Base, Member, MemberState, Person, Role
 from storage.models.activity import ActivityAttendance, ActivityEvent, ActivityRsvp, OrgLifeExcuse
 from storage.models.broadcast import Notice, NoticeAck
 from storage.models.dues import DuesMonth, DuesPayment
@@ -464,6 +464,15 @@ class Databases:
 
     async def build(self) -> Snapshot:
         self.world_url = await self._copy(self.template, "every_flow_world")
+        if on_postgres():
+            # The shared template is emptied at the start of each test, not after: empty this copy too.
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            engine = create_engine(self.world_url)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            finally:
+                await engine.dispose()
         harness = BotHarness(self.world_url, FakeClock(START))
         await harness.start()
         try:
