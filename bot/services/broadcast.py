@@ -38,7 +38,6 @@ from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import Button, Outgoing, notify_person
-from storage.crypto import EncryptedJSON
 from storage.dialect import insert_ignore
 from storage.models import (
     Branch,
@@ -46,6 +45,7 @@ from storage.models import (
     Member,
     Notice,
     NoticeAck,
+    OutboxBody,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -375,14 +375,16 @@ async def _fan_out(
     now: datetime,
     skip_unreachable: bool,
 ) -> int:
-    """One INSERT ... SELECT per language: an outbox row for each recipient person with a chat."""
+    """One INSERT ... SELECT per language: an outbox row for each recipient person with a chat.
+
+    The text is stored once per language in ``outbox_body``; every row points at it."""
     table = OutboxMessage.__table__
     columns = [
         "source",
         "kind",
         "chat_id",
         "person_id",
-        "payload",
+        "body_id",
         "priority",
         "status",
         "attempts",
@@ -393,13 +395,15 @@ async def _fan_out(
     language = _language_expr()
     inserted = 0
     for lang in LANGUAGES:
-        payload = message_for(lang).to_payload()
+        body = OutboxBody(payload=message_for(lang).to_payload(), created_at=now)
+        session.add(body)
+        await session.flush()
         query = select(
             literal(source),
             literal("notice"),
             Person.chat_id,
             Person.id,
-            literal(payload, EncryptedJSON()),
+            literal(body.id),
             literal(int(Priority.BULK)),
             case(
                 (Person.unreachable, literal(OutboxStatus.FAILED.value)),
@@ -413,7 +417,10 @@ async def _fan_out(
         if skip_unreachable:
             query = query.where(Person.unreachable.is_(False))
         result = await session.execute(insert(table).from_select(columns, query))
-        inserted += max(result.rowcount or 0, 0)
+        count = max(result.rowcount or 0, 0)
+        if count == 0:
+            await session.delete(body)  # nobody reads this language: no body to keep
+        inserted += count
     return inserted
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from bot.scheduling.engine import QuietHours, tick
+from bot.scheduling.kinds import default_kinds
 from storage.models import OutboxMessage
 from storage.models.scheduling import ReminderOccurrence
 from tests.harness import BotHarness
@@ -23,7 +24,7 @@ def reports_to(harness: BotHarness, user_id: int) -> list:
 
 async def tick_at(harness: BotHarness, when) -> None:
     harness.clock.set(when)
-    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings))
+    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings), default_kinds())
     await harness.deliver()
 
 
