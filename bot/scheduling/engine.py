@@ -17,8 +17,12 @@ How to add a reminder kind (dues months, request deadlines, ...), in three steps
 
 Cost in what is due, not in members (a tick runs every minute). A kind says how it may be narrowed:
 
-- ``daily=True``: its due query runs at most once per UTC day (the yearly details check, lost contact,
-  absence streaks: what they look at changes by the day).
+- ``daily=True``: its due query scans every member, so it runs once per UTC day, and in between only
+  when the moment its ``next_due(session, now)`` returned after the last run has come (the earliest
+  member crossing a threshold: a year since the last check, the branch's days of silence, the next
+  activity day ending). What they look at only moves later between runs (a member speaks, confirms,
+  attends), so nothing falls due earlier than that moment; the daily run covers the rest (a branch
+  lowering its threshold).
 - ``incremental=True``: ``due(session, now, since)`` also receives the ``now`` of the kind's last complete
   run (None the first time, or when the clock went back) and selects only what became due after it:
   subjects that fell due in ``(since, now]`` and members approved since. A reminder decided for a member
@@ -136,6 +140,7 @@ class ReminderKind:
     render: Renderer
     prepare: Prepare | None = None
     daily: bool = False
+    next_due: Callable[[AsyncSession, datetime], Awaitable[datetime | None]] | None = None
     incremental: bool = False
     keep: timedelta | None = None
 
@@ -461,17 +466,14 @@ async def _states(db: _Database) -> dict[str, SchedulerState]:
         return {row.name: row for row in await session.scalars(select(SchedulerState))}
 
 
-async def _save_state(
-    db: _Database, name: str, ran_at: datetime | None, cursor: int | None = None, *, keep_cursor: bool = True
-) -> None:
+async def _save_state(db: _Database, name: str, ran_at: datetime, *, next_at: datetime | None = None) -> None:
     async with db.session() as session:
         row = await session.get(SchedulerState, name)
         if row is None:
-            session.add(SchedulerState(name=name, ran_at=ran_at, cursor=cursor))
+            session.add(SchedulerState(name=name, ran_at=ran_at, next_at=next_at))
         else:
             row.ran_at = ran_at
-            if not keep_cursor or cursor is not None:
-                row.cursor = cursor
+            row.next_at = next_at
         await session.commit()
 
 
@@ -525,8 +527,20 @@ async def run_kind(
     return result
 
 
-def _skip_today(kind: ReminderKind, since: datetime | None, now: datetime) -> bool:
-    return kind.daily and since is not None and since.date() == now.date() and since <= now
+def _skip(kind: ReminderKind, state: SchedulerState | None, now: datetime) -> bool:
+    """A daily kind that already ran today waits for its next threshold (or tomorrow)."""
+    if not kind.daily or state is None or state.ran_at is None:
+        return False
+    if state.ran_at > now or state.ran_at.date() != now.date():
+        return False
+    return state.next_at is None or now < state.next_at
+
+
+async def _next_due(db: _Database, kind: ReminderKind, now: datetime) -> datetime | None:
+    if kind.next_due is None:
+        return None
+    async with db.session() as session:
+        return await kind.next_due(session, now)
 
 
 async def tick(
@@ -552,12 +566,12 @@ async def tick(
         for kind in kinds:
             state = states.get(_state_name(kind))
             since = state.ran_at if state is not None else None
-            if _skip_today(kind, since, now):
+            if _skip(kind, state, now):
                 continue
             if since is not None and since > now:
                 since = None  # the clock went back: select everything still due
             result.add(await run_kind(db, kind, now, quiet, since, batch_rows=batch_rows))
-            await _save_state(db, _state_name(kind), now)
+            await _save_state(db, _state_name(kind), now, next_at=await _next_due(db, kind, now))
         if retention is not None:
             result.pruned = await prune(db, now, retention, kinds, states)
     if result.occurrences:

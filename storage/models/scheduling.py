@@ -79,4 +79,5 @@ class SchedulerState(Base):
 
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a daily kind's next threshold
     cursor: Mapped[int | None] = mapped_column(BigInteger)

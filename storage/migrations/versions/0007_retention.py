@@ -42,6 +42,7 @@ def upgrade() -> None:
         "scheduler_state",
         sa.Column("name", sa.String(length=60), nullable=False),
         sa.Column("ran_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cursor", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_state")),
     )
