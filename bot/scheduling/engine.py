@@ -466,14 +466,22 @@ async def _states(db: _Database) -> dict[str, SchedulerState]:
         return {row.name: row for row in await session.scalars(select(SchedulerState))}
 
 
-async def _save_state(db: _Database, name: str, ran_at: datetime, *, next_at: datetime | None = None) -> None:
+async def _save_states(db: _Database, states: dict[str, tuple[datetime, datetime | None]]) -> None:
+    """Record the kinds that ran, all in one short transaction at the end of the tick (a crash before it
+    only makes the next tick look again: the occurrence key keeps that exact)."""
+    if not states:
+        return
     async with db.session() as session:
-        row = await session.get(SchedulerState, name)
-        if row is None:
-            session.add(SchedulerState(name=name, ran_at=ran_at, next_at=next_at))
-        else:
-            row.ran_at = ran_at
-            row.next_at = next_at
+        known = {
+            row.name: row
+            for row in await session.scalars(select(SchedulerState).where(SchedulerState.name.in_(states)))
+        }
+        for name, (ran_at, next_at) in states.items():
+            row = known.get(name)
+            if row is None:
+                session.add(SchedulerState(name=name, ran_at=ran_at, next_at=next_at))
+            else:
+                row.ran_at, row.next_at = ran_at, next_at
         await session.commit()
 
 
@@ -563,6 +571,7 @@ async def tick(
             logger.info("reminder tick skipped: another instance holds the lock")
             return TickResult(ran=False)
         states = await _states(db)
+        ran: dict[str, tuple[datetime, datetime | None]] = {}
         for kind in kinds:
             state = states.get(_state_name(kind))
             since = state.ran_at if state is not None else None
@@ -571,7 +580,8 @@ async def tick(
             if since is not None and since > now:
                 since = None  # the clock went back: select everything still due
             result.add(await run_kind(db, kind, now, quiet, since, batch_rows=batch_rows))
-            await _save_state(db, _state_name(kind), now, next_at=await _next_due(db, kind, now))
+            ran[_state_name(kind)] = (now, await _next_due(db, kind, now))
+        await _save_states(db, ran)
         if retention is not None:
             result.pruned = await prune(db, now, retention, kinds, states)
     if result.occurrences:
@@ -609,7 +619,7 @@ async def prune(
     done += await _compact_occurrences(
         db, now, retention.occurrences, kinds, states.get("retention:occurrence")
     )
-    await _save_state(db, "retention", now)
+    await _save_states(db, {"retention": (now, None)})
     if done:
         logger.info("retention: %d rows pruned, blanked or compacted", done)
     return done

@@ -355,7 +355,8 @@ def _render_alert(level: int) -> Any:
 
 
 REMINDER_KINDS: list[ReminderKind] = [
-    ReminderKind("dues.unpaid", due_unpaid, render_unpaid),
+    # Selected only during its month: the key cannot come back after that.
+    ReminderKind("dues.unpaid", due_unpaid, render_unpaid, keep=timedelta(days=40)),
     *[
         ReminderKind(f"dues.warn{level}", _member_warning(level), _render_warning(level))
         for level in MEMBER_WARNINGS

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,4 +115,7 @@ async def render_monthly(session: AsyncSession, occasion: Occasion) -> Outgoing 
     return Outgoing(text=text, buttons=((button,),))
 
 
-REMINDER_KINDS: list[ReminderKind] = [ReminderKind(KIND, due_monthly, render_monthly)]
+# Selected only during the month after the reported one: the key cannot come back after that.
+REMINDER_KINDS: list[ReminderKind] = [
+    ReminderKind(KIND, due_monthly, render_monthly, keep=timedelta(days=40))
+]

@@ -89,6 +89,11 @@ class OutboxMessage(Base):
     def _payload_expression(cls) -> ColumnElement[Any]:
         return outbox_payload()
 
+    @payload.inplace.bulk_dml
+    @classmethod
+    def _payload_bulk(cls, mapping: dict[str, Any], value: Any) -> None:
+        mapping["inline_payload"] = value  # ORM bulk inserts (``insert(OutboxMessage)``) with "payload"
+
     @payload.inplace.update_expression
     @classmethod
     def _payload_update(cls, value: Any) -> list[tuple[Any, Any]]:
