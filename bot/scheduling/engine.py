@@ -22,7 +22,9 @@ Cost in what is due, not in members (a tick runs every minute). A kind says how 
   member crossing a threshold: a year since the last check, the branch's days of silence, the next
   activity day ending). What they look at only moves later between runs (a member speaks, confirms,
   attends), so nothing falls due earlier than that moment; the daily run covers the rest (a branch
-  lowering its threshold).
+  lowering its threshold). ``changed(session, since)``, when given, is a cheap check (indexed columns)
+  that something the query reads changed since the last run (a dues month opened, a payment rejected):
+  then the query runs at once.
 - ``incremental=True``: ``due(session, now, since)`` also receives the ``now`` of the kind's last complete
   run (None the first time, or when the clock went back) and selects only what became due after it:
   subjects that fell due in ``(since, now]`` and members approved since. A reminder decided for a member
@@ -141,6 +143,7 @@ class ReminderKind:
     prepare: Prepare | None = None
     daily: bool = False
     next_due: Callable[[AsyncSession, datetime], Awaitable[datetime | None]] | None = None
+    changed: Callable[[AsyncSession, datetime], Awaitable[bool]] | None = None
     incremental: bool = False
     keep: timedelta | None = None
 
@@ -544,6 +547,13 @@ def _skip(kind: ReminderKind, state: SchedulerState | None, now: datetime) -> bo
     return state.next_at is None or now < state.next_at
 
 
+async def _changed(db: _Database, kind: ReminderKind, state: SchedulerState | None) -> bool:
+    if kind.changed is None or state is None or state.ran_at is None:
+        return False
+    async with db.session() as session:
+        return await kind.changed(session, state.ran_at)
+
+
 async def _next_due(db: _Database, kind: ReminderKind, now: datetime) -> datetime | None:
     if kind.next_due is None:
         return None
@@ -575,7 +585,7 @@ async def tick(
         for kind in kinds:
             state = states.get(_state_name(kind))
             since = state.ran_at if state is not None else None
-            if _skip(kind, state, now):
+            if _skip(kind, state, now) and not await _changed(db, kind, state):
                 continue
             if since is not None and since > now:
                 since = None  # the clock went back: select everything still due
