@@ -12,8 +12,9 @@ and on the day), then measures, with a concurrent write probe running throughout
 - the idle tick: the median CPU time of this process over three ticks a minute apart when nothing is
   new (on SQLite all database work is in this process; on PostgreSQL the server's share is not counted,
   the wall time is printed too);
-- the longest write transaction (first INSERT/UPDATE/DELETE to COMMIT, any connection) and the longest
-  wait of the probe;
+- the longest write transaction (first INSERT/UPDATE/DELETE to COMMIT, any connection; and to the end
+  of the commit, which on SQLite includes any automatic WAL checkpoint) and the longest wait of the
+  probe;
 - the peak resident memory during the wave (psutil), which must stay flat;
 - database bytes per member after a month of simulated use (``--month``, on by default): ticks at 08:05
   and 18:05 each day from 12 March to 12 April with retention on, every outbox row marked sent, one
@@ -78,6 +79,7 @@ class Figure:
     idle_cpu_s: float
     idle_wall_s: float
     longest_write_s: float
+    longest_commit_s: float
     probe_max_s: float
     probe_count: int
     peak_rss_mb: float
@@ -96,23 +98,33 @@ class Figure:
 
 
 class WriteTimer:
-    """Longest write transaction on an engine: from its first INSERT/UPDATE/DELETE to COMMIT/ROLLBACK."""
+    """Write transactions on an engine, from the first INSERT/UPDATE/DELETE: the longest until COMMIT is
+    issued (what holds the write lock), and the longest until the connection is returned (the commit too,
+    with any automatic WAL checkpoint SQLite runs there after releasing the lock)."""
 
     def __init__(self, engine: Any) -> None:
         self.longest = 0.0
+        self.longest_with_commit = 0.0
         sync = engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._statement)
-        event.listen(sync, "commit", self._end)
-        event.listen(sync, "rollback", self._end)
+        event.listen(sync, "commit", self._commit)
+        event.listen(sync, "rollback", self._commit)
+        event.listen(sync.pool, "checkin", self._checkin)
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if "w_start" not in conn.info and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
             conn.info["w_start"] = time.perf_counter()
 
-    def _end(self, conn: Any) -> None:
-        started = conn.info.pop("w_start", None)
+    def _commit(self, conn: Any) -> None:
+        started = conn.info.get("w_start")
         if started is not None:
             self.longest = max(self.longest, time.perf_counter() - started)
+            conn.info["w_commit"] = True
+
+    def _checkin(self, dbapi_connection: Any, record: Any) -> None:
+        started = record.info.pop("w_start", None)
+        if started is not None and record.info.pop("w_commit", False):
+            self.longest_with_commit = max(self.longest_with_commit, time.perf_counter() - started)
 
 
 class Probe:
@@ -392,6 +404,7 @@ async def measure(url: str, members: int, month: bool) -> Figure:
             statistics.median(idle_cpu),
             statistics.median(idle_wall),
             timer.longest,
+            timer.longest_with_commit,
             probe.longest,
             probe.count,
             sampler.peak / 2**20,
@@ -430,14 +443,15 @@ def report(figures: list[Figure], header: bool = True) -> str:
     lines = []
     if header:
         lines.append(
-            "members  seed_s  wave_s  rows/s  batches  idle_cpu_ms  idle_wall_ms  longest_write_ms  "
+            "members  seed_s  wave_s  rows/s  batches  idle_cpu_ms  idle_wall_ms  write_ms  +commit_ms  "
             "probe_max_ms  probes  rss_base_MB  rss_peak_MB  month_s  bytes/member  growth/member  load"
         )
     for f in figures:
         lines.append(
             f"{f.members:>7}  {f.seed_s:>6.1f}  {f.wave_s:>6.1f}  {f.wave_rows / f.wave_s:>6.0f}  "
             f"{f.batches:>7}  {f.idle_cpu_s * 1000:>11.1f}  {f.idle_wall_s * 1000:>12.1f}  "
-            f"{f.longest_write_s * 1000:>16.1f}  {f.probe_max_s * 1000:>12.1f}  {f.probe_count:>6}  "
+            f"{f.longest_write_s * 1000:>8.1f}  {f.longest_commit_s * 1000:>10.1f}  "
+            f"{f.probe_max_s * 1000:>12.1f}  {f.probe_count:>6}  "
             f"{f.base_rss_mb:>11.1f}  {f.peak_rss_mb:>11.1f}  {f.month_s:>7.1f}  "
             f"{f.bytes_per_member:>12.0f}  {f.growth_per_member:>13.0f}  "
             + " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -530,7 +530,10 @@ async def run_kind(
             ]
             async with db.session() as writer:
                 await writer.execute(insert_ignore_stmt(writer, ReminderOccurrence, OCCURRENCE_KEY), rows)
-                part = await copy_to_outbox(writer, [kind], now, quiet, only=kind.name)
+                # Only this kind's rows are pending in this transaction: no filter on the kind, so every
+                # step finds them through the index on ``enqueued_at`` (a filter on the kind would let
+                # SQLite walk the key index over all of the kind's occurrences, batch after batch).
+                part = await copy_to_outbox(writer, [kind], now, quiet)
                 await writer.commit()
             part.batches = 1
             result.add(part)
