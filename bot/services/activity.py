@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, select, union
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
@@ -39,7 +39,7 @@ from bot.scheduling.engine import (
     occurrence_columns,
     zone,
 )
-from bot.scheduling.sql import as_text, concat
+from bot.scheduling.sql import approved_since, as_text, concat, ids_of, new_or_joined
 from bot.services import audiences, audit
 from bot.services.identity import Actor
 from bot.services.outbox import Button, Outgoing
@@ -736,7 +736,8 @@ async def _due_rsvp(session: AsyncSession, now: datetime, since: datetime | None
     if since is None:
         return query()
     # Slots are written only with a due time in the future (``sync_slots``), so none is missed.
-    return union(query(slot.due_at > since), query(Member.decided_at > since))
+    slots = await ids_of(session, select(slot.id).where(slot.due_at > since, slot.due_at <= now))
+    return new_or_joined(query, slot.id, slots, await approved_since(session, since))
 
 
 async def _render_rsvp(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
@@ -793,7 +794,13 @@ async def _due_signin(session: AsyncSession, now: datetime, since: datetime | No
 
     if since is None:
         return query()
-    return union(query(event.starts_at > since + SIGNIN_OPENS_BEFORE), query(Member.decided_at > since))
+    opened = await ids_of(
+        session,
+        select(event.id).where(
+            event.starts_at > since + SIGNIN_OPENS_BEFORE, event.starts_at <= now + SIGNIN_OPENS_BEFORE
+        ),
+    )
+    return new_or_joined(query, event.id, opened, await approved_since(session, since))
 
 
 async def _render_signin(session: AsyncSession, occasion: Occasion) -> Outgoing | None:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, union
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, zone
+from bot.scheduling.sql import approved_since, ids_of, new_or_joined
 from bot.services import audiences, audit
 from bot.services.activity import (
     DEFAULT_BACKFILL_DAYS,
@@ -384,7 +385,10 @@ async def _due_publish(session: AsyncSession, now: datetime, since: datetime | N
 
     if since is None:
         return query()
-    return union(query(StudyItem.published_at > since), query(Member.decided_at > since))
+    items = await ids_of(
+        session, select(StudyItem.id).where(StudyItem.published_at > since, StudyItem.published_at <= now)
+    )
+    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
 
 
 def checkin_buttons(language: str, item_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -450,7 +454,10 @@ async def _due_remind(session: AsyncSession, now: datetime, since: datetime | No
 
     if since is None:
         return query()
-    return union(query(StudyItem.remind_at > since), query(Member.decided_at > since))
+    items = await ids_of(
+        session, select(StudyItem.id).where(StudyItem.remind_at > since, StudyItem.remind_at <= now)
+    )
+    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
 
 
 async def _render_remind(session: AsyncSession, occasion: Occasion) -> Outgoing | None:

@@ -50,9 +50,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_member_decided_at", ["decided_at"], unique=False)
     with op.batch_alter_table("dues_payment", schema=None) as batch_op:
         batch_op.create_index("ix_dues_payment_decided_at", ["decided_at"], unique=False)
+    with op.batch_alter_table("study_item", schema=None) as batch_op:
+        batch_op.create_index("ix_study_item_published_at", ["published_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("study_item", schema=None) as batch_op:
+        batch_op.drop_index("ix_study_item_published_at")
     with op.batch_alter_table("dues_payment", schema=None) as batch_op:
         batch_op.drop_index("ix_dues_payment_decided_at")
     with op.batch_alter_table("member", schema=None) as batch_op:
