@@ -16,7 +16,7 @@ and on the day), then measures, with a concurrent write probe running throughout
   of the commit, which on SQLite includes any automatic WAL checkpoint) and the longest wait of the
   probe;
 - the peak resident memory during the wave (psutil), which must stay flat;
-- database bytes per member after a month of simulated use (``--month``, on by default): ticks at 08:05
+- database bytes per member after a month of simulated use (sizes up to ``--month-max``): ticks at 08:05
   and 18:05 each day from 12 March to 12 April with retention on, every outbox row marked sent, one
   handled update per member per reminder, and a weekly notice to every member; bytes are the database's
   used pages (SQLite) or ``pg_database_size`` (PostgreSQL), before and after the month.
@@ -421,18 +421,18 @@ async def measure(url: str, members: int, month: bool) -> Figure:
         await db.dispose()
 
 
-async def run(total: int, database_url: str | None, million: bool, month: bool) -> list[Figure]:
+async def run(total: int, database_url: str | None, million: bool, month_max: int) -> list[Figure]:
     crypto.configure(crypto.Keyring([Fernet.generate_key().decode()]))
     sizes = sorted({max(total // 10, BRANCH_SIZE), total} | ({1_000_000} if million else set()))
     figures = []
     for size in sizes:
         if database_url:
-            figures.append(await measure(database_url, size, month))
+            figures.append(await measure(database_url, size, size <= month_max))
         else:
             folder = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
             try:
                 url = f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"
-                figures.append(await measure(url, size, month))
+                figures.append(await measure(url, size, size <= month_max))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
         print(report(figures[-1:], header=len(figures) == 1), flush=True)
@@ -479,9 +479,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000, help="the largest size (default 100000)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: temporary SQLite)")
     parser.add_argument("--million", action="store_true", help="also measure 1,000,000 members")
-    parser.add_argument("--no-month", action="store_true", help="skip the month of simulated use")
+    parser.add_argument(
+        "--month-max",
+        type=int,
+        default=100_000,
+        help="simulate the month only for sizes up to this (default 100000; 0 skips it)",
+    )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.members, args.database_url, args.million, not args.no_month))
+    figures = asyncio.run(run(args.members, args.database_url, args.million, args.month_max))
     print(summary(figures))
 
 
