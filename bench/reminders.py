@@ -378,9 +378,10 @@ async def measure(url: str, members: int, month: bool) -> Figure:
         quiet = QuietHours()
         # The first tick of the day runs the daily kinds; it is not the wave: run it before the wave.
         await tick(db, TICK_AT - timedelta(hours=1), quiet, kinds)
-        timer = WriteTimer(db.engine)
+        timer = WriteTimer(db.engine)  # the tick's engine; the probe has its own, as a handler would
+        probe_db = Database(url)
         base = psutil.Process().memory_info().rss
-        with Probe(db) as probe:
+        with Probe(probe_db) as probe:
             await asyncio.sleep(0.1)
             with RssSampler() as sampler:
                 started = time.perf_counter()
@@ -393,6 +394,7 @@ async def measure(url: str, members: int, month: bool) -> Figure:
                 idle_cpu.append(time.process_time() - cpu)
                 idle_wall.append(time.perf_counter() - wall)
                 assert idle.occurrences == 0, "an idle tick must find nothing new"
+        await probe_db.dispose()
         assert wave.occurrences == members, (wave.occurrences, members)
         figure = Figure(
             members,

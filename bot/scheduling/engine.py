@@ -34,13 +34,16 @@ Cost in what is due, not in members (a tick runs every minute). A kind says how 
 
 The key UNIQUE(kind, subject_type, subject_id, period, person_id) makes each reminder happen once per
 person, whatever restarts or catch-ups happen. Short transactions: the due query is read (streamed, so
-members are never all in memory) outside any write transaction; every ``BATCH_ROWS`` rows one short write
+members are never all in memory) outside any write transaction; for each batch of rows one short write
 transaction inserts their occurrences (``ON CONFLICT DO NOTHING``), renders each new group's message once,
 stores it once in ``outbox_body`` and adds one outbox row per recipient pointing at it (source
 ``reminder:<occurrence id>``, kind ``reminder``, priority REMINDER), marks the occurrences enqueued and
-commits. A crash between batches loses nothing: the next tick selects what has no occurrence yet. On
-SQLite the tick pauses ``SQLITE_PAUSE`` between batches so a handler's write (its busy handler polls
-every 25 ms or so) gets the lock between two batches instead of waiting for the whole wave.
+commits. A crash between batches loses nothing: the next tick selects what has no occurrence yet. The
+batch size adapts so that a write transaction takes about ``TARGET_WRITE`` (halved after a slow one,
+doubled after a quick one, between ``MIN_ROWS`` and ``MAX_ROWS``), because a loaded machine makes the
+same rows take several times longer. On SQLite the tick then pauses (``SQLITE_PAUSE``, or half the last
+batch's time when longer) so a handler's write, whose busy handler polls every 25 ms or so, gets the lock
+between two batches instead of waiting for the whole wave.
 
 Quiet hours: the occurrence is recorded when it falls due, but its outbox row's ``next_attempt_at`` is
 moved to the end of the quiet window in the recipient's branch time zone, so the sender holds it until
@@ -64,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time as time_
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -105,7 +109,9 @@ OUTBOX_KIND = "reminder"
 # pg_try_advisory_lock key of the tick: "BRANCHBT" read as a 64-bit number, unlikely to collide.
 TICK_LOCK_KEY = 0x4252414E43484254 & 0x7FFFFFFFFFFFFFFF
 # Rows per write transaction: on SQLite about 30-60 ms of writing each (see bench/reminders.py).
-BATCH_ROWS = {"sqlite": 500, "postgresql": 5000}
+BATCH_ROWS = {"sqlite": 250, "postgresql": 2000}  # the first batch; then adapted to TARGET_WRITE
+MIN_ROWS, MAX_ROWS = 25, 10_000
+TARGET_WRITE = 0.05  # seconds a write batch should take
 SQLITE_PAUSE = 0.03  # seconds between two write batches on SQLite: room for a handler's write
 PRUNE_ROWS = 2000  # rows per retention transaction
 
@@ -488,9 +494,19 @@ async def _save_states(db: _Database, states: dict[str, tuple[datetime, datetime
         await session.commit()
 
 
-async def _pause(db: _Database) -> None:
+async def _pause(db: _Database, last: float = 0.0) -> None:
     if db.dialect == "sqlite":
-        await asyncio.sleep(SQLITE_PAUSE)
+        await asyncio.sleep(max(SQLITE_PAUSE, last / 2))
+
+
+def _adapt(size: int, elapsed: float, fixed: bool) -> int:
+    if fixed:
+        return size
+    if elapsed > TARGET_WRITE * 1.5:
+        return max(MIN_ROWS, size // 2)
+    if elapsed < TARGET_WRITE / 2:
+        return min(MAX_ROWS, size * 2)
+    return size
 
 
 async def run_kind(
@@ -502,9 +518,10 @@ async def run_kind(
     *,
     batch_rows: int | None = None,
 ) -> TickResult:
-    """One kind: prepare, then stream what is newly due and write it in short batches."""
+    """One kind: prepare, then stream what is newly due and write it in short batches (``batch_rows``
+    fixes the batch size, for tests)."""
     result = TickResult()
-    batch_rows = batch_rows or BATCH_ROWS.get(db.dialect, 1000)
+    size = batch_rows or BATCH_ROWS.get(db.dialect, 500)
     if kind.prepare is not None:
         async with db.session() as session:
             await kind.prepare(session, now)
@@ -513,8 +530,8 @@ async def run_kind(
         query = await _due_query(reader, kind, now, since)
         if query is None:
             return result
-        stream = await reader.stream(_not_yet(kind, query).execution_options(yield_per=batch_rows))
-        async for chunk in stream.partitions(batch_rows):
+        stream = await reader.stream(_not_yet(kind, query).execution_options(yield_per=MIN_ROWS))
+        while chunk := await stream.fetchmany(size):
             rows = [
                 {
                     "kind": kind.name,
@@ -528,6 +545,7 @@ async def run_kind(
                 }
                 for r in chunk
             ]
+            started = time_.monotonic()
             async with db.session() as writer:
                 await writer.execute(insert_ignore_stmt(writer, ReminderOccurrence, OCCURRENCE_KEY), rows)
                 # Only this kind's rows are pending in this transaction: no filter on the kind, so every
@@ -535,9 +553,11 @@ async def run_kind(
                 # SQLite walk the key index over all of the kind's occurrences, batch after batch).
                 part = await copy_to_outbox(writer, [kind], now, quiet)
                 await writer.commit()
+            elapsed = time_.monotonic() - started
             part.batches = 1
             result.add(part)
-            await _pause(db)
+            size = _adapt(size, elapsed, batch_rows is not None)
+            await _pause(db, elapsed)
     return result
 
 
