@@ -282,6 +282,14 @@ async def _seed(db: Database, members: int) -> int:
                     for p in ids
                 ],
             )
+        if db.dialect == "postgresql":  # explicit ids: move the sequences past them
+            for table in ("branch", "activity_plan", "activity_event", "person", "member"):
+                await session.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
         await session.commit()
     return branches
 
