@@ -7,6 +7,8 @@ For each size (a tenth of N and N; ``--million`` adds 1,000,000) it seeds a fres
 and on the day), then measures, with a concurrent write probe running throughout (every 20 ms one
 ``handled_update`` insert in its own transaction, as a handler records an update):
 
+- the daily run: the first tick of the UTC day (00:04 UTC), which runs the member-wide daily kinds
+  (details check, lost contact, streaks, dues, monthly report) and finds nothing due (wall time);
 - the due wave: the tick at 12 March 08:05 that turns every member's reminder into an occurrence and
   an outbox row, in short transactions (wall time);
 - the idle tick: the median CPU time of this process over three ticks a minute apart when nothing is
@@ -84,6 +86,7 @@ class Figure:
     probe_count: int
     peak_rss_mb: float
     base_rss_mb: float
+    daily_s: float = 0.0
     bytes_before: int = 0
     bytes_after: int = 0
     month_s: float = 0.0
@@ -384,8 +387,11 @@ async def measure(url: str, members: int, month: bool) -> Figure:
         branches = await _seed(db, members)
         seeded = time.perf_counter() - started
         quiet = QuietHours()
-        # The first tick of the day runs the daily kinds; it is not the wave: run it before the wave.
-        await tick(db, TICK_AT - timedelta(hours=1), quiet, kinds)
+        # The first tick of a UTC day runs the daily kinds (member-wide scans): timed on its own, a minute
+        # before the wave, without the reminder that falls due at 00:00 UTC.
+        started = time.perf_counter()
+        await tick(db, TICK_AT - timedelta(minutes=1), quiet, [k for k in kinds if k.name != "activity.rsvp"])
+        daily_s = time.perf_counter() - started
         timer = WriteTimer(db.engine)  # the tick's engine; the probe has its own, as a handler would
         probe_db = Database(url)
         base = psutil.Process().memory_info().rss
@@ -419,6 +425,7 @@ async def measure(url: str, members: int, month: bool) -> Figure:
             probe.count,
             sampler.peak / 2**20,
             base / 2**20,
+            daily_s,
         )
         if month:
             figure.bytes_before = await _bytes(db)
@@ -453,12 +460,14 @@ def report(figures: list[Figure], header: bool = True) -> str:
     lines = []
     if header:
         lines.append(
-            "members  seed_s  wave_s  rows/s  batches  idle_cpu_ms  idle_wall_ms  write_ms  +commit_ms  "
-            "probe_max_ms  probes  rss_base_MB  rss_peak_MB  month_s  bytes/member  growth/member  load"
+            "members  seed_s  daily_s  wave_s  rows/s  batches  idle_cpu_ms  idle_wall_ms  write_ms  "
+            "+commit_ms  probe_max_ms  probes  rss_base_MB  rss_peak_MB  month_s  bytes/member  "
+            "growth/member  load"
         )
     for f in figures:
         lines.append(
-            f"{f.members:>7}  {f.seed_s:>6.1f}  {f.wave_s:>6.1f}  {f.wave_rows / f.wave_s:>6.0f}  "
+            f"{f.members:>7}  {f.seed_s:>6.1f}  {f.daily_s:>7.1f}  {f.wave_s:>6.1f}  "
+            f"{f.wave_rows / f.wave_s:>6.0f}  "
             f"{f.batches:>7}  {f.idle_cpu_s * 1000:>11.1f}  {f.idle_wall_s * 1000:>12.1f}  "
             f"{f.longest_write_s * 1000:>8.1f}  {f.longest_commit_s * 1000:>10.1f}  "
             f"{f.probe_max_s * 1000:>12.1f}  {f.probe_count:>6}  "
