@@ -39,7 +39,8 @@ transaction inserts their occurrences (``ON CONFLICT DO NOTHING``), renders each
 stores it once in ``outbox_body`` and adds one outbox row per recipient pointing at it (source
 ``reminder:<occurrence id>``, kind ``reminder``, priority REMINDER), marks the occurrences enqueued and
 commits. A crash between batches loses nothing: the next tick selects what has no occurrence yet. The
-batch size adapts so that a write transaction takes about ``TARGET_WRITE`` (halved after a slow one,
+batch size adapts so that a write transaction takes about ``TARGET_WRITE`` (50 ms on SQLite, whose one
+writer blocks all others; 0.5 s on PostgreSQL, where it blocks nobody) (halved after a slow one,
 doubled after a quick one, between ``MIN_ROWS`` and ``MAX_ROWS``), because a loaded machine makes the
 same rows take several times longer. On SQLite the tick then pauses (``SQLITE_PAUSE``, or half the last
 batch's time when longer) so a handler's write, whose busy handler polls every 25 ms or so, gets the lock
@@ -111,7 +112,9 @@ TICK_LOCK_KEY = 0x4252414E43484254 & 0x7FFFFFFFFFFFFFFF
 # Rows per write transaction: on SQLite about 30-60 ms of writing each (see bench/reminders.py).
 BATCH_ROWS = {"sqlite": 250, "postgresql": 2000}  # the first batch; then adapted to TARGET_WRITE
 MIN_ROWS, MAX_ROWS = 25, 10_000
-TARGET_WRITE = 0.05  # seconds a write batch should take
+# Seconds a write batch should take. SQLite has one writer at a time, so its batches stay short; on
+# PostgreSQL a long transaction blocks no other writer, and each commit waits for a WAL flush.
+TARGET_WRITE = {"sqlite": 0.05, "postgresql": 0.5}
 SQLITE_PAUSE = 0.03  # seconds between two write batches on SQLite: room for a handler's write
 PRUNE_ROWS = 2000  # rows per retention transaction
 
@@ -499,12 +502,12 @@ async def _pause(db: _Database, last: float = 0.0) -> None:
         await asyncio.sleep(max(SQLITE_PAUSE, last / 2))
 
 
-def _adapt(size: int, elapsed: float, fixed: bool) -> int:
+def _adapt(size: int, elapsed: float, target: float, fixed: bool) -> int:
     if fixed:
         return size
-    if elapsed > TARGET_WRITE * 1.5:
+    if elapsed > target * 1.5:
         return max(MIN_ROWS, size // 2)
-    if elapsed < TARGET_WRITE / 2:
+    if elapsed < target / 2:
         return min(MAX_ROWS, size * 2)
     return size
 
@@ -556,7 +559,7 @@ async def run_kind(
             elapsed = time_.monotonic() - started
             part.batches = 1
             result.add(part)
-            size = _adapt(size, elapsed, batch_rows is not None)
+            size = _adapt(size, elapsed, TARGET_WRITE.get(db.dialect, 0.05), batch_rows is not None)
             await _pause(db, elapsed)
     return result
 
