@@ -294,6 +294,12 @@ async def _seed(db: Database, members: int) -> int:
                     )
                 )
         await session.commit()
+    if db.dialect == "postgresql":
+        # Fresh bulk-loaded tables have no statistics (autovacuum analyzes a live database): without them
+        # the planner probes the empty occurrence table by a sequential scan, batch after batch.
+        async with db.engine.connect() as connection:
+            await connection.execute(text("COMMIT"))
+            await connection.execute(text("ANALYZE"))
     return branches
 
 
