@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     global_rate: float = Field(default=25.0, gt=0, le=MAX_GLOBAL_RATE)
     quiet_hours_start: time | None = time(22, 0)
     quiet_hours_end: time | None = time(7, 0)
+    # Retention (the reminder tick prunes once a day): handled update ids, the text of finished outbox
+    # rows (status and times stay for the reports), and reminder occurrences no query can select again.
+    retention_updates_days: int = Field(default=7, ge=1)
+    retention_outbox_text_days: int = Field(default=30, ge=1)
+    retention_occurrence_days: int = Field(default=90, ge=1)
     log_level: str = "INFO"
     log_format: str = "text"
 

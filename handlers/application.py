@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,8 +51,10 @@ def component_factories() -> list[Any]:
     """Background components, in start order; feature modules add theirs here."""
     from bot.delivery.telegram import TelegramDelivery  # the outbox sender
     from bot.scheduling.component import ReminderTick  # the one-minute reminder tick (a JobQueue job)
+    from bot.scheduling.kinds import default_kinds  # every feature's reminder kinds, passed in
 
-    return [ReminderTick, TelegramDelivery]
+    kinds = default_kinds()
+    return [partial(ReminderTick, kinds=kinds), TelegramDelivery]
 
 
 def build_application(

@@ -66,6 +66,7 @@ from bot.delivery.limits import RateBudget
 from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, Person
+from storage.models.outbox import outbox_payload
 
 logger = logging.getLogger(__name__)
 
@@ -358,7 +359,7 @@ class OutboxSender:
                 _OUTBOX.c.kind,
                 _OUTBOX.c.chat_id,
                 _OUTBOX.c.person_id,
-                type_coerce(_OUTBOX.c.payload, Text()),
+                type_coerce(outbox_payload(_OUTBOX), Text()),  # the row's own payload or its shared body
                 _OUTBOX.c.priority,
                 _OUTBOX.c.attempts,
                 _OUTBOX.c.last_error,

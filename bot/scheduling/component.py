@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bot.health import record_tick
-from bot.scheduling.engine import QuietHours, TickResult, tick
+from bot.scheduling.engine import QuietHours, ReminderKind, Retention, TickResult, tick
 
 logger = logging.getLogger(__name__)
 
@@ -17,15 +18,17 @@ TICK_SECONDS = 60
 
 
 class ReminderTick:
-    """Registers `send_due_reminders` on start and removes it on stop.
+    """Registers `send_due_reminders` on start and removes it on stop; runs the `kinds` it was given
+    (the composition root passes `bot.scheduling.kinds.default_kinds()`).
 
     Coalescing and no misfire grace limit: a tick delayed by a busy loop or a suspended host still runs,
     once. The tick itself reads what is due up to now from the database, so nothing depends on the job
     having run at any particular minute; the job is derived state, rebuilt at each start.
     """
 
-    def __init__(self, deps: Any) -> None:
+    def __init__(self, deps: Any, kinds: Sequence[ReminderKind]) -> None:
         self.deps = deps
+        self.kinds = list(kinds)
         self._lock = asyncio.Lock()
         self._application: Any = None
 
@@ -62,8 +65,15 @@ class ReminderTick:
     async def run_once(self) -> TickResult:
         """One tick now (the job calls this; an instance never runs two at once)."""
         async with self._lock:
+            settings = self.deps.settings
             now, started = self.deps.clock.now(), time.perf_counter()
-            result = await tick(self.deps.db, now, QuietHours.from_settings(self.deps.settings))
+            result = await tick(
+                self.deps.db,
+                now,
+                QuietHours.from_settings(settings),
+                self.kinds,
+                retention=Retention.from_settings(settings),
+            )
             if result.ran:  # the heartbeat /healthz reads (bot.health); another instance's tick skips it
                 await record_tick(self.deps.db, now, time.perf_counter() - started)
             return result

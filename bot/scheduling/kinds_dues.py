@@ -356,14 +356,52 @@ def _render_alert(level: int) -> Any:
     return render
 
 
+# The member-wide query runs once a UTC day, at each branch's reminder moment, and when something it reads
+# changed (a month opened, a member approved, a payment decided, a reminder day set); see the engine.
+
+
+async def next_reminder_moment(session: AsyncSession, now: datetime) -> datetime | None:
+    """The next reminder moment (this month's or next month's reminder day, 09:00 local) of any branch."""
+    days = set(await session.scalars(select(DuesSettings.reminder_day).distinct())) | {DEFAULT_REMINDER_DAY}
+    moments = []
+    for z in await _zones(session, now):
+        for month in (z.month, add_months(z.month, 1)):
+            for day in days:
+                moment = reminder_moment(month, day, z.tz).astimezone(UTC)
+                if moment > now:
+                    moments.append(moment)
+    return min(moments, default=None)
+
+
+async def dues_changed(session: AsyncSession, since: datetime) -> bool:
+    """Anything the dues query reads that can make a member owe more, changed since ``since``."""
+    checks = [
+        select(DuesMonth.id).where(DuesMonth.opened_at > since),
+        select(Member.id).where(Member.decided_at > since),
+        select(DuesPayment.id).where(DuesPayment.decided_at > since),
+        select(DuesSettings.branch_id).where(DuesSettings.updated_at > since),
+    ]
+    for check in checks:
+        if await session.scalar(check.limit(1)) is not None:
+            return True
+    return False
+
+
+def _dues_kind(name: str, due: Any, render: Any, keep: timedelta | None = None) -> ReminderKind:
+    return ReminderKind(
+        name, due, render, keep=keep, daily=True, next_due=next_reminder_moment, changed=dues_changed
+    )
+
+
 REMINDER_KINDS: list[ReminderKind] = [
-    ReminderKind("dues.unpaid", due_unpaid, render_unpaid),
+    # Selected only during its month: the key cannot come back after that.
+    _dues_kind("dues.unpaid", due_unpaid, render_unpaid, keep=timedelta(days=40)),
     *[
-        ReminderKind(f"dues.warn{level}", _member_warning(level), _render_warning(level))
+        _dues_kind(f"dues.warn{level}", _member_warning(level), _render_warning(level))
         for level in MEMBER_WARNINGS
     ],
     *[
-        ReminderKind(f"dues.alert{level}", _secretary_alert(level), _render_alert(level))
+        _dues_kind(f"dues.alert{level}", _secretary_alert(level), _render_alert(level))
         for level in SECRETARY_ALERTS
     ],
 ]

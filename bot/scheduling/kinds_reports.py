@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -116,4 +116,23 @@ async def render_monthly(session: AsyncSession, occasion: Occasion) -> Outgoing 
     return Outgoing(text=text, buttons=((button,),))
 
 
-REMINDER_KINDS: list[ReminderKind] = [ReminderKind(KIND, due_monthly, render_monthly)]
+async def next_first_of_month(session: AsyncSession, now: datetime) -> datetime | None:
+    """The next 1st of a month, 09:00 in any branch's zone (the query also runs once a UTC day)."""
+    moments = []
+    for name in await session.scalars(select(Branch.timezone).distinct()):
+        tz = zone(name)
+        this_month = first_of_month(now.astimezone(tz))
+        for month in (this_month, add_months(this_month, 1)):
+            moment = datetime.combine(month, SEND_AT, tzinfo=tz).astimezone(UTC)
+            if moment > now:
+                moments.append(moment)
+    return min(moments, default=None)
+
+
+# Selected only during the month after the reported one: the key cannot come back after that. The query
+# reads every branch's officers, so it runs on the 1st and once a UTC day (a new officer gets it then).
+REMINDER_KINDS: list[ReminderKind] = [
+    ReminderKind(
+        KIND, due_monthly, render_monthly, keep=timedelta(days=40), daily=True, next_due=next_first_of_month
+    )
+]

@@ -40,7 +40,7 @@ from bot.scheduling.engine import (
     occurrence_columns,
     zone,
 )
-from bot.scheduling.sql import as_text, concat
+from bot.scheduling.sql import approved_since, as_text, concat, ids_of, new_or_joined
 from bot.services import audiences, audit
 from bot.services.identity import Actor
 from bot.services.outbox import Button, Outgoing
@@ -432,27 +432,36 @@ async def _plan_branch(
 async def plan_events(session: AsyncSession, now: datetime) -> None:
     """The tick's planner: each branch with a rule has this month's and next month's event.
 
-    One row per branch is read (not per member); events are only written once a month per branch.
+    Only branches whose next month is not planned yet are read (one query per time zone, on the index of
+    the events' branch and month), so a tick in the middle of the month reads nothing per branch.
     """
-    last_keys = (
-        select(ActivityEvent.branch_id, func.max(ActivityEvent.month_key).label("last_key"))
-        .group_by(ActivityEvent.branch_id)
-        .subquery()
+    zones = await session.scalars(
+        select(Branch.timezone)
+        .join(ActivityPlan, ActivityPlan.branch_id == Branch.id)
+        .where(ActivityPlan.rule_set_at.is_not(None))
+        .distinct()
     )
-    rows = (
-        await session.execute(
-            select(ActivityPlan, Branch.timezone, last_keys.c.last_key)
-            .join(Branch, Branch.id == ActivityPlan.branch_id)
-            .outerjoin(last_keys, last_keys.c.branch_id == ActivityPlan.branch_id)
-            .where(ActivityPlan.rule_set_at.is_not(None))
-        )
-    ).all()
-    for plan, tz_name, last_key in rows:
+    for tz_name in sorted(zones):
         tz = zone(tz_name)
         local_now = now.astimezone(tz)
-        if last_key is not None and last_key >= month_key(local_now.year, local_now.month) + 1:
-            continue
-        await _plan_branch(session, plan, tz, now, last_key)
+        wanted = month_key(local_now.year, local_now.month) + 1
+        planned = (
+            select(ActivityEvent.id)
+            .where(ActivityEvent.branch_id == ActivityPlan.branch_id, ActivityEvent.month_key >= wanted)
+            .exists()
+        )
+        plans = list(
+            await session.scalars(
+                select(ActivityPlan)
+                .join(Branch, Branch.id == ActivityPlan.branch_id)
+                .where(ActivityPlan.rule_set_at.is_not(None), Branch.timezone == tz_name, ~planned)
+            )
+        )
+        for plan in plans:
+            last_key = await session.scalar(
+                select(func.max(ActivityEvent.month_key)).where(ActivityEvent.branch_id == plan.branch_id)
+            )
+            await _plan_branch(session, plan, tz, now, last_key)
 
 
 async def _replan_upcoming(session: AsyncSession, plan: ActivityPlan, tz: ZoneInfo, now: datetime) -> None:
@@ -715,31 +724,44 @@ async def _event_context(
 # -- reminder kinds ---------------------------------------------------------------------------------
 
 
-async def _due_rsvp(session: AsyncSession, now: datetime):
+async def _due_rsvp(session: AsyncSession, now: datetime, since: datetime | None = None):
+    """Members who have not answered, for each reminder slot that fell due; incremental (see the engine):
+    with ``since``, only slots that fell due after it, and members approved after it (late joiners)."""
     slot, event = ActivityReminderSlot, ActivityEvent
-    return (
-        select(
-            *occurrence_columns(
-                subject_type="event",
-                subject_id=event.id,
-                period=concat("d", as_text(slot.lead_days), ":", as_text(slot.revision)),
-                person_id=Member.person_id,
-                tz=Branch.timezone,
-                due_at=slot.due_at,
+
+    def query(*narrow):
+        return (
+            select(
+                *occurrence_columns(
+                    subject_type="event",
+                    subject_id=event.id,
+                    period=concat("d", as_text(slot.lead_days), ":", as_text(slot.revision)),
+                    person_id=Member.person_id,
+                    tz=Branch.timezone,
+                    due_at=slot.due_at,
+                )
+            )
+            .select_from(slot)
+            .join(event, and_(event.id == slot.event_id, event.revision == slot.revision))
+            .join(Branch, Branch.id == event.branch_id)
+            .join(Member, and_(Member.branch_id == event.branch_id, Member.state == MemberState.APPROVED))
+            .outerjoin(
+                ActivityRsvp, and_(ActivityRsvp.event_id == event.id, ActivityRsvp.member_id == Member.id)
+            )
+            .where(
+                slot.due_at <= now,
+                event.starts_at > now,
+                event.status == EventStatus.SCHEDULED,
+                ActivityRsvp.id.is_(None),
+                *narrow,
             )
         )
-        .select_from(slot)
-        .join(event, and_(event.id == slot.event_id, event.revision == slot.revision))
-        .join(Branch, Branch.id == event.branch_id)
-        .join(Member, and_(Member.branch_id == event.branch_id, Member.state == MemberState.APPROVED))
-        .outerjoin(ActivityRsvp, and_(ActivityRsvp.event_id == event.id, ActivityRsvp.member_id == Member.id))
-        .where(
-            slot.due_at <= now,
-            event.starts_at > now,
-            event.status == EventStatus.SCHEDULED,
-            ActivityRsvp.id.is_(None),
-        )
-    )
+
+    if since is None:
+        return query()
+    # Slots are written only with a due time in the future (``sync_slots``), so none is missed.
+    slots = await ids_of(session, select(slot.id).where(slot.due_at > since, slot.due_at <= now))
+    return new_or_joined(query, slot.id, slots, await approved_since(session, since))
 
 
 async def _render_rsvp(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
@@ -753,39 +775,56 @@ async def _render_rsvp(session: AsyncSession, occasion: Occasion) -> Outgoing | 
     return Outgoing(text="\n".join(lines), buttons=rsvp_buttons(lang, event.id))
 
 
-async def _due_signin(session: AsyncSession, now: datetime):
+async def _due_signin(session: AsyncSession, now: datetime, since: datetime | None = None):
+    """Sign-in opens an hour before the event; incremental: with ``since``, only events that opened after
+    it, and members approved after it."""
     event = ActivityEvent
     leave = ActivityRsvp
-    return (
-        select(
-            *occurrence_columns(
-                subject_type="event",
-                subject_id=event.id,
-                period=concat("open:", as_text(event.revision)),
-                person_id=Member.person_id,
-                tz=Branch.timezone,
-                due_at=now,  # timestamps minus intervals are not portable SQL; "found due at" will do
+
+    def query(*narrow):
+        return (
+            select(
+                *occurrence_columns(
+                    subject_type="event",
+                    subject_id=event.id,
+                    period=concat("open:", as_text(event.revision)),
+                    person_id=Member.person_id,
+                    tz=Branch.timezone,
+                    due_at=now,  # timestamps minus intervals are not portable SQL; "found due at" will do
+                )
+            )
+            .select_from(event)
+            .join(Branch, Branch.id == event.branch_id)
+            .join(Member, and_(Member.branch_id == event.branch_id, Member.state == MemberState.APPROVED))
+            .outerjoin(
+                leave,
+                and_(
+                    leave.event_id == event.id, leave.member_id == Member.id, leave.answer == RsvpAnswer.LEAVE
+                ),
+            )
+            .outerjoin(
+                ActivityAttendance,
+                and_(ActivityAttendance.event_id == event.id, ActivityAttendance.member_id == Member.id),
+            )
+            .where(
+                event.starts_at <= now + SIGNIN_OPENS_BEFORE,
+                event.ends_at > now,
+                event.status == EventStatus.SCHEDULED,
+                leave.id.is_(None),
+                ActivityAttendance.id.is_(None),
+                *narrow,
             )
         )
-        .select_from(event)
-        .join(Branch, Branch.id == event.branch_id)
-        .join(Member, and_(Member.branch_id == event.branch_id, Member.state == MemberState.APPROVED))
-        .outerjoin(
-            leave,
-            and_(leave.event_id == event.id, leave.member_id == Member.id, leave.answer == RsvpAnswer.LEAVE),
-        )
-        .outerjoin(
-            ActivityAttendance,
-            and_(ActivityAttendance.event_id == event.id, ActivityAttendance.member_id == Member.id),
-        )
-        .where(
-            event.starts_at <= now + SIGNIN_OPENS_BEFORE,
-            event.ends_at > now,
-            event.status == EventStatus.SCHEDULED,
-            leave.id.is_(None),
-            ActivityAttendance.id.is_(None),
-        )
+
+    if since is None:
+        return query()
+    opened = await ids_of(
+        session,
+        select(event.id).where(
+            event.starts_at > since + SIGNIN_OPENS_BEFORE, event.starts_at <= now + SIGNIN_OPENS_BEFORE
+        ),
     )
+    return new_or_joined(query, event.id, opened, await approved_since(session, since))
 
 
 async def _render_signin(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
@@ -840,8 +879,13 @@ async def _render_changed(session: AsyncSession, occasion: Occasion) -> Outgoing
     return Outgoing(text="\n".join(lines), buttons=rsvp_buttons(lang, event.id))
 
 
-ACTIVITY_RSVP = ReminderKind("activity.rsvp", _due_rsvp, _render_rsvp, prepare=plan_events)
-ACTIVITY_SIGNIN = ReminderKind("activity.signin", _due_signin, _render_signin)
+# An event is at most about a month ahead: its keys cannot be selected again two months on.
+ACTIVITY_RSVP = ReminderKind(
+    "activity.rsvp", _due_rsvp, _render_rsvp, prepare=plan_events, incremental=True, keep=timedelta(days=60)
+)
+ACTIVITY_SIGNIN = ReminderKind(
+    "activity.signin", _due_signin, _render_signin, incremental=True, keep=timedelta(days=60)
+)
 REMINDER_KINDS = [ACTIVITY_RSVP, ACTIVITY_SIGNIN]
 
 

@@ -55,8 +55,13 @@ from bot.i18n import LANGUAGES, t
 from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Outgoing, enqueue, has_address, off_telegram_join, reachable_account
-from storage.crypto import EncryptedJSON
+from bot.services.outbox import (
+    Outgoing,
+    enqueue,
+    has_address,
+    off_telegram_join,
+    reachable_account,
+)
 from storage.dialect import insert_ignore
 from storage.models import (
     Account,
@@ -65,6 +70,7 @@ from storage.models import (
     Member,
     Notice,
     NoticeAck,
+    OutboxBody,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -415,14 +421,16 @@ async def _fan_out(
     now: datetime,
     skip_unreachable: bool,
 ) -> int:
-    """One INSERT ... SELECT per language: an outbox row for each recipient person with a chat."""
+    """One INSERT ... SELECT per language: an outbox row for each recipient person with a chat.
+
+    The text is stored once per language in ``outbox_body``; every row points at it."""
     table = OutboxMessage.__table__
     columns = [
         "source",
         "kind",
         "chat_id",
         "person_id",
-        "payload",
+        "body_id",
         "priority",
         "status",
         "attempts",
@@ -433,13 +441,15 @@ async def _fan_out(
     language = _language_expr()
     inserted = 0
     for lang in LANGUAGES:
-        payload = message_for(lang).to_payload()
+        body = OutboxBody(payload=message_for(lang).to_payload(), created_at=now)
+        session.add(body)
+        await session.flush()
         query = select(
             literal(source),
             literal("notice"),
             Person.chat_id,
             Person.id,
-            literal(payload, EncryptedJSON()),
+            literal(body.id),
             literal(int(Priority.BULK)),
             case(
                 (Person.unreachable, literal(OutboxStatus.FAILED.value)),
@@ -453,8 +463,8 @@ async def _fan_out(
         if skip_unreachable:
             query = query.where(Person.unreachable.is_(False))
         result = await session.execute(insert(table).from_select(columns, query))
-        inserted += max(result.rowcount or 0, 0)
-        # People off Telegram (the web chat, WeChat): the same copy, addressed to their preferred account.
+        count = max(result.rowcount or 0, 0)
+        # People off Telegram (the web chat, WeChat): the same body, addressed to their preferred account.
         elsewhere = (
             select(
                 literal(source),
@@ -462,7 +472,7 @@ async def _fan_out(
                 Account.channel,
                 Account.address,
                 Person.id,
-                literal(payload, EncryptedJSON()),
+                literal(body.id),
                 literal(int(Priority.BULK)),
                 literal(OutboxStatus.PENDING.value),
                 literal(0),
@@ -476,7 +486,10 @@ async def _fan_out(
         other_columns = [c if c != "chat_id" else "channel" for c in columns]
         other_columns.insert(3, "address")
         result = await session.execute(insert(table).from_select(other_columns, elsewhere))
-        inserted += max(result.rowcount or 0, 0)
+        count += max(result.rowcount or 0, 0)
+        if count == 0:
+            await session.delete(body)  # nobody reads this language: no body to keep
+        inserted += count
     return inserted
 
 

@@ -431,10 +431,80 @@ async def streak_of(session: AsyncSession, member_id: int, now: datetime) -> int
     return (await session.scalar(select(s.c.streak).where(s.c.member_id == member_id))) or 0
 
 
-DETAILS_CHECK = ReminderKind("member.details", _due_details, _render_details)
-LOST_CONTACT = ReminderKind("member.lost_contact", _due_lost_contact, _render_lost_contact)
-ORGLIFE_MEMBER = ReminderKind("orglife.member", _due_orglife_member, _render_orglife_member)
-ORGLIFE_SECRETARY = ReminderKind("orglife.secretary", _due_orglife_secretary, _render_orglife_secretary)
+# What these look at changes by the day (a year since the last check, 90 days of silence, a month's
+# activity day over): their queries scan every member, so they run once a UTC day, not every minute.
+# Between two daily runs the query runs again only when the next member crosses a threshold.
+
+
+def _plus(moment: datetime | None, delta: timedelta) -> datetime | None:
+    return None if moment is None else moment + delta
+
+
+async def _next_details(session: AsyncSession, now: datetime) -> datetime | None:
+    """The next moment a member's year since the last check (or approval) is over."""
+    anchor = func.coalesce(MemberReview.confirmed_at, Member.decided_at, Member.created_at)
+    earliest = await session.scalar(
+        select(func.min(anchor))
+        .select_from(Member)
+        .outerjoin(MemberReview, MemberReview.member_id == Member.id)
+        .where(Member.state == MemberState.APPROVED, anchor > now - YEAR)
+    )
+    return _plus(earliest, YEAR)
+
+
+async def _next_lost_contact(session: AsyncSession, now: datetime) -> datetime | None:
+    """The next moment a member has been silent for their branch's number of days."""
+    thresholds = list(
+        await session.scalars(
+            select(_silence_days())
+            .select_from(Branch)
+            .outerjoin(ActivityPlan, ActivityPlan.branch_id == Branch.id)
+            .distinct()
+        )
+    )
+    moments = []
+    for days in thresholds:
+        earliest = await session.scalar(
+            select(func.min(_last_heard()))
+            .select_from(Member)
+            .join(Person, Person.id == Member.person_id)
+            .outerjoin(ActivityPlan, ActivityPlan.branch_id == Member.branch_id)
+            .where(
+                Member.state == MemberState.APPROVED,
+                _silence_days() == days,
+                _last_heard() > now - timedelta(days=days),
+            )
+        )
+        if earliest is not None:
+            moments.append(earliest + timedelta(days=days))
+    return min(moments, default=None)
+
+
+async def _next_event_end(session: AsyncSession, now: datetime) -> datetime | None:
+    """A streak grows only when an activity day ends."""
+    return await session.scalar(
+        select(func.min(ActivityEvent.ends_at)).where(
+            ActivityEvent.status == EventStatus.SCHEDULED, ActivityEvent.ends_at > now
+        )
+    )
+
+
+DETAILS_CHECK = ReminderKind(
+    "member.details", _due_details, _render_details, daily=True, next_due=_next_details
+)
+LOST_CONTACT = ReminderKind(
+    "member.lost_contact", _due_lost_contact, _render_lost_contact, daily=True, next_due=_next_lost_contact
+)
+ORGLIFE_MEMBER = ReminderKind(
+    "orglife.member", _due_orglife_member, _render_orglife_member, daily=True, next_due=_next_event_end
+)
+ORGLIFE_SECRETARY = ReminderKind(
+    "orglife.secretary",
+    _due_orglife_secretary,
+    _render_orglife_secretary,
+    daily=True,
+    next_due=_next_event_end,
+)
 REMINDER_KINDS = [DETAILS_CHECK, LOST_CONTACT, ORGLIFE_MEMBER, ORGLIFE_SECRETARY]
 
 

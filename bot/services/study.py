@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Callbacks, Int, Word
 from bot.i18n import t
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, zone
+from bot.scheduling.sql import approved_since, ids_of, new_or_joined
 from bot.services import audiences, audit
 from bot.services.activity import (
     DEFAULT_BACKFILL_DAYS,
@@ -372,26 +373,37 @@ async def member_items(session: AsyncSession, actor: Actor, now: datetime) -> li
 # -- reminder kinds -----------------------------------------------------------------------------------
 
 
-async def _due_publish(session: AsyncSession, now: datetime):
-    return (
-        select(
-            *occurrence_columns(
-                subject_type="study_item",
-                subject_id=StudyItem.id,
-                period="pub",
-                person_id=Member.person_id,
-                tz=Branch.timezone,
-                due_at=StudyItem.published_at,
+async def _due_publish(session: AsyncSession, now: datetime, since: datetime | None = None):
+    """Incremental (see the engine): with ``since``, only items whose moment passed after it, and
+    members approved after it."""
+
+    def query(*narrow):
+        return (
+            select(
+                *occurrence_columns(
+                    subject_type="study_item",
+                    subject_id=StudyItem.id,
+                    period="pub",
+                    person_id=Member.person_id,
+                    tz=Branch.timezone,
+                    due_at=StudyItem.published_at,
+                )
             )
+            .select_from(StudyItem)
+            .join(Branch, Branch.id == StudyItem.branch_id)
+            .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
+            .outerjoin(
+                StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
+            )
+            .where(StudyItem.published_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None), *narrow)
         )
-        .select_from(StudyItem)
-        .join(Branch, Branch.id == StudyItem.branch_id)
-        .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
-        .outerjoin(
-            StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
-        )
-        .where(StudyItem.published_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None))
+
+    if since is None:
+        return query()
+    items = await ids_of(
+        session, select(StudyItem.id).where(StudyItem.published_at > since, StudyItem.published_at <= now)
     )
+    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
 
 
 def checkin_buttons(language: str, item_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -430,34 +442,45 @@ async def _render_publish(session: AsyncSession, occasion: Occasion) -> Outgoing
     return await _render_item(session, occasion, "study.new")
 
 
-async def _due_remind(session: AsyncSession, now: datetime):
-    return (
-        select(
-            *occurrence_columns(
-                subject_type="study_item",
-                subject_id=StudyItem.id,
-                period="remind",
-                person_id=Member.person_id,
-                tz=Branch.timezone,
-                due_at=StudyItem.remind_at,
+async def _due_remind(session: AsyncSession, now: datetime, since: datetime | None = None):
+    """Incremental (see the engine): with ``since``, only items whose moment passed after it, and
+    members approved after it."""
+
+    def query(*narrow):
+        return (
+            select(
+                *occurrence_columns(
+                    subject_type="study_item",
+                    subject_id=StudyItem.id,
+                    period="remind",
+                    person_id=Member.person_id,
+                    tz=Branch.timezone,
+                    due_at=StudyItem.remind_at,
+                )
             )
+            .select_from(StudyItem)
+            .join(Branch, Branch.id == StudyItem.branch_id)
+            .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
+            .outerjoin(
+                StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
+            )
+            .where(StudyItem.remind_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None), *narrow)
         )
-        .select_from(StudyItem)
-        .join(Branch, Branch.id == StudyItem.branch_id)
-        .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
-        .outerjoin(
-            StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
-        )
-        .where(StudyItem.remind_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None))
+
+    if since is None:
+        return query()
+    items = await ids_of(
+        session, select(StudyItem.id).where(StudyItem.remind_at > since, StudyItem.remind_at <= now)
     )
+    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
 
 
 async def _render_remind(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
     return await _render_item(session, occasion, "study.remind")
 
 
-STUDY_PUBLISH = ReminderKind("study.publish", _due_publish, _render_publish)
-STUDY_REMIND = ReminderKind("study.remind", _due_remind, _render_remind)
+STUDY_PUBLISH = ReminderKind("study.publish", _due_publish, _render_publish, incremental=True)
+STUDY_REMIND = ReminderKind("study.remind", _due_remind, _render_remind, incremental=True)
 REMINDER_KINDS = [STUDY_PUBLISH, STUDY_REMIND]
 
 

@@ -21,7 +21,7 @@ from storage.models.core import (
 from storage.models.dues import *  # noqa: F403
 from storage.models.members import Member, MemberState, PartyStatus
 from storage.models.ops import Heartbeat  # noqa: F401
-from storage.models.outbox import OutboxMessage, OutboxStatus, Priority
+from storage.models.outbox import OutboxBody, OutboxMessage, OutboxStatus, Priority
 from storage.models.registration import ConsentRecord  # noqa: F401
 from storage.models.relay import *  # noqa: F403
 from storage.models.scheduling import ReminderOccurrence  # noqa: F401
@@ -38,6 +38,7 @@ __all__ = [
     "HandledUpdate",
     "Member",
     "MemberState",
+    "OutboxBody",
     "OutboxMessage",
     "OutboxStatus",
     "PartyStatus",

@@ -131,6 +131,8 @@ class DuesPayment(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "month"),
         Index("ix_dues_payment_branch_month", "branch_id", "month"),
+        # The reminder tick asks whether a payment was decided (e.g. rejected) since its last run.
+        Index("ix_dues_payment_decided_at", "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

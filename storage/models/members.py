@@ -32,7 +32,11 @@ class Member(Base):
     """One person's membership of one host branch; personal fields are encrypted at rest."""
 
     __tablename__ = "member"
-    __table_args__ = (Index("ix_member_branch_state", "branch_id", "state"),)
+    __table_args__ = (
+        Index("ix_member_branch_state", "branch_id", "state"),
+        # Incremental reminder kinds look for members approved since their last run.
+        Index("ix_member_decided_at", "decided_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), unique=True)

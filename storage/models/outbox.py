@@ -6,8 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.crypto import EncryptedJSON
 from storage.models.base import Base, BigId, UTCDateTime, utcnow
@@ -31,6 +33,17 @@ class Priority(enum.IntEnum):
     BULK = 30
 
 
+class OutboxBody(Base):
+    """A message body shared by many outbox rows: a notice or a reminder group is encrypted and stored
+    once, and each recipient's row points here instead of carrying its own copy."""
+
+    __tablename__ = "outbox_body"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
@@ -48,7 +61,11 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")
     address: Mapped[str | None] = mapped_column(String(128))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    # A row's own payload, or NULL when it shares ``body`` (see ``payload`` below). Retention sets both to
+    # NULL once a finished row is older than RETENTION_OUTBOX_TEXT_DAYS.
+    inline_payload: Mapped[dict[str, Any] | None] = mapped_column("payload", EncryptedJSON(), nullable=True)
+    body_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outbox_body.id"), index=True)
+    body: Mapped[OutboxBody | None] = relationship(lazy="joined")
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NOTIFICATION)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,3 +76,39 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @hybrid_property
+    def payload(self) -> dict[str, Any] | None:
+        """What to send: the row's own payload, else the shared body's (None once retention blanked it)."""
+        if self.inline_payload is not None:
+            return self.inline_payload
+        return self.body.payload if self.body is not None else None
+
+    @payload.inplace.setter
+    def _payload_setter(self, value: dict[str, Any] | None) -> None:
+        self.inline_payload = value
+
+    @payload.inplace.expression
+    @classmethod
+    def _payload_expression(cls) -> ColumnElement[Any]:
+        return outbox_payload()
+
+    @payload.inplace.bulk_dml
+    @classmethod
+    def _payload_bulk(cls, mapping: dict[str, Any], value: Any) -> None:
+        mapping["inline_payload"] = value  # ORM bulk inserts (``insert(OutboxMessage)``) with "payload"
+
+    @payload.inplace.update_expression
+    @classmethod
+    def _payload_update(cls, value: Any) -> list[tuple[Any, Any]]:
+        # ``update(OutboxMessage).values(payload=...)`` (the erasure paths) writes the row's own payload,
+        # which then hides a shared body.
+        return [(cls.inline_payload, value)]
+
+
+def outbox_payload(table: Any = None) -> ColumnElement[Any]:
+    """SQL for a row's payload: its own, else its shared body's (one scalar subquery, usable in RETURNING)."""
+    outbox = OutboxMessage.__table__ if table is None else table
+    body = OutboxBody.__table__
+    shared = select(body.c.payload).where(body.c.id == outbox.c.body_id).scalar_subquery()
+    return func.coalesce(outbox.c.payload, shared, type_=EncryptedJSON())

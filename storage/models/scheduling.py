@@ -7,12 +7,10 @@ catching up after downtime, a restart in the middle of a tick or two instances n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.crypto import EncryptedJSON
 from storage.models.base import Base, BigId, UTCDateTime, utcnow
 
 
@@ -69,4 +67,17 @@ class ReminderMessage(Base):
     period: Mapped[str] = mapped_column(String(40))
     tz: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
-    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    # The group's rendered message, stored once in ``outbox_body``; its outbox rows point there.
+    body_id: Mapped[int] = mapped_column(BigId)
+
+
+class SchedulerState(Base):
+    """What the tick remembers between runs: when each reminder kind last ran to the end (``kind:<name>``),
+    and the daily retention pass with its cursors (``retention:<what>``)."""
+
+    __tablename__ = "scheduler_state"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a daily kind's next threshold
+    cursor: Mapped[int | None] = mapped_column(BigInteger)

@@ -19,7 +19,11 @@ class StudyItem(Base):
     """
 
     __tablename__ = "study_item"
-    __table_args__ = (Index("ix_study_item_branch_ends", "branch_id", "ends_at"),)
+    __table_args__ = (
+        Index("ix_study_item_branch_ends", "branch_id", "ends_at"),
+        # The reminder tick looks for items published since its last run.
+        Index("ix_study_item_published_at", "published_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id", ondelete="CASCADE"))

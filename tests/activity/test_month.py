@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.scheduling.engine import QuietHours, tick
+from bot.scheduling.kinds import default_kinds
 from bot.services import activity
 from storage.models import Member, Person
 from storage.models.activity import (
@@ -87,7 +88,12 @@ class Life:
         self.restarted = 0
 
     async def tick_and_deliver(self) -> None:
-        await tick(self.harness.db, self.clock.now(), QuietHours.from_settings(self.harness.settings))
+        await tick(
+            self.harness.db,
+            self.clock.now(),
+            QuietHours.from_settings(self.harness.settings),
+            default_kinds(),
+        )
         await self.deliver()
 
     async def deliver(self) -> None:

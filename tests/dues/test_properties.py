@@ -10,13 +10,13 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.rules.dues import DuesCategory, compute_monthly_dues, self_employed_base
 from bot.services import admin, dues
 from storage.models import Branch, DuesAdjustment, DuesDeclaration, DuesPayment, DuesReport, Member, Person
 from storage.models.dues import AdjustmentKind, DuesMonth, PaymentPlace, PaymentStatus
-from storage.models.scheduling import ReminderOccurrence
+from storage.models.scheduling import ReminderOccurrence, SchedulerState
 from tests.dues.factory import add_member, local, run_tick
 from tests.factories import TgUser
 from tests.harness import BotHarness
@@ -77,6 +77,9 @@ def _pattern(*states: str, opened: bool = True) -> list[tuple[bool, str]]:
 async def test_reminders_audience_and_ledger_follow_the_rule(harness: BotHarness, pattern) -> None:
     n = next(_ids)
     async with harness.session() as session:
+        # Each example writes a world dated in the past into the same database: the tick must look at it
+        # as new, not as already seen today (its daily kinds remember their last run).
+        await session.execute(delete(SchedulerState))
         info = await admin.create_branch(session, name=f"支部{n}", city="上海", timezone="Asia/Shanghai")
         await admin.grant(
             session, telegram_user_id=9001, role="secretary", branch=str(info.id), township=None
