@@ -25,6 +25,7 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.scheduling.engine import QuietHours, tick
+from bot.scheduling.kinds import default_kinds
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Demo:
         self.conversation = Conversation(build_features(), db=self.db, clock=self.clock, settings=settings)
         self.channel = WebChannel(self.conversation, self.db, self.clock)
         self.quiet = QuietHours.from_settings(settings)
+        self.kinds = default_kinds()
         self.directory = Directory()
         self._lock = asyncio.Lock()
 
@@ -119,7 +121,7 @@ class Demo:
             while True:
                 step = min(target - self.clock.now(), timedelta(hours=6))
                 self.clock.advance(max(step, timedelta(0)))
-                await tick(self.db, self.clock.now(), self.quiet)
+                await tick(self.db, self.clock.now(), self.quiet, self.kinds)
                 await self.channel.deliver_outbox()
                 if self.clock.now() >= target:
                     break
@@ -131,7 +133,7 @@ class Demo:
             await asyncio.sleep(TICK_EVERY_S)
             try:
                 async with self._lock:
-                    await tick(self.db, self.clock.now(), self.quiet)
+                    await tick(self.db, self.clock.now(), self.quiet, self.kinds)
                     await self.channel.deliver_outbox()
             except Exception:
                 logger.exception("demo tick failed")

@@ -73,7 +73,7 @@ PERSONAL_COLUMNS = (
     Member.employer,
     Member.decision_reason,
     Draft.data,
-    OutboxMessage.payload,
+    OutboxMessage.__table__.c.payload,
     Material.filename,
     Material.content,
     WebMessage.body,

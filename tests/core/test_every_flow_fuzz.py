@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 from bot.clock import FakeClock
 from bot.commands import COMMANDS
 from bot.scheduling.engine import QuietHours, tick
+from bot.scheduling.kinds import default_kinds
 from bot.services import admin, relay
 from storage.db import create_engine
 from storage.models import Base, Member, MemberState, Person, Role
@@ -757,7 +758,8 @@ class EveryFlow(RuleBasedStateMachine):
         self.history.append("a reminder tick and the outbox delivery")
         self._new_calls()
         harness = self.harness
-        self._run(tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings)))
+        quiet = QuietHours.from_settings(harness.settings)
+        self._run(tick(harness.db, harness.clock.now(), quiet, default_kinds()))
         self._run(harness.deliver())
         self._after("a reminder tick and delivery", self._new_calls(), None, None)
 

@@ -18,7 +18,8 @@ from storage.models import Base
 # settings, and the bot's own bookkeeping. Each with why.
 NOT_PERSONAL = {
     "study_item.text": "the study material the secretary publishes for everyone",
-    "reminder_message.payload": "a reminder's text staged and deleted in the same transaction",
+    "outbox_body.payload": "one text shared by every recipient of a notice or reminder; a person's own copy "
+    "is a row's payload (erased per row), and unused bodies are deleted by retention",
 }
 
 
