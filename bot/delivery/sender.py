@@ -62,20 +62,22 @@ from bot.clock import Clock
 from bot.delivery.channel import Channel
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
 from bot.delivery.limits import RateBudget
+from bot.delivery.share import REFRESH, RateShare
 from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, Person
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-HEARTBEAT = 15.0
-RECOVER_EVERY = 30.0
+LEASE = timedelta(seconds=20)
+HEARTBEAT = 5.0
+RECOVER_EVERY = 5.0
 HOOK_EVERY = 2.0
 IDLE_POLL = 0.5
-STOP_GRACE = 6.0
+STOP_GRACE = 2.0  # how long a stop waits for requests already sent to be answered
 RATE_RETRIES = 3  # 429s retried in process (after the pause) before the row goes back to the table
-BATCH_SECONDS = 2.0
+BATCH_SECONDS = 1.0
+CONCURRENCY = 16  # requests in flight at most: 25/s at a 250 ms round trip needs about seven
 FLUSH_EVERY = 0.2  # delivered rows are marked 'sent' in batches at least this often
 FLUSH_ROWS = 20
 
@@ -141,7 +143,7 @@ class OutboxSender:
         channel: Channel,
         budget: RateBudget,
         *,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         batch: int | None = None,
         hooks: Sequence[Hook] = (),
         instance_id: str | None = None,
@@ -151,10 +153,11 @@ class OutboxSender:
         self.channel = channel
         self.budget = budget
         self.concurrency = max(1, concurrency)
-        self.batch = batch or max(2 * self.concurrency, math.ceil(budget.rate * BATCH_SECONDS))
+        self._batch = batch
         self.hooks = list(hooks)
         self.instance_id = instance_id or new_instance_id()
         self.single_instance = db.dialect == "sqlite"
+        self.share: RateShare | None = None
         self.stats = SenderStats()
         self._queue: list[Claimed] = []
         self._inflight: dict[int, Claimed] = {}
@@ -165,13 +168,24 @@ class OutboxSender:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._holding: dict[asyncio.Task[Any], Claimed] = {}  # worker -> the row it is on
         self._recovered = False
+
+    @property
+    def batch(self) -> int:
+        """Rows claimed at a time: about ``BATCH_SECONDS`` of sending, at least one per worker."""
+        return self._batch or max(self.concurrency, math.ceil(self.budget.rate * BATCH_SECONDS))
 
     # ------------------------------------------------------------------ background
     async def start(self) -> None:
         """Recover rows of dead instances, then send in the background until ``stop()``."""
         self._stopping = False
         await self.recover()
+        if not self.single_instance:
+            self.share = RateShare(
+                self.db, self.clock, self.budget, self.instance_id, is_dead=self._owner_dead
+            )
+            await self.share.join()
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
     async def stop(self) -> None:
@@ -191,13 +205,18 @@ class OutboxSender:
             await self._settle_held()
         except Exception as exc:  # the database is gone: the rows stay 'sending' until recovered
             logger.error("outbox sender could not write its held rows: %s", type(exc).__name__)
+        if self.share is not None:
+            with contextlib.suppress(Exception):
+                await self.share.leave()
 
     async def _run(self) -> None:
+        """Claim and flush; hooks, heartbeats, recovery and the share run beside it (``_maintain``),
+        so that a slow hook never leaves the workers without rows or delays a flush."""
         self._workers = [
             asyncio.create_task(self._worker(exit_when_empty=False), name=f"outbox-worker-{i}")
             for i in range(self.concurrency)
         ]
-        last_hooks = last_heartbeat = last_recover = time.monotonic()
+        maintenance = asyncio.create_task(self._maintain(), name="outbox-maintenance")
         try:
             while not self._stopping:
                 try:
@@ -205,28 +224,48 @@ class OutboxSender:
                         await self._flush()
                     if len(self._queue) <= self.batch // 2:
                         self._add(await self._claim(self.batch - len(self._queue)))
-                    now = time.monotonic()
-                    if now - last_hooks >= HOOK_EVERY:
-                        last_hooks = now
-                        await self.run_hooks()
-                    if now - last_heartbeat >= HEARTBEAT:
-                        last_heartbeat = now
-                        await self._heartbeat()
-                    if now - last_recover >= RECOVER_EVERY:
-                        last_recover = now
-                        await self.recover()
                 except Exception as exc:  # the database went away: keep the loop, try again shortly
                     logger.error("outbox sender loop: %s", type(exc).__name__)
                     await asyncio.sleep(1.0)
                 await self._wait_changed(FLUSH_EVERY if self._unflushed else IDLE_POLL)
         finally:
+            maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
             await self._finish_workers()
 
+    async def _maintain(self) -> None:
+        last_hooks = last_heartbeat = last_recover = last_share = time.monotonic()
+        while not self._stopping:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            try:
+                if now - last_hooks >= HOOK_EVERY:
+                    last_hooks = now
+                    await self.run_hooks()
+                if now - last_heartbeat >= HEARTBEAT:
+                    last_heartbeat = now
+                    await self._heartbeat()
+                if now - last_recover >= RECOVER_EVERY:
+                    last_recover = now
+                    await self.recover()
+                if self.share is not None and now - last_share >= REFRESH:
+                    last_share = now
+                    await self.share.refresh()
+            except Exception as exc:  # the database went away: try again at the next turn
+                logger.error("outbox sender maintenance: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
     async def _finish_workers(self) -> None:
+        """Workers waiting for a slot stop at once (their rows go back to pending); requests
+        already sent get ``STOP_GRACE`` seconds to be answered, then are cancelled (uncertain)."""
         workers, self._workers = self._workers, []
         self._notify()
         if not workers:
             return
+        for worker in workers:
+            row = self._holding.get(worker)
+            if row is None or row.phase == "queued":
+                worker.cancel()
         _, pending = await asyncio.wait(workers, timeout=STOP_GRACE)
         for worker in pending:
             worker.cancel()
@@ -289,6 +328,9 @@ class OutboxSender:
                     return
                 await self._wait_changed(None if exit_when_empty else IDLE_POLL)
                 continue
+            me = asyncio.current_task()
+            if me is not None:
+                self._holding[me] = row
             try:
                 await self._process(row)
             except asyncio.CancelledError:
@@ -301,6 +343,9 @@ class OutboxSender:
                     await self._record_failure(
                         row, DeliveryError(ErrorKind.INTERNAL, f"internal_{type(exc).__name__}")
                     )
+            finally:
+                if me is not None:
+                    self._holding.pop(me, None)
             if row.phase != "delivered":
                 self._inflight.pop(row.id, None)
             self._busy_chats.discard(row.chat_id)

@@ -41,7 +41,7 @@ from bot.delivery.channel import EDIT_KEY, is_edit
 from bot.delivery.errors import DeliveryError, ErrorKind, slug
 from bot.delivery.hooks import default_hooks
 from bot.delivery.limits import RateBudget, timer_for
-from bot.delivery.sender import Hook, OutboxSender
+from bot.delivery.sender import CONCURRENCY, Hook, OutboxSender
 from storage.db import Database
 from storage.models import Priority
 
@@ -221,7 +221,7 @@ def build_sender(
     db: Database,
     clock: Clock,
     *,
-    concurrency: int = 8,
+    concurrency: int = CONCURRENCY,
     hooks: Sequence[Hook] | None = None,
 ) -> OutboxSender:
     """An outbox sender that sends with ``bot`` and shares its rate budget."""

@@ -55,3 +55,17 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SenderInstance(Base):
+    """A running outbox sender, for sharing the global rate between instances (PostgreSQL).
+
+    Each sender writes its row at start and refreshes ``heartbeat_at`` every few seconds; the live
+    rows (a recent heartbeat) divide the configured rate between them (``bot.delivery.share``).
+    """
+
+    __tablename__ = "sender_instance"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
