@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.channel import Channel
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
-from bot.delivery.limits import RateBudget
+from bot.delivery.limits import RateBudget, current_slot
 from bot.delivery.share import REFRESH, RateShare
 from storage.crypto import EncryptedJSON
 from storage.db import Database
@@ -358,6 +358,7 @@ class OutboxSender:
         for attempt in range(RATE_RETRIES + 1):
             slot = await self.budget.acquire(row.priority, row.chat_id, chat_limit=True)
             row.phase = "sending"
+            token = current_slot.set(slot)
             try:
                 row.message_id = await self.channel.send(row.chat_id, row.payload)
             except DeliveryError as error:
@@ -372,6 +373,7 @@ class OutboxSender:
                 await self._record_failure(row, error)
                 return
             finally:
+                current_slot.reset(token)
                 self.budget.release(slot)  # (a no-op when already released)
             row.phase = "delivered"
             self._unflushed.append(row)
