@@ -10,28 +10,36 @@ matrix). Decisions:
   claimed_at=<now> WHERE id IN (SELECT id ... WHERE status='pending' AND next_attempt_at <= now
   ORDER BY priority, next_attempt_at, id LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING ...``.
   On PostgreSQL several instances claim disjoint rows thanks to ``SKIP LOCKED``; on SQLite one
-  instance runs and the conditional UPDATE is enough. About two seconds of work is claimed at a
-  time, so memory stays flat however large the notice, and a newer, more urgent row waits at most
-  that long.
+  instance runs and the conditional UPDATE is enough. About a second of work is claimed at a
+  time (``BATCH_SECONDS``; more is claimed when half is left), so memory stays flat however large
+  the notice, a newer, more urgent row waits at most that long, and a kill leaves at most about
+  two seconds of sending claimed but not sent.
 * **Record** outcomes conditional on ``status='sending' AND claimed_by=<me>``: failures row by row
   right away; deliveries in one transaction every ``FLUSH_EVERY`` (0.2 s) or ``FLUSH_ROWS``,
   because a commit per message (five round trips on PostgreSQL with pool pre-ping) slowed the
   event loop enough to cost 5-8 % of the rate on a busy machine. The only rows a kill -9 can
   duplicate are those whose request had left but whose 'sent' was not yet written: rows still
-  ``sending``, i.e. in flight (at 25/s, the claimed batch plus at most a fifth of a second).
+  ``sending``, i.e. in flight (at 25/s, at most ``CONCURRENCY`` requests plus a fifth of a
+  second of answers).
 * **Owner and lease.** ``claimed_by`` is ``<host>:<pid>:<random token>``. A live sender refreshes
   ``claimed_at`` of its rows every ``HEARTBEAT``. At start-up and every ``RECOVER_EVERY`` a
   sender puts back to ``pending`` the ``sending`` rows of owners that are dead: on SQLite every
   other owner (only one instance may run there); on PostgreSQL an owner on this host whose pid no
   longer runs (or is our own pid with another token: we are its restart), and any owner whose
-  ``claimed_at`` is older than ``LEASE`` (it stopped heart-beating: a dead host). Those rows were in
-  flight when their owner died, so at most they are sent twice. One sender runs per process.
-* **Stop** (SIGTERM → ``Application.stop`` → ``post_stop``): claim nothing more, let sends in
-  progress finish for up to ``STOP_GRACE`` seconds, cancel the rest, then write every row held:
-  not yet sent → ``pending``; request left without an answer → ``uncertain``; answered → ``sent``.
-  Nothing is left ``sending`` and the whole stop takes well under 10 s.
-* **Concurrency.** ``concurrency`` workers share the queue; one row per chat is in progress at a
-  time, so a chat's own limit holds back only that chat, never the others.
+  ``claimed_at`` is older than ``LEASE`` (20 s: it stopped heart-beating, a dead host). Those rows
+  were in flight when their owner died, so at most they are sent twice. One sender runs per
+  process. On PostgreSQL the senders also divide the global rate between them
+  (``bot.delivery.share``).
+* **Stop** (SIGTERM → ``Application.stop`` → ``post_stop``): claim nothing more, cancel at once
+  the sends still waiting for a slot, give requests already sent up to ``STOP_GRACE`` (2 s) to be
+  answered, cancel the rest, then write every row held: not yet sent → ``pending``; request left
+  without an answer → ``uncertain``; answered → ``sent``. Nothing is left ``sending``, and the
+  sender's part of a stop is at most about two seconds.
+* **Concurrency.** ``concurrency`` workers (16) share the queue, so several requests are in flight
+  at once (the budget spaces them by start time; 25/s at a 250 ms round trip needs about seven);
+  one row per chat is in progress at a time, so a chat's own limit holds back only that chat.
+  Claims and flushes run in one loop; hooks, heartbeats, recovery and the rate share in another,
+  so a slow hook never starves the workers.
 * **Hooks** run after delivery progress (every ``HOOK_EVERY`` s while running, and whenever a drain
   runs out of due rows): features whose rows need a follow-up (a notice's progress message and
   final report) compute it from the database and enqueue it; see ``bot.delivery.hooks``.
