@@ -10,10 +10,11 @@ Decisions (Telegram: about 30 messages/s overall, 1/s per private chat, 20/min p
   with several requests in flight, so the rate no longer depends on the round trip. ``WINDOW`` is a
   second plus ``MARGIN`` (20 ms): what it absorbs is the difference between two requests' times
   from slot to server. The part of it spent in our own process (other tasks running between the
-  slot and the write, measured at up to 30 ms on a loaded two-core machine) is taken out: the
-  HTTP transport stamps each slot right before it writes (``Slot.stamp``, found through the
-  ``current_slot`` context variable), and the window counts from that stamp. What is left is
-  the way to the server and its jitter. The configured rate
+  slot and the write, or the process descheduled: 30-300 ms at times on a loaded two-core
+  machine) is taken out: the HTTP transport stamps each slot once the request's last byte is
+  written (``Slot.stamp``, found through the ``current_slot`` context variable), the window
+  counts from that stamp, and a request still being written holds back the send a window later.
+  What is left is the way to the server and its jitter. The configured rate
   (default 25) stays below Telegram's 30/s, so a window that is nevertheless squeezed by a larger
   difference still does not draw a 429.
 * **In flight.** At most N requests are out without an answer: a request that is very slow to
@@ -115,26 +116,37 @@ def is_private(chat_id: int | str | None) -> bool:
 
 class Slot:
     """One send's place in the budget: taken at ``start``, released at ``end``; ``sent`` is when
-    its bytes were handed to the connection, if the channel says (``stamp``)."""
+    its last byte had been written, if the channel says so (``writing``, then ``stamp``)."""
 
-    __slots__ = ("chat_id", "end", "sent", "start", "timer")
+    __slots__ = ("budget", "chat_id", "end", "sent", "stamped", "start")
 
-    def __init__(self, start: float, chat_id: int | str | None, timer: Timer | None = None) -> None:
+    def __init__(self, start: float, chat_id: int | str | None, budget: RateBudget | None = None) -> None:
         self.start = start
         self.end: float | None = None
         self.sent: float | None = None
+        self.stamped = False  # the channel will stamp this slot when the request is written
         self.chat_id = chat_id
-        self.timer = timer
+        self.budget = budget
+
+    def writing(self) -> None:
+        """The transport has the request and will ``stamp`` it once it is written."""
+        self.stamped = True
 
     def stamp(self) -> None:
-        """The request is leaving now (called by the transport, right before it writes)."""
-        if self.sent is None and self.timer is not None:
-            self.sent = max(self.start, self.timer.now())
+        """The request has been written to the connection (called by the transport)."""
+        if self.sent is None and self.budget is not None:
+            self.sent = max(self.start, self.budget.timer.now())
+            self.budget._notify()
 
     @property
     def left(self) -> float:
-        """When the request left, as late as we know: the window is counted from here."""
-        return self.start if self.sent is None else self.sent
+        """When the request left, as late as we know: the window is counted from here. A request
+        the transport is still writing has not left yet (it holds back the send a window later)."""
+        if self.sent is not None:
+            return self.sent
+        if self.stamped and self.end is None:
+            return math.inf
+        return self.start
 
 
 # The slot of the send in progress in this task, for the transport to stamp (``Slot.stamp``).
@@ -242,7 +254,7 @@ class RateBudget:
             return math.inf  # a whole window is still out: wait for release()
         wait = max(self._paused_until - now, self._due - now)
         if len(self._recent) >= self.burst:
-            wait = max(wait, self._recent[-self.burst].left + WINDOW - now)
+            wait = max(wait, self._recent[-self.burst].left + WINDOW - now)  # inf: still writing
         return wait
 
     async def acquire(
@@ -308,7 +320,7 @@ class RateBudget:
             raise
 
     def _start(self, now: float, chat_id: int | str | None) -> Slot:
-        taken = Slot(now, chat_id, self.timer)
+        taken = Slot(now, chat_id, self)
         self._recent.append(taken)
         self._out += 1
         self._due = max(self._due, now - CATCH_UP) + self.interval

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import datetime as dtm
+import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -128,14 +129,30 @@ def make_rate_limiter(settings: Settings, clock: Clock | None) -> BudgetRateLimi
 
 
 class StampingTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport, stamping the rate slot of the send in progress right before it writes,
-    so that the budget counts its window from when the request really left (``Slot.stamp``)."""
+    """httpx's transport, stamping the rate slot of the send in progress once its request has been
+    written (httpcore's ``trace`` event), so that the budget counts the window from when the
+    request really left (``bot.delivery.limits.Slot``)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         slot = current_slot.get()
         if slot is not None:
-            slot.stamp()
-        return await super().handle_async_request(request)
+            slot.writing()
+            chained = request.extensions.get("trace")
+
+            async def trace(name: str, info: dict[str, Any]) -> None:
+                if name.endswith("send_request_body.complete"):
+                    slot.stamp()
+                if chained is not None:
+                    result = chained(name, info)
+                    if inspect.isawaitable(result):
+                        await result
+
+            request.extensions = {**request.extensions, "trace": trace}
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            if slot is not None:
+                slot.stamp()  # written or failed: either way it is no longer being written
 
 
 def make_request(pool_size: int = POOL_SIZE) -> HTTPXRequest:
