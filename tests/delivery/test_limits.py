@@ -251,3 +251,40 @@ async def test_time_lost_to_a_stall_is_partly_made_up() -> None:
     early = sum(1 for a, b_ in itertools.pairwise(starts) if b_ - a < b.interval / 2)
     assert 4 <= early <= 8  # about CATCH_UP worth of sends go at once, not a second's worth
     assert max_in_window(starts) <= 25
+
+
+async def test_the_window_counts_from_when_the_request_was_written() -> None:
+    b = budget(5)
+    first = await b.acquire(30, 1)
+    first.writing()  # the transport has it; the process is descheduled before the write ends
+    others = [await b.acquire(30, 2 + i) for i in range(4)]
+    for slot in others:
+        b.release(slot)
+    blocked = asyncio.create_task(b.acquire(30, 99))
+    b.timer.clock.advance(seconds=2)  # type: ignore[attr-defined]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not blocked.done()  # the first is still being written: it has not left yet
+    first.stamp()  # written now, two seconds after its slot
+    sixth = await asyncio.wait_for(blocked, 1)
+    assert sixth.start >= first.sent + WINDOW > first.start + 2
+
+
+async def test_the_transport_stamps_a_slot_when_its_request_is_written() -> None:
+    import telegram
+
+    from bench.fake_botapi import FakeBotAPI
+    from bot.delivery.limits import current_slot
+    from bot.delivery.telegram import make_request
+
+    b = RateBudget(25)
+    async with FakeBotAPI(latency=0.3) as api:
+        async with telegram.Bot("123:ABC", base_url=api.base_url, request=make_request(4)) as bot:
+            await bot.get_me()
+            async with b.slot(30, 42) as slot:
+                assert current_slot.get() is slot
+                await bot.send_message(42, "x")
+                answered = b.timer.now()
+    assert slot.sent is not None
+    assert slot.start <= slot.sent < slot.start + 0.2 < answered  # written long before the answer
+    assert abs(slot.sent - api.delivered[-1].t) < 0.1  # about when it reached the server
