@@ -8,9 +8,11 @@ rate. On PostgreSQL every sender keeps a row in ``sender_instance`` (its id, a h
   ``TTL``), ordered by id, the instance ranked r gets N // k, plus one if r < N % k (25 between
   three: 9, 8, 8). Each budget keeps at most its share in any window, so all together keep at
   most N, and an instance's replies count against its own share too.
-* **Joining.** A sender that finds other live instances at start-up sends nothing (its budget is
-  held) until ``REFRESH`` plus one window has passed, by which time every other instance has seen
-  its row and lowered its own share. Alone, it starts at once with the whole rate.
+* **Joining.** A sender writes (and commits) its row, then reads the others. If it finds other
+  live instances it sends nothing (its budget is held) until ``REFRESH`` plus one window has
+  passed, by which time every other instance has seen its row and lowered its own share. Alone,
+  it starts at once with the whole rate. (Reading in the same transaction as the insert let two
+  instances started together miss each other and both send at the full rate for a few seconds.)
 * **Leaving.** A clean stop deletes the row; the others take its share at their next refresh. A
   dead instance's row stops being refreshed: it counts as gone after ``TTL`` (or at once when its
   process is known dead on this host), so its share is handed over within ``TTL + REFRESH``
@@ -101,6 +103,9 @@ class RateShare:
             if found.first() is None:
                 session.add(SenderInstance(id=self.instance_id, started_at=now, heartbeat_at=now))
                 rejoined = not register  # others dropped us (we stalled past the TTL): join again
+            # Our row is committed before we look at the others: of two instances starting at once,
+            # the one that looks second sees the first (and waits), never neither.
+            await session.commit()
             rows = (await session.execute(select(SenderInstance.id, SenderInstance.heartbeat_at))).all()
             stale = now - TTL
             dead = [i for i, beat in rows if i != self.instance_id and (beat < stale or self.is_dead(i))]
