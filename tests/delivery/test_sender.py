@@ -430,3 +430,20 @@ async def test_429_with_requests_in_flight_pauses_every_later_send(harness: BotH
     assert later and min(later) >= answered_at + 5  # nothing left before the deadline
     assert sorted(c.chat_id for c in harness.fake.sent(method="sendMessage")) == chats  # each once
     assert {r.status for r in (await rows_by_chat(harness)).values()} == {OutboxStatus.SENT}
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_two_senders_starting_together_never_both_take_the_whole_rate(harness: BotHarness) -> None:
+    from bot.delivery.limits import RateBudget, VirtualTimer
+    from bot.delivery.share import RateShare
+
+    for attempt in range(5):
+        budgets = [RateBudget(25, VirtualTimer(harness.clock)) for _ in range(2)]
+        shares = [
+            RateShare(harness.db, harness.clock, b, f"host-{attempt}-{i}:1:ab") for i, b in enumerate(budgets)
+        ]
+        await asyncio.gather(*(s.join() for s in shares))
+        unheld = [b.rate for b in budgets if b.paused_until < b.timer.now()]
+        assert sum(unheld) <= 25  # whoever sends at once, together within the rate
+        for s in shares:
+            await s.leave()
