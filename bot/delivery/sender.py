@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, bindparam, or_, select, type_coerce, update
+from sqlalchemy import Text, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -399,6 +399,10 @@ class OutboxSender:
             .limit(limit)
         )
         if not self.single_instance:
+            if self.share is not None:
+                count, rank = self.share.partition
+                if count > 1:  # one chat, one instance (bot.delivery.share)
+                    due = due.where(func.abs(_OUTBOX.c.chat_id) % count == rank)
             due = due.with_for_update(skip_locked=True)
         statement = (
             update(_OUTBOX)

@@ -18,6 +18,12 @@ rate. On PostgreSQL every sender keeps a row in ``sender_instance`` (its id, a h
   process is known dead on this host), so its share is handed over within ``TTL + REFRESH``
   (20 s), well inside the 30 s asked for. Its claimed rows come back by the outbox lease
   (``bot.delivery.sender``).
+* **One chat, one instance.** Telegram's 1/s per private chat is kept by each instance's budget,
+  which knows only its own sends: two instances sending to one chat (a progress edit and the
+  next) drew 429s, and a 429 pauses the whole instance. So an instance claims only the rows of
+  its partition of the chats (``partition``: abs(chat_id) modulo the number of instances equals
+  its rank). When the instances change, a chat may change hands once; a reply goes out from the
+  instance that got the update, as before.
 * When the database cannot be reached the sender keeps its last share: it cannot send anything
   from the outbox then anyway, and replies are few.
 
@@ -71,6 +77,13 @@ class RateShare:
         self.total = max(1, int(budget.configured_rate))
         self.peers: list[str] = []
         self.share = self.total
+
+    @property
+    def partition(self) -> tuple[int, int]:
+        """(instances, our rank): we claim the rows of the chats with abs(chat_id) % instances ==
+        rank, so that each chat's messages go out from one instance and its 1/s holds."""
+        ordered = sorted({*self.peers, self.instance_id})
+        return len(ordered), ordered.index(self.instance_id)
 
     async def join(self) -> int:
         """Register; hold the budget until the others have made room. Returns the share."""

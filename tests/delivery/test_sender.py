@@ -447,3 +447,22 @@ async def test_two_senders_starting_together_never_both_take_the_whole_rate(harn
         assert sum(unheld) <= 25  # whoever sends at once, together within the rate
         for s in shares:
             await s.leave()
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_each_chat_goes_out_from_one_instance(harness: BotHarness) -> None:
+    from bot.delivery.share import RateShare
+
+    await enqueue_many(harness, list(range(8001, 8061)))
+    senders = [build_sender(harness.app.bot, harness.db, harness.clock, hooks=[]) for _ in range(3)]
+    for s in senders:
+        s.share = RateShare(harness.db, harness.clock, budget_of_rate(25), s.instance_id)
+        await s.share.join()
+    for s in senders:
+        await s.share.refresh()
+    claimed = {s.instance_id: {row.chat_id for row in await s._claim(60)} for s in senders}
+    assert sorted(c for chats in claimed.values() for c in chats) == list(range(8001, 8061))
+    for s in senders:
+        count, rank = s.share.partition
+        assert count == 3
+        assert {c % 3 for c in claimed[s.instance_id]} == {rank}
