@@ -87,6 +87,7 @@ class Figures:
     notice_rate_ratio: float = 0.0
     http_429: int = 0
     early_429: int = 0
+    chat_429: int = 0  # of them, over one chat's own limit (1/s private, 20/min group)
     lost: int = 0
     pending: int = 0
     duplicated: int = 0
@@ -676,6 +677,7 @@ def _compute(api: Any, figures: Figures, members: int, rate: float, latencies: l
     figures.queued_answered = sum(1 for user in QUEUED_USERS if answers.count(user) == 1)
     figures.http_429 = api.count_429
     figures.early_429 = api.early_429
+    figures.chat_429 = sum(1 for c in api.calls if c.status == 429 and c.fault == "limit:chat")
     figures.max_per_second = api.max_in_any_window(1.0)
     times = sorted(c.t for c in api.delivered)
     lo = 0
