@@ -399,10 +399,10 @@ class OutboxSender:
             .limit(limit)
         )
         if not self.single_instance:
-            if self.share is not None:
-                count, rank = self.share.partition
-                if count > 1:  # one chat, one instance (bot.delivery.share)
-                    due = due.where(func.abs(_OUTBOX.c.chat_id) % count == rank)
+            if self.share is not None and self.share.peers:  # one chat, one instance
+                modulus, low, high = self.share.partition
+                residue = func.abs(_OUTBOX.c.chat_id) % modulus
+                due = due.where(residue >= low, residue < high)
             due = due.with_for_update(skip_locked=True)
         statement = (
             update(_OUTBOX)

@@ -9,8 +9,8 @@ rate. On PostgreSQL every sender keeps a row in ``sender_instance`` (its id, a h
   three: 9, 8, 8). Each budget keeps at most its share in any window, so all together keep at
   most N, and an instance's replies count against its own share too.
 * **Joining.** A sender writes (and commits) its row, then reads the others. If it finds other
-  live instances it sends nothing (its budget is held) until ``REFRESH`` plus one window has
-  passed, by which time every other instance has seen its row and lowered its own share. Alone,
+  live instances it sends nothing (its budget is held) for ``JOIN_HOLD`` (``REFRESH`` plus
+  about three seconds), by which time every other instance has seen its row and lowered its own share. Alone,
   it starts at once with the whole rate. (Reading in the same transaction as the insert let two
   instances started together miss each other and both send at the full rate for a few seconds.)
 * **Leaving.** A clean stop deletes the row; the others take its share at their next refresh. A
@@ -21,9 +21,10 @@ rate. On PostgreSQL every sender keeps a row in ``sender_instance`` (its id, a h
 * **One chat, one instance.** Telegram's 1/s per private chat is kept by each instance's budget,
   which knows only its own sends: two instances sending to one chat (a progress edit and the
   next) drew 429s, and a 429 pauses the whole instance. So an instance claims only the rows of
-  its partition of the chats (``partition``: abs(chat_id) modulo the number of instances equals
-  its rank). When the instances change, a chat may change hands once; a reply goes out from the
-  instance that got the update, as before.
+  its partition of the chats (``partition``: abs(chat_id) modulo the rate, in a range as wide as
+  its share, so every instance has work in proportion to its rate; with equal ranges the one
+  with the smaller share finished last, alone). When the instances change, a chat may change
+  hands once; a reply goes out from the instance that got the update, as before.
 * When the database cannot be reached the sender keeps its last share: it cannot send anything
   from the outbox then anyway, and replies are few.
 
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 REFRESH = 5.0
 TTL = timedelta(seconds=15)
+# A newcomer waits until every other instance has refreshed (lowered its share, narrowed its
+# chats) and sent what it had claimed from the newcomer's chats before (about a second's worth).
+JOIN_HOLD = REFRESH + 2 * WINDOW + 1.0
 
 
 def share_of(total: int, instances: list[str], me: str) -> int:
@@ -79,17 +83,22 @@ class RateShare:
         self.share = self.total
 
     @property
-    def partition(self) -> tuple[int, int]:
-        """(instances, our rank): we claim the rows of the chats with abs(chat_id) % instances ==
-        rank, so that each chat's messages go out from one instance and its 1/s holds."""
+    def partition(self) -> tuple[int, int, int]:
+        """(modulus, low, high): we claim the rows of the chats with low <= abs(chat_id) % modulus
+        < high, so that each chat's messages go out from one instance and its 1/s holds. The
+        modulus is the whole rate and each range is as wide as its instance's share, so each
+        instance has as many rows as it can send and all finish together."""
         ordered = sorted({*self.peers, self.instance_id})
-        return len(ordered), ordered.index(self.instance_id)
+        shares = [share_of(self.total, ordered, i) for i in ordered]
+        rank = ordered.index(self.instance_id)
+        low = sum(shares[:rank])
+        return self.total, low, low + shares[rank]
 
     async def join(self) -> int:
         """Register; hold the budget until the others have made room. Returns the share."""
         others = await self._refresh(register=True)
         if others:
-            self.budget.pause(REFRESH + WINDOW + 0.5)
+            self.budget.pause(JOIN_HOLD)
             logger.info("outbox sender joins %s other instance(s): share %s/s", len(others), self.share)
         return self.share
 
@@ -128,7 +137,7 @@ class RateShare:
         others = [i for i, _beat in rows if i != self.instance_id and i not in dead]
         share = share_of(self.total, others, self.instance_id)
         if rejoined and others:
-            self.budget.pause(REFRESH + WINDOW + 0.5)
+            self.budget.pause(JOIN_HOLD)
         if share != self.share or others != self.peers:
             logger.info("outbox sender: %s instance(s), share %s/s", len(others) + 1, share)
         self.peers, self.share = others, share

@@ -462,7 +462,9 @@ async def test_each_chat_goes_out_from_one_instance(harness: BotHarness) -> None
         await s.share.refresh()
     claimed = {s.instance_id: {row.chat_id for row in await s._claim(60)} for s in senders}
     assert sorted(c for chats in claimed.values() for c in chats) == list(range(8001, 8061))
+    ranges = sorted(s.share.partition for s in senders)
+    assert ranges == [(25, 0, 9), (25, 9, 17), (25, 17, 25)]  # as wide as the shares 9, 8, 8
     for s in senders:
-        count, rank = s.share.partition
-        assert count == 3
-        assert {c % 3 for c in claimed[s.instance_id]} == {rank}
+        _modulus, low, high = s.share.partition
+        assert all(low <= c % 25 < high for c in claimed[s.instance_id])
+        assert high - low == s.share.share
