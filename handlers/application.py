@@ -17,7 +17,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.conversation import Conversation, Feature
-from bot.delivery.telegram import make_rate_limiter
+from bot.delivery.telegram import make_rate_limiter, make_request
 from bot.i18n import catalogue
 from handlers.context import DEPS_KEY, BotContext, BotData
 from handlers.observe import ObservedApplication
@@ -88,6 +88,8 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:  # the rate budget counts each send from when its request really left (bot.delivery.limits)
+        builder = builder.request(make_request())
     application = builder.build()
     deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock)
     if features is None:

@@ -2,21 +2,33 @@
 
 Decisions (Telegram: about 30 messages/s overall, 1/s per private chat, 20/min per group):
 
-* **Causal windows.** What Telegram counts is when a request *arrives*, which we cannot see; we
-  only know it arrives after we take its slot (``start``) and before its answer comes back
-  (``end``, written by ``release``). So every limit is enforced from ``end`` of the earlier send to
-  ``start`` of the later one: then the real arrivals are at least as far apart as we demand, however
-  long the process was descheduled or the network queued. (A first version measured from ``start``
-  to ``start`` with a 3 % margin; on a loaded two-core machine the jitter exceeded the margin and
-  drew 429s.) The cost is one round trip per window, a few milliseconds.
-* **Global.** Send j may start only ``WINDOW`` (1 s plus 2 ms for clock granularity) after the
-  ends of every send up to j − N, N = floor(rate): never N + 1 arrivals in one second, integer rate
-  or not. A send whose answer has not come back holds the send N places later until it does.
+* **Windows by start time.** A request reaches Telegram a few milliseconds to a few hundred after
+  we take its slot (``start``), and its answer comes back a round trip later (``end``). A first
+  version spaced send j + N from the *end* of send j, which is safe whatever the network does but
+  costs a round trip per window: 25/s became 25/(1.002 + RTT), 0.80 of the rate at 200 ms. Now a
+  send may start only ``WINDOW`` after the *start* of the send N places earlier (N = floor(rate)),
+  with several requests in flight, so the rate no longer depends on the round trip. ``WINDOW`` is a
+  second plus ``MARGIN`` (20 ms): what it absorbs is the difference between two requests' times
+  from slot to server. The part of it spent in our own process (other tasks running between the
+  slot and the write, or the process descheduled: 30-300 ms at times on a loaded two-core
+  machine) is taken out: the HTTP transport stamps each slot once the request's last byte is
+  written (``Slot.stamp``, found through the ``current_slot`` context variable), the window
+  counts from that stamp, and a request still being written holds back the send a window later.
+  What is left is the way to the server and its jitter. The configured rate
+  (default 25) stays below Telegram's 30/s, so a window that is nevertheless squeezed by a larger
+  difference still does not draw a 429.
+* **In flight.** At most N requests are out without an answer: a request that is very slow to
+  arrive cannot be overtaken by a whole window of later ones.
+* **Global.** Send j may start only ``WINDOW`` after the start of send j − N: never N + 1 starts in
+  one second, integer rate or not.
 * **Even spacing.** Within that bound, starts follow a schedule one interval (``WINDOW / N``) apart
   (a GCRA), so the budget is spent evenly and a reply never finds a whole second already used up.
   Time lost to a stall (a busy event loop, a slow database write) is made up, at most
   ``CATCH_UP`` seconds of it, by starting the next few sends early: without that, every stall of a
   busy machine was rate lost for good (a 25/s notice ran at 0.93 of its rate on a loaded box).
+* **Shares.** ``set_rate`` changes the rate in place: instances that share one bot on PostgreSQL
+  divide the configured rate between them (``bot.delivery.share``); the window check then looks N'
+  places back for the new N'.
 * **Priority.** Waiters queue by priority (lower first: interactive replies are 0, outbox rows use
   their row priority) and the head of the queue takes the next slot, so a reply never waits
   behind a bulk notice, only behind the slot currently due.
@@ -43,11 +55,13 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Protocol
 
 from bot.clock import Clock, FakeClock
 
-WINDOW = 1.002
+MARGIN = 0.02
+WINDOW = 1.0 + MARGIN
 CATCH_UP = 0.25
 PRIVATE_GAP = 1.01
 GROUP_LIMIT = 20
@@ -101,14 +115,42 @@ def is_private(chat_id: int | str | None) -> bool:
 
 
 class Slot:
-    """One send's place in the budget: taken at ``start``, released at ``end``."""
+    """One send's place in the budget: taken at ``start``, released at ``end``; ``sent`` is when
+    its last byte had been written, if the channel says so (``writing``, then ``stamp``)."""
 
-    __slots__ = ("chat_id", "end", "start")
+    __slots__ = ("budget", "chat_id", "end", "sent", "stamped", "start")
 
-    def __init__(self, start: float, chat_id: int | str | None) -> None:
+    def __init__(self, start: float, chat_id: int | str | None, budget: RateBudget | None = None) -> None:
         self.start = start
         self.end: float | None = None
+        self.sent: float | None = None
+        self.stamped = False  # the channel will stamp this slot when the request is written
         self.chat_id = chat_id
+        self.budget = budget
+
+    def writing(self) -> None:
+        """The transport has the request and will ``stamp`` it once it is written."""
+        self.stamped = True
+
+    def stamp(self) -> None:
+        """The request has been written to the connection (called by the transport)."""
+        if self.sent is None and self.budget is not None:
+            self.sent = max(self.start, self.budget.timer.now())
+            self.budget._notify()
+
+    @property
+    def left(self) -> float:
+        """When the request left, as late as we know: the window is counted from here. A request
+        the transport is still writing has not left yet (it holds back the send a window later)."""
+        if self.sent is not None:
+            return self.sent
+        if self.stamped and self.end is None:
+            return math.inf
+        return self.start
+
+
+# The slot of the send in progress in this task, for the transport to stamp (``Slot.stamp``).
+current_slot: ContextVar[Slot | None] = ContextVar("current_slot", default=None)
 
 
 class RateBudget:
@@ -117,13 +159,11 @@ class RateBudget:
     def __init__(self, rate: float, timer: Timer | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.rate = rate
         self.timer: Timer = timer or MonotonicTimer()
-        self.burst = max(1, math.floor(rate))
-        self.interval = WINDOW / self.burst
+        self.configured_rate = rate
         self._due = -math.inf  # when the next send is scheduled (GCRA theoretical arrival time)
-        self._recent: deque[Slot] = deque()  # the last `burst` slots, in start order
-        self._floor = -math.inf  # latest end among older slots (all of them ended)
+        self._recent: deque[Slot] = deque(maxlen=max(1, math.floor(rate)))  # latest slots
+        self._out = 0  # requests whose answer has not come back
         self._paused_until = -math.inf
         self._waiters: list[tuple[int, int]] = []
         self._seq = itertools.count()
@@ -134,6 +174,20 @@ class RateBudget:
         self._chat_locks: dict[int | str, asyncio.Lock] = {}
         self._pruned_at = -math.inf
         self.pauses = 0
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate (at most the configured one): a share of it, or all of it again."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = min(rate, self.configured_rate)
+        self.burst = max(1, math.floor(self.rate))
+        self.interval = WINDOW / self.burst
+        self._notify()
+
+    @property
+    def in_flight(self) -> int:
+        return self._out
 
     # -- 429 -------------------------------------------------------------------------------
     def pause(self, seconds: float) -> float:
@@ -196,12 +250,11 @@ class RateBudget:
 
     # -- the global slot ---------------------------------------------------------------------
     def _slot_wait(self, now: float) -> float:
-        wait = max(self._paused_until - now, self._due - now, self._floor + WINDOW - now)
+        if self._out >= self.burst:
+            return math.inf  # a whole window is still out: wait for release()
+        wait = max(self._paused_until - now, self._due - now)
         if len(self._recent) >= self.burst:
-            oldest = self._recent[0]
-            if oldest.end is None:
-                return math.inf  # its answer is still out: wait for release()
-            wait = max(wait, oldest.end + WINDOW - now)
+            wait = max(wait, self._recent[-self.burst].left + WINDOW - now)  # inf: still writing
         return wait
 
     async def acquire(
@@ -226,6 +279,7 @@ class RateBudget:
         if slot.end is not None:
             return
         slot.end = self.timer.now()
+        self._out -= 1
         self._chat_ended(slot.chat_id, slot.end)
         self._notify()
 
@@ -234,9 +288,11 @@ class RateBudget:
         self, priority: int, chat_id: int | str | None = None, *, chat_limit: bool = True
     ) -> AsyncIterator[Slot]:
         taken = await self.acquire(priority, chat_id, chat_limit=chat_limit)
+        token = current_slot.set(taken)
         try:
             yield taken
         finally:
+            current_slot.reset(token)
             self.release(taken)
 
     async def _take(self, priority: int, chat_id: int | str | None, *, chat_limit: bool) -> Slot:
@@ -264,11 +320,9 @@ class RateBudget:
             raise
 
     def _start(self, now: float, chat_id: int | str | None) -> Slot:
-        taken = Slot(now, chat_id)
-        if len(self._recent) >= self.burst:
-            oldest = self._recent.popleft()
-            self._floor = max(self._floor, oldest.end if oldest.end is not None else now)
+        taken = Slot(now, chat_id, self)
         self._recent.append(taken)
+        self._out += 1
         self._due = max(self._due, now - CATCH_UP) + self.interval
         self._chat_started(chat_id)
         self._notify()

@@ -10,28 +10,36 @@ matrix). Decisions:
   claimed_at=<now> WHERE id IN (SELECT id ... WHERE status='pending' AND next_attempt_at <= now
   ORDER BY priority, next_attempt_at, id LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING ...``.
   On PostgreSQL several instances claim disjoint rows thanks to ``SKIP LOCKED``; on SQLite one
-  instance runs and the conditional UPDATE is enough. About two seconds of work is claimed at a
-  time, so memory stays flat however large the notice, and a newer, more urgent row waits at most
-  that long.
+  instance runs and the conditional UPDATE is enough. About a second of work is claimed at a
+  time (``BATCH_SECONDS``; more is claimed when half is left), so memory stays flat however large
+  the notice, a newer, more urgent row waits at most that long, and a kill leaves at most about
+  two seconds of sending claimed but not sent.
 * **Record** outcomes conditional on ``status='sending' AND claimed_by=<me>``: failures row by row
   right away; deliveries in one transaction every ``FLUSH_EVERY`` (0.2 s) or ``FLUSH_ROWS``,
   because a commit per message (five round trips on PostgreSQL with pool pre-ping) slowed the
   event loop enough to cost 5-8 % of the rate on a busy machine. The only rows a kill -9 can
   duplicate are those whose request had left but whose 'sent' was not yet written: rows still
-  ``sending``, i.e. in flight (at 25/s, the claimed batch plus at most a fifth of a second).
+  ``sending``, i.e. in flight (at 25/s, at most ``CONCURRENCY`` requests plus a fifth of a
+  second of answers).
 * **Owner and lease.** ``claimed_by`` is ``<host>:<pid>:<random token>``. A live sender refreshes
   ``claimed_at`` of its rows every ``HEARTBEAT``. At start-up and every ``RECOVER_EVERY`` a
   sender puts back to ``pending`` the ``sending`` rows of owners that are dead: on SQLite every
   other owner (only one instance may run there); on PostgreSQL an owner on this host whose pid no
   longer runs (or is our own pid with another token: we are its restart), and any owner whose
-  ``claimed_at`` is older than ``LEASE`` (it stopped heart-beating: a dead host). Those rows were in
-  flight when their owner died, so at most they are sent twice. One sender runs per process.
-* **Stop** (SIGTERM → ``Application.stop`` → ``post_stop``): claim nothing more, let sends in
-  progress finish for up to ``STOP_GRACE`` seconds, cancel the rest, then write every row held:
-  not yet sent → ``pending``; request left without an answer → ``uncertain``; answered → ``sent``.
-  Nothing is left ``sending`` and the whole stop takes well under 10 s.
-* **Concurrency.** ``concurrency`` workers share the queue; one row per chat is in progress at a
-  time, so a chat's own limit holds back only that chat, never the others.
+  ``claimed_at`` is older than ``LEASE`` (20 s: it stopped heart-beating, a dead host). Those rows
+  were in flight when their owner died, so at most they are sent twice. One sender runs per
+  process. On PostgreSQL the senders also divide the global rate between them
+  (``bot.delivery.share``).
+* **Stop** (SIGTERM → ``Application.stop`` → ``post_stop``): claim nothing more, cancel at once
+  the sends still waiting for a slot, give requests already sent up to ``STOP_GRACE`` (2 s) to be
+  answered, cancel the rest, then write every row held: not yet sent → ``pending``; request left
+  without an answer → ``uncertain``; answered → ``sent``. Nothing is left ``sending``, and the
+  sender's part of a stop is at most about two seconds.
+* **Concurrency.** ``concurrency`` workers (16) share the queue, so several requests are in flight
+  at once (the budget spaces them by start time; 25/s at a 250 ms round trip needs about seven);
+  one row per chat is in progress at a time, so a chat's own limit holds back only that chat.
+  Claims and flushes run in one loop; hooks, heartbeats, recovery and the rate share in another,
+  so a slow hook never starves the workers.
 * **Hooks** run after delivery progress (every ``HOOK_EVERY`` s while running, and whenever a drain
   runs out of due rows): features whose rows need a follow-up (a notice's progress message and
   final report) compute it from the database and enqueue it; see ``bot.delivery.hooks``.
@@ -54,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, bindparam, or_, select, type_coerce, update
+from sqlalchemy import Text, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,7 +70,8 @@ from bot import metrics
 from bot.clock import Clock
 from bot.delivery.channel import Channel
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
-from bot.delivery.limits import RateBudget
+from bot.delivery.limits import RateBudget, current_slot
+from bot.delivery.share import REFRESH, RateShare
 from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, Person
@@ -70,14 +79,15 @@ from storage.models.outbox import outbox_payload
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-HEARTBEAT = 15.0
-RECOVER_EVERY = 30.0
+LEASE = timedelta(seconds=20)
+HEARTBEAT = 5.0
+RECOVER_EVERY = 5.0
 HOOK_EVERY = 2.0
 IDLE_POLL = 0.5
-STOP_GRACE = 6.0
+STOP_GRACE = 2.0  # how long a stop waits for requests already sent to be answered
 RATE_RETRIES = 3  # 429s retried in process (after the pause) before the row goes back to the table
-BATCH_SECONDS = 2.0
+BATCH_SECONDS = 1.0
+CONCURRENCY = 16  # requests in flight at most: 25/s at a 250 ms round trip needs about seven
 FLUSH_EVERY = 0.2  # delivered rows are marked 'sent' in batches at least this often
 FLUSH_ROWS = 20
 
@@ -143,7 +153,7 @@ class OutboxSender:
         channel: Channel,
         budget: RateBudget,
         *,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         batch: int | None = None,
         hooks: Sequence[Hook] = (),
         instance_id: str | None = None,
@@ -153,10 +163,11 @@ class OutboxSender:
         self.channel = channel
         self.budget = budget
         self.concurrency = max(1, concurrency)
-        self.batch = batch or max(2 * self.concurrency, math.ceil(budget.rate * BATCH_SECONDS))
+        self._batch = batch
         self.hooks = list(hooks)
         self.instance_id = instance_id or new_instance_id()
         self.single_instance = db.dialect == "sqlite"
+        self.share: RateShare | None = None
         self.stats = SenderStats()
         self._queue: list[Claimed] = []
         self._inflight: dict[int, Claimed] = {}
@@ -167,13 +178,24 @@ class OutboxSender:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._holding: dict[asyncio.Task[Any], Claimed] = {}  # worker -> the row it is on
         self._recovered = False
+
+    @property
+    def batch(self) -> int:
+        """Rows claimed at a time: about ``BATCH_SECONDS`` of sending, at least one per worker."""
+        return self._batch or max(self.concurrency, math.ceil(self.budget.rate * BATCH_SECONDS))
 
     # ------------------------------------------------------------------ background
     async def start(self) -> None:
         """Recover rows of dead instances, then send in the background until ``stop()``."""
         self._stopping = False
         await self.recover()
+        if not self.single_instance:
+            self.share = RateShare(
+                self.db, self.clock, self.budget, self.instance_id, is_dead=self._owner_dead
+            )
+            await self.share.join()
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
     async def stop(self) -> None:
@@ -193,13 +215,18 @@ class OutboxSender:
             await self._settle_held()
         except Exception as exc:  # the database is gone: the rows stay 'sending' until recovered
             logger.error("outbox sender could not write its held rows: %s", type(exc).__name__)
+        if self.share is not None:
+            with contextlib.suppress(Exception):
+                await self.share.leave()
 
     async def _run(self) -> None:
+        """Claim and flush; hooks, heartbeats, recovery and the share run beside it (``_maintain``),
+        so that a slow hook never leaves the workers without rows or delays a flush."""
         self._workers = [
             asyncio.create_task(self._worker(exit_when_empty=False), name=f"outbox-worker-{i}")
             for i in range(self.concurrency)
         ]
-        last_hooks = last_heartbeat = last_recover = time.monotonic()
+        maintenance = asyncio.create_task(self._maintain(), name="outbox-maintenance")
         try:
             while not self._stopping:
                 try:
@@ -207,28 +234,48 @@ class OutboxSender:
                         await self._flush()
                     if len(self._queue) <= self.batch // 2:
                         self._add(await self._claim(self.batch - len(self._queue)))
-                    now = time.monotonic()
-                    if now - last_hooks >= HOOK_EVERY:
-                        last_hooks = now
-                        await self.run_hooks()
-                    if now - last_heartbeat >= HEARTBEAT:
-                        last_heartbeat = now
-                        await self._heartbeat()
-                    if now - last_recover >= RECOVER_EVERY:
-                        last_recover = now
-                        await self.recover()
                 except Exception as exc:  # the database went away: keep the loop, try again shortly
                     logger.error("outbox sender loop: %s", type(exc).__name__)
                     await asyncio.sleep(1.0)
                 await self._wait_changed(FLUSH_EVERY if self._unflushed else IDLE_POLL)
         finally:
+            maintenance.cancel()
+            await asyncio.gather(maintenance, return_exceptions=True)
             await self._finish_workers()
 
+    async def _maintain(self) -> None:
+        last_hooks = last_heartbeat = last_recover = last_share = time.monotonic()
+        while not self._stopping:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            try:
+                if now - last_hooks >= HOOK_EVERY:
+                    last_hooks = now
+                    await self.run_hooks()
+                if now - last_heartbeat >= HEARTBEAT:
+                    last_heartbeat = now
+                    await self._heartbeat()
+                if now - last_recover >= RECOVER_EVERY:
+                    last_recover = now
+                    await self.recover()
+                if self.share is not None and now - last_share >= REFRESH:
+                    last_share = now
+                    await self.share.refresh()
+            except Exception as exc:  # the database went away: try again at the next turn
+                logger.error("outbox sender maintenance: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
     async def _finish_workers(self) -> None:
+        """Workers waiting for a slot stop at once (their rows go back to pending); requests
+        already sent get ``STOP_GRACE`` seconds to be answered, then are cancelled (uncertain)."""
         workers, self._workers = self._workers, []
         self._notify()
         if not workers:
             return
+        for worker in workers:
+            row = self._holding.get(worker)
+            if row is None or row.phase == "queued":
+                worker.cancel()
         _, pending = await asyncio.wait(workers, timeout=STOP_GRACE)
         for worker in pending:
             worker.cancel()
@@ -291,6 +338,9 @@ class OutboxSender:
                     return
                 await self._wait_changed(None if exit_when_empty else IDLE_POLL)
                 continue
+            me = asyncio.current_task()
+            if me is not None:
+                self._holding[me] = row
             try:
                 await self._process(row)
             except asyncio.CancelledError:
@@ -303,6 +353,9 @@ class OutboxSender:
                     await self._record_failure(
                         row, DeliveryError(ErrorKind.INTERNAL, f"internal_{type(exc).__name__}")
                     )
+            finally:
+                if me is not None:
+                    self._holding.pop(me, None)
             if row.phase != "delivered":
                 self._inflight.pop(row.id, None)
             self._busy_chats.discard(row.chat_id)
@@ -315,6 +368,7 @@ class OutboxSender:
         for attempt in range(RATE_RETRIES + 1):
             slot = await self.budget.acquire(row.priority, row.chat_id, chat_limit=True)
             row.phase = "sending"
+            token = current_slot.set(slot)
             try:
                 row.message_id = await self.channel.send(row.chat_id, row.payload)
             except DeliveryError as error:
@@ -330,6 +384,7 @@ class OutboxSender:
                 await self._record_failure(row, error)
                 return
             finally:
+                current_slot.reset(token)
                 self.budget.release(slot)  # (a no-op when already released)
             row.phase = "delivered"
             metrics.count_send(self.channel.name, "sent")
@@ -343,11 +398,21 @@ class OutboxSender:
         now = self.clock.now()
         due = (
             select(_OUTBOX.c.id)
-            .where(_OUTBOX.c.status == OutboxStatus.PENDING, _OUTBOX.c.next_attempt_at <= now)
+            .where(
+                _OUTBOX.c.status == OutboxStatus.PENDING,
+                _OUTBOX.c.next_attempt_at <= now,
+                # This sender drives Telegram: rows for other channels (the web chat, WeChat) have an
+                # address instead of a chat and are delivered by their own channel.
+                _OUTBOX.c.chat_id.is_not(None),
+            )
             .order_by(_OUTBOX.c.priority, _OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
             .limit(limit)
         )
         if not self.single_instance:
+            if self.share is not None and self.share.peers:  # one chat, one instance
+                modulus, low, high = self.share.partition
+                residue = func.abs(_OUTBOX.c.chat_id) % modulus
+                due = due.where(residue >= low, residue < high)
             due = due.with_for_update(skip_locked=True)
         statement = (
             update(_OUTBOX)

@@ -20,9 +20,11 @@
 from __future__ import annotations
 
 import datetime as dtm
+import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import httpx
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import (
     BadRequest,
@@ -34,18 +36,20 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import BaseRateLimiter, ExtBot
+from telegram.request import HTTPXRequest
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery.channel import EDIT_KEY, is_edit
 from bot.delivery.errors import DeliveryError, ErrorKind, slug
 from bot.delivery.hooks import default_hooks
-from bot.delivery.limits import RateBudget, timer_for
-from bot.delivery.sender import Hook, OutboxSender
+from bot.delivery.limits import RateBudget, current_slot, timer_for
+from bot.delivery.sender import CONCURRENCY, Hook, OutboxSender
 from storage.db import Database
 from storage.models import Priority
 
 INTERACTIVE_RETRIES = 2
+POOL_SIZE = 256  # PTB's default for the bot's own requests
 LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
 UNLIMITED = frozenset({"sendChatAction"})  # "typing…" is not a message
 
@@ -107,6 +111,7 @@ class BudgetRateLimiter(BaseRateLimiter[Any]):
         chat = _chat_key(data.get("chat_id"))
         for attempt in range(self.retries + 1):
             slot = await self.budget.acquire(Priority.INTERACTIVE, chat, chat_limit=True)
+            token = current_slot.set(slot)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -114,12 +119,49 @@ class BudgetRateLimiter(BaseRateLimiter[Any]):
                 if attempt == self.retries:
                     raise
             finally:
+                current_slot.reset(token)
                 self.budget.release(slot)
         raise AssertionError("unreachable")
 
 
 def make_rate_limiter(settings: Settings, clock: Clock | None) -> BudgetRateLimiter:
     return BudgetRateLimiter(RateBudget(settings.global_rate, timer_for(clock)))
+
+
+class StampingTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, stamping the rate slot of the send in progress once its request has been
+    written (httpcore's ``trace`` event), so that the budget counts the window from when the
+    request really left (``bot.delivery.limits.Slot``)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        slot = current_slot.get()
+        if slot is not None:
+            slot.writing()
+            chained = request.extensions.get("trace")
+
+            async def trace(name: str, info: dict[str, Any]) -> None:
+                if name.endswith("send_request_body.complete"):
+                    slot.stamp()
+                if chained is not None:
+                    result = chained(name, info)
+                    if inspect.isawaitable(result):
+                        await result
+
+            request.extensions = {**request.extensions, "trace": trace}
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            if slot is not None:
+                slot.stamp()  # written or failed: either way it is no longer being written
+
+
+def make_request(pool_size: int = POOL_SIZE) -> HTTPXRequest:
+    """PTB's default request for the bot's calls (256 connections, HTTP/1.1, its timeouts), with
+    the stamping transport."""
+    transport = StampingTransport(
+        limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    )
+    return HTTPXRequest(connection_pool_size=pool_size, httpx_kwargs={"transport": transport})
 
 
 def _markup(rows: Sequence[Sequence[dict[str, Any]]] | None) -> InlineKeyboardMarkup | None:
@@ -221,7 +263,7 @@ def build_sender(
     db: Database,
     clock: Clock,
     *,
-    concurrency: int = 8,
+    concurrency: int = CONCURRENCY,
     hooks: Sequence[Hook] | None = None,
 ) -> OutboxSender:
     """An outbox sender that sends with ``bot`` and shares its rate budget."""

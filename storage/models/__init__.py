@@ -21,7 +21,7 @@ from storage.models.core import (
 from storage.models.dues import *  # noqa: F403
 from storage.models.members import Member, MemberState, PartyStatus
 from storage.models.ops import Heartbeat  # noqa: F401
-from storage.models.outbox import OutboxBody, OutboxMessage, OutboxStatus, Priority
+from storage.models.outbox import OutboxBody, OutboxMessage, OutboxStatus, Priority, SenderInstance  # noqa: F401
 from storage.models.registration import ConsentRecord  # noqa: F401
 from storage.models.relay import *  # noqa: F403
 from storage.models.scheduling import ReminderOccurrence  # noqa: F401

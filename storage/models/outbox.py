@@ -112,3 +112,17 @@ def outbox_payload(table: Any = None) -> ColumnElement[Any]:
     body = OutboxBody.__table__
     shared = select(body.c.payload).where(body.c.id == outbox.c.body_id).scalar_subquery()
     return func.coalesce(outbox.c.payload, shared, type_=EncryptedJSON())
+
+
+class SenderInstance(Base):
+    """A running outbox sender, for sharing the global rate between instances (PostgreSQL).
+
+    Each sender writes its row at start and refreshes ``heartbeat_at`` every few seconds; the live
+    rows (a recent heartbeat) divide the configured rate between them (``bot.delivery.share``).
+    """
+
+    __tablename__ = "sender_instance"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

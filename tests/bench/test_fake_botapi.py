@@ -130,6 +130,11 @@ async def test_injected_faults(api, bot):
     with pytest.raises(RetryAfter) as info:
         await bot.send_message(88, "x")
     assert _seconds(info.value) == 7
+    with pytest.raises(RetryAfter) as info:  # the deadline holds for every chat: another 429
+        await bot.send_message(89, "x")
+    assert 1 <= _seconds(info.value) <= 7
+    assert (api.count_429, api.early_429) == (2, 1)
+    api._global_until = -1.0  # (the deadline has passed)
     await bot.send_message(88, "x")  # faults are used up
     assert api.delivered_chat_ids() == [88]
 
@@ -174,6 +179,53 @@ async def test_raw_json_and_get(api):
             "description": "Too Many Requests: retry after 1",
             "parameters": {"retry_after": 1},
         }
+
+
+async def test_a_send_before_the_retry_after_deadline_is_another_429():
+    async with FakeBotAPI(rate=2, retry_after=1) as api:
+        async with telegram.Bot(TOKEN, base_url=api.base_url) as bot:
+            await bot.send_message(1, "a")
+            await bot.send_message(2, "b")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(3, "over the limit")
+            await asyncio.sleep(0.5)  # the window has room again, but the deadline has not passed
+            with pytest.raises(RetryAfter):
+                await bot.send_message(4, "too early")
+            assert (api.count_429, api.early_429) == (2, 1)
+            await asyncio.sleep(0.6)
+            await bot.send_message(4, "after the deadline")
+            assert api.delivered_chat_ids() == [1, 2, 4]
+            # a chat's own limit holds back only that chat
+            with pytest.raises(RetryAfter):
+                await bot.send_message(4, "again to 4 within a second")
+            await asyncio.sleep(0.1)
+            await bot.send_message(5, "another chat is fine")
+
+
+async def test_latency_and_jitter_hold_the_answer_not_the_arrival():
+    async with FakeBotAPI(latency=0.2, jitter=0.1, seed=3) as api:
+        async with telegram.Bot(TOKEN, base_url=api.base_url) as bot:
+            await bot.get_me()
+            took = []
+            for i in range(8):
+                started = time.monotonic()
+                await bot.send_message(100 + i, "x")
+                took.append(time.monotonic() - started)
+                assert api.delivered[-1].t - started < 0.08  # recorded on arrival, answered later
+    assert all(0.1 <= t < 0.45 for t in took)
+    assert max(took) - min(took) > 0.03  # jittered
+
+
+async def test_exclusive_updates_go_to_one_caller_each():
+    async with FakeBotAPI(exclusive_updates=True) as api:
+        async with (
+            telegram.Bot(TOKEN, base_url=api.base_url) as one,
+            telegram.Bot(TOKEN, base_url=api.base_url) as two,
+        ):
+            ids = [api.push_text(1000 + i, "/help") for i in range(3)]
+            first = await one.get_updates(limit=2)
+            second = await two.get_updates()
+            assert [u.update_id for u in first] + [u.update_id for u in second] == ids
 
 
 def test_window_helpers_and_duplicates():

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FakeClock
-from bot.delivery.limits import GROUP_LIMIT, RateBudget, Slot, VirtualTimer
+from bot.delivery.limits import GROUP_LIMIT, MARGIN, WINDOW, RateBudget, Slot, VirtualTimer
+from tests.delivery.virtual_loop import LoopTimer, run_virtual
 
 
 def budget(rate: float = 25) -> RateBudget:
@@ -27,12 +28,16 @@ def max_in_window(times: list[float], seconds: float = 1.0) -> int:
     return best
 
 
-def could_arrive_together(slots: list[Slot], limit: int) -> bool:
-    """Could more than ``limit`` of these requests reach the server within one second?
+def starts_squeezed(slots: list[Slot], limit: int) -> bool:
+    """Do any ``limit + 1`` of these sends start within ``WINDOW``? If not, requests that each reach
+    the server within ``MARGIN`` of their start never put ``limit + 1`` in one second there."""
+    starts = sorted(s.start for s in slots)
+    return any(b - a < WINDOW - 1e-9 for a, b in zip(starts, starts[limit:], strict=False))
 
-    A request arrives somewhere between its slot's start and end. For the send that starts last
-    among any ``limit + 1``, the others must all have ended less than a second before it started.
-    """
+
+def could_arrive_together(slots: list[Slot], limit: int) -> bool:
+    """Could more than ``limit`` of these requests reach the server within one second, wherever in
+    its round trip (between start and end) each arrived? (The per-chat limit promises this.)"""
     for latest in slots:
         overlapping = [
             s for s in slots if s is not latest and s.start <= latest.start and s.end > latest.start - 1.0
@@ -59,8 +64,9 @@ def could_arrive_together(slots: list[Slot], limit: int) -> bool:
 def test_no_second_can_ever_hold_more_than_the_rate(
     rate: float, jobs: list[tuple[int, int, float, float]]
 ) -> None:
-    """Whatever arrives when and takes how long: ≤ rate per second, ≤ 1/s per private chat,
-    wherever in its round trip each request actually reached the server."""
+    """Whatever arrives when and takes how long: ≤ rate per second (by start time, several in
+    flight), never more than a window's worth out at once, and ≤ 1/s per private chat wherever in
+    its round trip each request actually reached the server."""
 
     async def scenario() -> list[Slot]:
         b = budget(rate)
@@ -70,14 +76,17 @@ def test_no_second_can_ever_hold_more_than_the_rate(
             await b.timer.sleep(arrives)
             async with b.slot(priority, chat) as slot:
                 taken.append(slot)
+                out.append(b.in_flight)
                 await b.timer.sleep(takes)
 
         await asyncio.gather(*(job(*j) for j in jobs))
         return taken
 
+    out: list[int] = []
     taken = asyncio.run(scenario())
     assert len(taken) == len(jobs)
-    assert not could_arrive_together(taken, int(rate))
+    assert not starts_squeezed(taken, int(rate))
+    assert max(out) <= max(1, int(rate))
     for chat in {s.chat_id for s in taken if s.chat_id > 0}:
         assert not could_arrive_together([s for s in taken if s.chat_id == chat], 1)
 
@@ -95,20 +104,83 @@ async def test_sustained_rate_is_close_to_the_setting() -> None:
     assert max_in_window(starts) <= 25
 
 
-async def test_a_request_still_out_holds_back_the_one_a_full_window_later() -> None:
+async def test_a_request_still_out_does_not_hold_back_the_ones_after_it() -> None:
     b = budget(5)
     hanging = await b.acquire(30, 1)
-    others = [await b.acquire(30, 2 + i) for i in range(4)]
+    others = [await b.acquire(30, 2 + i) for i in range(3)]
     for slot in others:
         b.release(slot)
+    fifth = await asyncio.wait_for(b.acquire(30, 98), 1)  # the first is still out: no matter
+    b.release(fifth)
+    sixth = await asyncio.wait_for(b.acquire(30, 99), 1)
+    assert sixth.start >= hanging.start + WINDOW  # a window after the first *started*
+    assert hanging.end is None
+    b.release(sixth)
+
+
+async def test_a_whole_window_out_holds_back_the_next_send() -> None:
+    b = budget(5)
+    out = [await b.acquire(30, 1 + i) for i in range(5)]
     blocked = asyncio.create_task(b.acquire(30, 99))
+    b.timer.clock.advance(seconds=3)  # type: ignore[attr-defined]
     for _ in range(50):
         await asyncio.sleep(0)
-    assert not blocked.done()  # the 6th send must not start while the 1st may still be arriving
-    b.timer.clock.advance(seconds=3)  # type: ignore[attr-defined]
-    b.release(hanging)
+    assert not blocked.done()  # five answers outstanding: a sixth could overtake a slow first
+    b.release(out[0])
     slot = await asyncio.wait_for(blocked, 1)
-    assert slot.start >= hanging.end + 1.0
+    assert slot.start >= out[0].end
+
+
+async def run_with_round_trips(
+    b: RateBudget, sends: int, *, rtt: float, jitter: float, workers: int = 16, seed: int = 1
+) -> list[Slot]:
+    """``workers`` tasks send one message each to distinct chats, each request taking
+    rtt ± jitter (uniform) on the virtual clock."""
+    import random
+
+    rng = random.Random(seed)
+    chats = iter(range(10_000, 10_000 + sends))
+    taken: list[Slot] = []
+
+    async def worker() -> None:
+        for chat in chats:
+            async with b.slot(30, chat) as slot:
+                taken.append(slot)
+                await b.timer.sleep(rtt + rng.uniform(-jitter, jitter))
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return taken
+
+
+def test_rate_holds_at_real_round_trips_with_requests_in_flight() -> None:
+    """On a loop whose clock is virtual, so that sixteen round trips overlap as they do for real."""
+    for rtt in (0.0, 0.15, 0.3):
+        b = RateBudget(25, LoopTimer())
+        taken = run_virtual(run_with_round_trips(b, 600, rtt=rtt, jitter=min(rtt, 0.1)))
+        starts = sorted(s.start for s in taken)
+        rate = (len(starts) - 1) / (starts[-1] - starts[0])
+        assert rate >= 0.95 * 25, (rtt, rate)
+        assert not starts_squeezed(taken, 25)
+        # arriving anywhere within MARGIN of its start, no second at the server holds more than 25
+        assert max_in_window([t + 0.99 * MARGIN for t in starts[::2]] + starts[1::2]) <= 25
+
+
+async def test_a_429_pauses_everyone_even_with_requests_in_flight() -> None:
+    b = budget(25)
+    in_flight = [await b.acquire(30, 100 + i) for i in range(20)]  # twenty requests are out
+    deadline = b.pause(7)  # the answer to one of them is a 429 with retry_after 7
+
+    async def take(chat: int) -> float:
+        async with b.slot(30, chat) as slot:
+            return slot.start
+
+    later = [asyncio.create_task(take(200 + i)) for i in range(10)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    for slot in in_flight:  # the others come back afterwards
+        b.release(slot)
+    times = await asyncio.gather(*later)
+    assert min(times) >= deadline
 
 
 async def test_interactive_replies_go_before_queued_bulk_sends() -> None:
@@ -179,3 +251,40 @@ async def test_time_lost_to_a_stall_is_partly_made_up() -> None:
     early = sum(1 for a, b_ in itertools.pairwise(starts) if b_ - a < b.interval / 2)
     assert 4 <= early <= 8  # about CATCH_UP worth of sends go at once, not a second's worth
     assert max_in_window(starts) <= 25
+
+
+async def test_the_window_counts_from_when_the_request_was_written() -> None:
+    b = budget(5)
+    first = await b.acquire(30, 1)
+    first.writing()  # the transport has it; the process is descheduled before the write ends
+    others = [await b.acquire(30, 2 + i) for i in range(4)]
+    for slot in others:
+        b.release(slot)
+    blocked = asyncio.create_task(b.acquire(30, 99))
+    b.timer.clock.advance(seconds=2)  # type: ignore[attr-defined]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not blocked.done()  # the first is still being written: it has not left yet
+    first.stamp()  # written now, two seconds after its slot
+    sixth = await asyncio.wait_for(blocked, 1)
+    assert sixth.start >= first.sent + WINDOW > first.start + 2
+
+
+async def test_the_transport_stamps_a_slot_when_its_request_is_written() -> None:
+    import telegram
+
+    from bench.fake_botapi import FakeBotAPI
+    from bot.delivery.limits import current_slot
+    from bot.delivery.telegram import make_request
+
+    b = RateBudget(25)
+    async with FakeBotAPI(latency=0.3) as api:
+        async with telegram.Bot("123:ABC", base_url=api.base_url, request=make_request(4)) as bot:
+            await bot.get_me()
+            async with b.slot(30, 42) as slot:
+                assert current_slot.get() is slot
+                await bot.send_message(42, "x")
+                answered = b.timer.now()
+    assert slot.sent is not None
+    assert slot.start <= slot.sent < slot.start + 0.2 < answered  # written long before the answer
+    assert abs(slot.sent - api.delivered[-1].t) < 0.1  # about when it reached the server

@@ -348,3 +348,123 @@ async def test_two_instances_claim_disjoint_rows_on_postgres(harness: BotHarness
     claims = await asyncio.gather(*(s._claim(30) for s in (first, second, first, second)))
     ids = [row.id for claim in claims for row in claim]
     assert len(ids) == len(set(ids)) == 100
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_instances_share_the_rate_and_a_dead_ones_share_is_handed_over(harness: BotHarness) -> None:
+    from bot.delivery.limits import RateBudget, VirtualTimer
+    from bot.delivery.share import TTL, RateShare
+
+    budgets = [RateBudget(25, VirtualTimer(harness.clock)) for _ in range(3)]
+    shares = [
+        RateShare(harness.db, harness.clock, b, f"host-{name}:1:ab")
+        for name, b in zip("abc", budgets, strict=True)
+    ]
+    a, b, c = shares
+    assert await a.join() == 25  # alone: the whole rate, at once
+    assert budgets[0].paused_until < budgets[0].timer.now()
+    assert await b.join() == 12
+    assert budgets[1].paused_until > budgets[1].timer.now()  # held until the first has made room
+    assert await a.refresh() == 13
+    assert await c.join() == 8
+    assert [await s.refresh() for s in shares] == [9, 8, 8]
+    assert sum(x.burst for x in budgets) == 25
+
+    # c dies (no more heartbeats); a clean stop of b deletes its row at once
+    harness.clock.advance(seconds=TTL.total_seconds() - 1)
+    assert [await a.refresh(), await b.refresh()] == [9, 8]  # c still counts within its TTL
+    harness.clock.advance(seconds=2)
+    assert await a.refresh() == 13 and await b.refresh() == 12
+    assert budgets[0].burst + budgets[1].burst == 25  # c's share handed over
+    await b.leave()
+    assert await a.refresh() == 25
+
+    # c comes back from a long stall: it finds its row gone and waits before sending again
+    harness.clock.advance(seconds=1)
+    assert await c.refresh() == 12
+    assert budgets[2].paused_until > budgets[2].timer.now()
+    assert await a.refresh() == 13
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_a_sender_registers_on_start_and_leaves_on_stop(harness: BotHarness) -> None:
+    from storage.models import SenderInstance
+
+    sender = build_sender(harness.app.bot, harness.db, harness.clock, hooks=[])
+    await sender.start()
+    try:
+        async with harness.session() as session:
+            assert list(await session.scalars(select(SenderInstance.id))) == [sender.instance_id]
+    finally:
+        await sender.stop()
+    async with harness.session() as session:
+        assert list(await session.scalars(select(SenderInstance.id))) == []
+
+
+async def test_429_with_requests_in_flight_pauses_every_later_send(harness: BotHarness) -> None:
+    """Each request takes a (real) 30 ms round trip, so several are out when the 429 comes back."""
+    chats = list(range(8001, 8061))
+    await enqueue_many(harness, chats)
+    harness.fake.fail("retry_after:5", chat_id=8020)
+    budget = budget_of(harness.app.bot)
+    timer = budget.timer
+    original = harness.fake.do_request
+    started: list[float] = []
+    answered_429: list[tuple[float, int]] = []
+
+    async def round_trip(url: str, method: str, request_data: Any = None, *args: Any, **kwargs: Any):
+        started.append(timer.now())
+        status, body = await original(url, method, request_data, *args, **kwargs)
+        await asyncio.sleep(0.03)
+        if status == 429:
+            answered_429.append((timer.now(), budget.in_flight))
+        return status, body
+
+    harness.fake.do_request = round_trip  # type: ignore[method-assign]
+    sender = build_sender(harness.app.bot, harness.db, harness.clock, concurrency=16)
+    await sender.drain()
+
+    [(answered_at, in_flight)] = answered_429
+    assert in_flight > 1  # others were out with it
+    later = [t for t in started if t > answered_at]
+    assert later and min(later) >= answered_at + 5  # nothing left before the deadline
+    assert sorted(c.chat_id for c in harness.fake.sent(method="sendMessage")) == chats  # each once
+    assert {r.status for r in (await rows_by_chat(harness)).values()} == {OutboxStatus.SENT}
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_two_senders_starting_together_never_both_take_the_whole_rate(harness: BotHarness) -> None:
+    from bot.delivery.limits import RateBudget, VirtualTimer
+    from bot.delivery.share import RateShare
+
+    for attempt in range(5):
+        budgets = [RateBudget(25, VirtualTimer(harness.clock)) for _ in range(2)]
+        shares = [
+            RateShare(harness.db, harness.clock, b, f"host-{attempt}-{i}:1:ab") for i, b in enumerate(budgets)
+        ]
+        await asyncio.gather(*(s.join() for s in shares))
+        unheld = [b.rate for b in budgets if b.paused_until < b.timer.now()]
+        assert sum(unheld) <= 25  # whoever sends at once, together within the rate
+        for s in shares:
+            await s.leave()
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several instances run on PostgreSQL only")
+async def test_each_chat_goes_out_from_one_instance(harness: BotHarness) -> None:
+    from bot.delivery.share import RateShare
+
+    await enqueue_many(harness, list(range(8001, 8061)))
+    senders = [build_sender(harness.app.bot, harness.db, harness.clock, hooks=[]) for _ in range(3)]
+    for s in senders:
+        s.share = RateShare(harness.db, harness.clock, budget_of_rate(25), s.instance_id)
+        await s.share.join()
+    for s in senders:
+        await s.share.refresh()
+    claimed = {s.instance_id: {row.chat_id for row in await s._claim(60)} for s in senders}
+    assert sorted(c for chats in claimed.values() for c in chats) == list(range(8001, 8061))
+    ranges = sorted(s.share.partition for s in senders)
+    assert ranges == [(25, 0, 9), (25, 9, 17), (25, 17, 25)]  # as wide as the shares 9, 8, 8
+    for s in senders:
+        _modulus, low, high = s.share.partition
+        assert all(low <= c % 25 < high for c in claimed[s.instance_id])
+        assert high - low == s.share.share

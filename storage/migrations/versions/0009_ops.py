@@ -1,7 +1,7 @@
 """operations: heartbeats (the reminder tick's last run, readable by /healthz on every instance)
 
 Revision ID: 0009_ops
-Revises: 0007_retention
+Revises: 0008_sender_lease
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_ops"
-down_revision: str | None = "0007_retention"
+down_revision: str | None = "0008_sender_lease"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
