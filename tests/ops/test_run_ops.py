@@ -159,6 +159,7 @@ async def test_health_metrics_and_status_in_both_modes(mode, fresh_database_fact
 
 
 @pytest.mark.skipif(on_postgres(), reason="SQLite's online backup; PostgreSQL is pointed to pg_dump")
+@pytest.mark.flaky(reruns=1)  # a real bot process racing a notice on a loaded machine
 async def test_a_backup_during_a_notice_restores_soundly(tmp_path) -> None:
     from bench.broadcast import StatusReader, seed
     from storage import migrate
