@@ -97,9 +97,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.rules.dates import next_allowed_time
 from bot.scheduling.sql import language_of_person
-from bot.services.outbox import Outgoing
+from bot.services.outbox import Outgoing, off_telegram_join
 from storage.dialect import insert_ignore_stmt
-from storage.models import OutboxBody, OutboxMessage, OutboxStatus, Person, Priority, UTCDateTime
+from storage.models import Account, OutboxBody, OutboxMessage, OutboxStatus, Person, Priority, UTCDateTime
 from storage.models.core import HandledUpdate
 from storage.models.scheduling import ReminderMessage, ReminderOccurrence, SchedulerState
 
@@ -368,56 +368,65 @@ async def copy_to_outbox(
             row["body_id"] = body_id
         await session.execute(insert(msg), staged)
     for tz in sorted({row["tz"] for row in staged}):
+        group = and_(
+            msg.batch == batch,
+            msg.kind == occ.kind,
+            msg.subject_type == occ.subject_type,
+            msg.subject_id == occ.subject_id,
+            msg.period == occ.period,
+            msg.tz == occ.tz,
+            msg.language == language,
+        )
+        due = (*pending, occ.tz == tz, Person.unreachable.is_(False))
+        common = (
+            literal(int(Priority.REMINDER), Integer()),
+            literal(OutboxStatus.PENDING.value, String(16)),
+            literal(0, Integer()),
+            literal(quiet.release_time(now, tz), UTCDateTime()),
+            literal(now, UTCDateTime()),
+        )
+        tail = ["priority", "status", "attempts", "next_attempt_at", "created_at"]
+        source = literal("reminder:", String) + cast(occ.id, String)
         rows = (
             select(
-                literal("reminder:", String) + cast(occ.id, String),
+                source,
                 literal(OUTBOX_KIND, String(32)),
                 Person.chat_id,
                 Person.id,
                 null(),
                 msg.body_id,
-                literal(int(Priority.REMINDER), Integer()),
-                literal(OutboxStatus.PENDING.value, String(16)),
-                literal(0, Integer()),
-                literal(quiet.release_time(now, tz), UTCDateTime()),
-                literal(now, UTCDateTime()),
+                *common,
             )
             .select_from(occ)
             .join(Person, Person.id == occ.person_id)
-            .join(
-                msg,
-                and_(
-                    msg.batch == batch,
-                    msg.kind == occ.kind,
-                    msg.subject_type == occ.subject_type,
-                    msg.subject_id == occ.subject_id,
-                    msg.period == occ.period,
-                    msg.tz == occ.tz,
-                    msg.language == language,
-                ),
-            )
-            .where(
-                *pending,
-                occ.tz == tz,
-                Person.chat_id.is_not(None),
-                Person.unreachable.is_(False),
-            )
+            .join(msg, group)
+            .where(*due, Person.chat_id.is_not(None))
         )
         stmt = insert_ignore_stmt(session, OutboxMessage, ["source", "chat_id"]).from_select(
-            [
-                "source",
-                "kind",
-                "chat_id",
-                "person_id",
-                "payload",
-                "body_id",
-                "priority",
-                "status",
-                "attempts",
-                "next_attempt_at",
-                "created_at",
-            ],
-            rows,
+            ["source", "kind", "chat_id", "person_id", "payload", "body_id", *tail], rows
+        )
+        inserted = await session.execute(stmt)
+        result.outbox_rows += max(inserted.rowcount or 0, 0)
+        # People off Telegram (the web chat, WeChat): the same body, to their preferred account there.
+        elsewhere = (
+            select(
+                source,
+                literal(OUTBOX_KIND, String(32)),
+                Account.channel,
+                Account.address,
+                Person.id,
+                null(),
+                msg.body_id,
+                *common,
+            )
+            .select_from(occ)
+            .join(Person, Person.id == occ.person_id)
+            .join(msg, group)
+            .join(Account, off_telegram_join())
+            .where(*due, Person.chat_id.is_(None))
+        )
+        stmt = insert_ignore_stmt(session, OutboxMessage, ["source", "channel", "address"]).from_select(
+            ["source", "kind", "channel", "address", "person_id", "payload", "body_id", *tail], elsewhere
         )
         inserted = await session.execute(stmt)
         result.outbox_rows += max(inserted.rowcount or 0, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -13,6 +15,9 @@ from web.routes import web_routes
 
 @pytest.fixture
 async def demo(harness: BotHarness, tmp_path) -> Demo:
+    # The demo runs on the wall clock moved on by its time control; rows that take their creation time
+    # from the wall clock (a branch's created_at) agree with it only if the test clock starts there too.
+    harness.clock.set(datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0))
     demo = Demo(harness.settings, tmp_path, db=harness.db, clock=harness.clock)
     await demo.seed()
     return demo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from openpyxl import load_workbook
 
@@ -178,3 +179,15 @@ async def test_a_notice_reaches_members_on_the_web_and_they_acknowledge_it(clien
     # The secretary's report counts the acknowledgement.
     texts = " ".join(m["text"] for m in await messages(client, "secretary"))
     assert "收到" in texts
+
+
+async def test_moving_the_clock_on_fires_the_report_on_the_first(client, demo: Demo) -> None:
+    """The reminder tick runs as the demo clock moves on: on the 1st the secretary gets the month's report."""
+    before = len(await messages(client, "secretary"))
+    now = demo.clock.now()
+    first = (now.replace(day=28) + timedelta(days=5)).replace(day=1, hour=3, minute=0)  # 11:00 in Shanghai
+    minutes = int((first - now).total_seconds() // 60) + 1
+    response = await client.post("/api/clock", json={"advance_minutes": minutes})
+    assert response.status_code == 200
+    new = (await messages(client, "secretary"))[before:]
+    assert any("月" in m["text"] and m["buttons"] for m in new), [m["text"] for m in new]
