@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.conversation import Conversation
@@ -139,6 +141,108 @@ class Demo:
                 logger.exception("demo tick failed")
 
     # -- the demo world ----------------------------------------------------------------------------------
+    async def history(self, branch_id: int) -> None:
+        """Some history through the services: this month's dues (paid by one member, not by the others,
+        members owe from the month they reported in), an activity day with
+        answers, a study item, the township's catalogue and one open request."""
+        from decimal import Decimal
+
+        from bot.rules.dues import DuesCategory
+        from bot.services import activity, dues, relay, study
+        from bot.services.study import Content
+        from storage.models.activity import ActivityEvent, RsvpAnswer
+        from storage.models.core import Township
+
+        now = self.clock.now()
+        this_month = now.astimezone(self.settings.tz).date().replace(day=1)
+        async with self.db.session() as session:
+            secretary = await _actor(session, "secretary")
+            await dues.open_month(session, branch_id=branch_id, month=this_month, actor=secretary, now=now)
+            await session.commit()
+        async with self.db.session() as session:
+            wang = await _actor(session, "member-wang")
+            await dues.declare(
+                session,
+                member_id=wang.member_id,
+                actor_person_id=wang.person_id,
+                category=DuesCategory.EMPLOYED,
+                base=Decimal("6000"),
+                effective=None,
+                now=now,
+            )
+            await dues.report_payment(
+                session,
+                member_id=wang.member_id,
+                actor_person_id=wang.person_id,
+                months=[this_month],  # 李秀英 and 张伟 have not paid it: the ledger shows both
+                paid_on=now.astimezone(self.settings.tz).date(),
+                place="host",
+                paid_by=None,
+                extra=Decimal("0"),
+                now=now,
+            )
+            await session.commit()
+        async with self.db.session() as session:
+            secretary = await _actor(session, "secretary")
+            day = min(now.astimezone(self.settings.tz).day + 3, 28)
+            await activity.update_plan(session, secretary, branch_id, "rule", f"每月{day}日", now)
+            await activity.update_plan(session, secretary, branch_id, "place", "社区党群服务中心", now)
+            await activity.plan_events(session, now)
+            await session.commit()
+        async with self.db.session() as session:
+            event = await session.scalar(
+                select(ActivityEvent)
+                .where(ActivityEvent.branch_id == branch_id, ActivityEvent.starts_at > now)
+                .order_by(ActivityEvent.starts_at)
+                .limit(1)
+            )
+            if event is not None:
+                await activity.answer_rsvp(
+                    session, await _actor(session, "member-wang"), event.id, RsvpAnswer.ATTEND, now
+                )
+                await activity.answer_rsvp(
+                    session,
+                    await _actor(session, "member-li"),
+                    event.id,
+                    RsvpAnswer.LEAVE,
+                    now,
+                    reason="上夜班",
+                )
+            content = Content(text="学习《中国共产党章程》第一章，写一两句心得。")
+            await study.publish(
+                session, await _actor(session, "secretary"), branch_id, content, 14, now, self.quiet
+            )
+            await session.commit()
+        async with self.db.session() as session:
+            township = await session.scalar(select(Township).where(Township.name == TOWNSHIP))
+            agent = await _actor(session, "agent")
+            item = await relay.add_item(
+                session,
+                township_id=township.id,
+                name="开具在外务工证明",
+                kind="full",
+                materials=["身份证照片", "务工单位名称"],
+                promised_days=5,
+                actor_person_id=agent.person_id,
+            )
+            await relay.add_item(
+                session,
+                township_id=township.id,
+                name="咨询新农合报销",
+                kind="consult",
+                materials=[],
+                promised_days=3,
+                actor_person_id=agent.person_id,
+            )
+            await relay.submit_request(
+                session,
+                await _actor(session, "member-zhang"),
+                item.id,
+                [relay.Part(kind="text", text="需要一份在外务工证明，单位是深圳某电子厂。")],
+                now,
+            )
+            await session.commit()
+
     async def seed(self) -> None:
         """Build the demo world through the services and the conversation, once per data folder."""
         path = self.data_dir / DIRECTORY_FILE
@@ -167,10 +271,20 @@ class Demo:
             await script.tap("secretary", "通过", containing=name)
             await self.settle()
             people.append(Person(who, name, "member"))
+        await self.history(branch.id)
+        await self.settle()
         people.append(Person("newcomer", "刘新来（未报到）", "newcomer"))
         people.append(Person("applicant", "陈申请（入党申请人）", "applicant"))
         self.directory = Directory(people, branch.invite_code)
         self.directory.save(path)
+
+
+async def _actor(session: Any, who: str) -> Any:
+    from bot.services.accounts import UserRef, find_person
+    from bot.services.identity import load_actor
+
+    person = await find_person(session, UserRef("web", who))
+    return await load_actor(session, person)
 
 
 class Script:
