@@ -29,7 +29,7 @@ from bot.services.dues import (
     rate_label,
     require_officer,
 )
-from bot.services.export import Sheet
+from bot.services.export import FILE_UNSAFE, Sheet
 from bot.services.identity import Actor
 from storage.models import Member, MemberState, utcnow
 from storage.models.dues import DuesMonth, DuesPayment
@@ -306,7 +306,14 @@ def ledger_sheet_title(month: date) -> str:
 
 
 def ledger_filename(ledger: Ledger) -> str:
-    return f"dues-{ledger.branch_id}-{ledger.month.year:04d}{ledger.month.month:02d}.xlsx"
+    """Named like the branch's whole ledger (``深圳流动党支部台账2026-12-03.xlsx``): branch, what, when."""
+    name = t(
+        LEDGER_LANGUAGE,
+        "dues.ledger.filename",
+        branch=ledger.branch_name,
+        month=f"{ledger.month.year:04d}-{ledger.month.month:02d}",
+    )
+    return FILE_UNSAFE.sub("_", name)
 
 
 async def dues_sheet(session: AsyncSession, branch_id: int, language: str) -> Sheet:

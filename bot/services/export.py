@@ -46,7 +46,7 @@ SheetBuilder = Callable[[AsyncSession, int, str], Awaitable[Sheet]]
 
 MAX_COLUMN_WIDTH = 40
 _BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
-_FILE_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+FILE_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def display_width(value: Any) -> int:
@@ -164,7 +164,7 @@ async def export_branch(
     )
     await session.commit()
     day = now.astimezone(ZoneInfo(branch.timezone)).date().isoformat()
-    filename = _FILE_UNSAFE.sub("_", t(language, "export.filename", branch=branch.name, date=day))
+    filename = FILE_UNSAFE.sub("_", t(language, "export.filename", branch=branch.name, date=day))
     caption = t(language, "export.caption", branch=branch.name, date=day)
     return Reply(screens=(Screen(caption, document=(filename, content)),), edit=False)
 

@@ -92,6 +92,7 @@ _BUTTON_STEPS: dict[str, frozenset[str]] = {
     "yp": frozenset({"year"}),
     "mo": frozenset({"month"}),
     "dy": frozenset({"day"}),
+    "ds": frozenset({"district"}),
     "skip": frozenset({"card", "district", "employer"}),
     "tr": frozenset({"employer"}),
     "ed": frozenset({"summary"}),
@@ -483,13 +484,19 @@ async def screen_for(
                 break
             if PARTY_FOUNDED <= day <= today:
                 days.append(Button(str(d), data=f"reg:dy:{d}"))
-        return screen("reg.ask_day", _rows(days, 7), year=year, month=month)
+        rows = _rows(days, 7)
+        if days:  # many remember the month, not the day: record the 1st and say so
+            rows.append((Button(t(language, "reg.btn.day_unknown"), data="reg:dy:1"),))
+        return screen("reg.ask_day", rows, year=year, month=month)
     if step == "card":
         return screen("reg.ask_card", [(Button(t(language, "common.skip"), data="reg:skip"),)])
     if step == "district":
+        # The districts this branch's members gave already, as buttons; typing another is fine too.
+        known = await _branch_districts(session, branch.id) if branch else []
+        picks = [Button(name, data=f"reg:ds:{i}") for i, name in enumerate(known)]
         return screen(
             "reg.ask_district",
-            [(Button(t(language, "common.skip"), data="reg:skip"),)],
+            [*_rows(picks, 3), (Button(t(language, "common.skip"), data="reg:skip"),)],
             city=branch.city if branch else "",
         )
     if step == "employer":
@@ -511,6 +518,21 @@ async def screen_for(
 
 
 # -- moving through the form -----------------------------------------------------------------------
+DISTRICT_BUTTONS = 9
+
+
+async def _branch_districts(session: AsyncSession, branch_id: int) -> list[str]:
+    """The city districts members of this branch gave, most common first (names are encrypted, so they
+    are read and counted here: a branch has tens of members, a few hundred at most)."""
+    counts: dict[str, int] = {}
+    for value in await session.scalars(
+        select(Member.city_district).where(Member.branch_id == branch_id, Member.city_district.is_not(None))
+    ):
+        if value:
+            counts[value] = counts.get(value, 0) + 1
+    return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:DISTRICT_BUTTONS]
+
+
 async def _has_villages(session: AsyncSession, township_id: int | None) -> bool:
     if township_id is None:
         return False
@@ -846,6 +868,13 @@ async def press(session: AsyncSession, *, person_id: int, language: str, data: s
         if not PARTY_FOUNDED <= joined <= today:
             return await _stale(session, person_id, language)
         return await _set_joined(session, person_id, draft, values, joined, language, now, today)
+    if action == "ds":  # a district another member of this branch gave
+        known = await _branch_districts(session, branch.id)
+        index = _int(arg)
+        if index is None or not 0 <= index < len(known):
+            return await _stale(session, person_id, language)
+        values["district"] = known[index]
+        return await advance("district")
     if action == "skip":
         values[step] = None
         return await advance(step)

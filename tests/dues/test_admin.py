@@ -307,7 +307,7 @@ async def test_exported_ledger_matches_the_database(harness: BotHarness) -> None
     [document] = [c for c in calls if c.method == "sendDocument"]
     assert "本支部实收 130.00 元；在家乡交纳 60.00 元（不计入）；未交 14.00 元" in document.text
     [(filename, content)] = [v for k, v in document.files.items()]
-    assert filename.endswith(".xlsx")
+    assert filename.endswith(".xlsx") and "党费台账" in filename  # named like the branch's whole ledger
     sheet = load_workbook(io.BytesIO(content)).active
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0][0] == "上海流动党支部 党费台账 2026年3月"

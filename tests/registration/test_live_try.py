@@ -75,3 +75,22 @@ async def test_the_other_officers_copies_show_the_decision(harness) -> None:
     assert "已由另一位书记或委员处理：通过" in edit.text and "王建国" in edit.text
     assert not edit.params.get("reply_markup")
     assert not [c for c in edits if c.chat_id == SECRETARY_A.id]  # their own tap already updated theirs
+
+
+async def test_a_forgotten_join_day_and_districts_as_buttons(harness) -> None:
+    from tests.registration.helpers import member_row
+
+    world = await make_world(harness)
+    steps = report_in_steps(world.invite_a)
+    day = next(i for i, (action, _) in enumerate(steps) if action == ("press", "1"))
+    district = next(i for i, (_, want) in enumerate(steps) if want == "哪个区")
+    first = [*steps[:day], (("press", "不记得具体日期"), "活动证"), *steps[day + 1 : district + 1]]
+    first += [("南山区", "工作单位"), (("press", "建筑"), "请核对"), (("press", "提交"), "已提交")]
+    await play(harness, WORKER, first)
+    member = await member_row(harness, WORKER)
+    assert str(member.joined_party_on) == "2015-07-01" and member.city_district == "南山区"
+    await approve(harness, WORKER)
+    other = TgUser(7703, "老乡")
+    await play(harness, other, steps[: district + 1])
+    assert harness.fake.last(other.id).button("南山区")  # the district another member gave
+    await play(harness, other, [(("press", "南山区"), "工作单位")])
