@@ -147,6 +147,12 @@ class WebChannel:
                 return
         for screen in screens:
             media = None
+            ref = screen.media.ref if screen.media is not None else ""
+            if ref.startswith("material:") and ref[len("material:") :].isdecimal():
+                # A file someone sent on the web (a request's material, a letter): shown by its material.
+                media = await self._share(session, int(ref[len("material:") :]), account.person_id)
+            elif screen.media is not None:
+                media = None  # another channel's file id: this channel cannot show it
             if screen.document is not None or screen.photo is not None:
                 if screen.document is not None:
                     filename, content, kind = screen.document[0], screen.document[1], "document"
@@ -168,6 +174,23 @@ class WebChannel:
                 WebMessage(account_id=account.id, body=_body(screen, media), created_at=self.clock.now())
             )
         await session.flush()
+
+    async def _share(self, session: AsyncSession, material_id: int, person_id: int) -> dict[str, Any] | None:
+        """A copy of a kept file for the person it is shown to (only they may open their copy)."""
+        kept = await session.get(Material, material_id)
+        if kept is None:
+            return None
+        copy = await store_material(
+            session,
+            person_id,
+            kept.kind,
+            kept.filename,
+            kept.mime_type or "application/octet-stream",
+            material_bytes(kept),
+            uploaded=False,
+            now=self.clock.now(),
+        )
+        return {"kind": kept.kind, "material_id": copy.id, "filename": kept.filename}
 
     async def messages(self, who: str, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
         """The bot's messages to this person after row ``after``, in order (edits come again, edited)."""
@@ -235,7 +258,11 @@ class WebChannel:
                     original = await session.get(WebMessage, int(edit_of))
                     if original is not None and original.account_id == account.id:
                         target = original.replaces or original.id
-                body = _body(Screen(payload.get("text", ""), buttons=buttons), None)
+                media = None
+                ref = str(payload.get("media_ref") or "")
+                if ref.startswith("material:") and ref[len("material:") :].isdecimal():
+                    media = await self._share(session, int(ref[len("material:") :]), account.person_id)
+                body = _body(Screen(payload.get("text", ""), buttons=buttons), media)
                 message = WebMessage(account_id=account.id, replaces=target, body=body, created_at=now)
                 session.add(message)
                 await session.flush()
@@ -278,7 +305,9 @@ def material_bytes(material: Material) -> bytes:
 
 
 def _editable(screen: Screen) -> bool:
-    return screen.contact is None and screen.document is None and screen.photo is None
+    return (
+        screen.contact is None and screen.document is None and screen.photo is None and screen.media is None
+    )
 
 
 def _body(screen: Screen, media: dict[str, Any] | None) -> dict[str, Any]:

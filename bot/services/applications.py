@@ -35,7 +35,7 @@ from bot.rules.phone import normalize_mobile
 from bot.rules.validate import ADULT_AGE, age_on, check_age_at_least, clean_name, clean_short_text
 from bot.services import audit, drafts
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Button, Outgoing, enqueue, notify_person
+from bot.services.outbox import Button, Outgoing, enqueue, notify_person, route_to
 from bot.services.registration import display_phone
 from bot.services.relay import agents_of, secretaries_of
 from storage.dialect import insert_ignore
@@ -574,7 +574,8 @@ async def _relay(session: AsyncSession, app: JoinApplication, view: ApplicationV
     secretaries = await secretaries_of(session, app.branch_id)
     agents = await agents_of(session, app.township_id)
     for person, role in [(p, "branch") for p in secretaries] + [(p, "township") for p in agents]:
-        if person.chat_id is None:
+        route = await route_to(session, person)
+        if route is None:
             continue
         language = language_of(person)
         buttons = (
@@ -610,7 +611,7 @@ async def _relay(session: AsyncSession, app: JoinApplication, view: ApplicationV
         await enqueue(
             session,
             source=f"{source}:{role[0]}:letter",
-            chat_id=person.chat_id,
+            **route,
             person_id=person.id,
             message=message,
             not_before=now,

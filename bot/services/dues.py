@@ -51,7 +51,7 @@ from bot.rules.errors import DuesInputError
 from bot.rules.validate import clean_name, clean_short_text
 from bot.services import audiences, audit
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Button, Outgoing, enqueue
+from bot.services.outbox import Button, Outgoing, enqueue, route_to
 from storage.dialect import insert_ignore
 from storage.models import (
     Branch,
@@ -643,7 +643,8 @@ async def _notify(
     **params: object,
 ) -> bool:
     """Enqueue catalogue entry `key` in the person's language; callable params are rendered per language."""
-    if person.chat_id is None:
+    route = await route_to(session, person)
+    if route is None:
         return False
     language = language_of(person)
     values = {name: value(language) if callable(value) else value for name, value in params.items()}
@@ -651,7 +652,7 @@ async def _notify(
     return await enqueue(
         session,
         source=source,
-        chat_id=person.chat_id,
+        **route,
         person_id=person.id,
         message=message,
         priority=Priority.NOTIFICATION,

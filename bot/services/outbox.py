@@ -69,6 +69,15 @@ def off_telegram_join() -> Any:
     return and_(*_off_telegram(Person.id))
 
 
+async def route_to(session: AsyncSession, person: Person) -> dict[str, Any] | None:
+    """Where a message to this person goes, as ``enqueue`` keywords: their Telegram chat, else their
+    preferred account on another channel; None when they cannot be reached anywhere."""
+    if person.chat_id is not None:
+        return {"chat_id": person.chat_id}
+    account = await reachable_account(session, person.id)
+    return {"channel": account.channel, "address": account.address} if account is not None else None
+
+
 async def reachable_account(session: AsyncSession, person_id: int) -> Account | None:
     """The person's account off Telegram that messages go to: the preferred reachable one first."""
     return await session.scalar(

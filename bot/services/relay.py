@@ -48,7 +48,7 @@ from bot.rules.errors import InputError
 from bot.rules.validate import clean_short_text
 from bot.services import audit, drafts
 from bot.services.identity import Actor, language_of
-from bot.services.outbox import Button, Outgoing, enqueue, notify_person
+from bot.services.outbox import Button, Outgoing, enqueue, notify_person, route_to
 from bot.services.registration import display_phone
 from storage.dialect import insert_ignore
 from storage.models import (
@@ -527,7 +527,8 @@ async def _send_parts(
     caption_key: str,
     now: datetime,
 ) -> None:
-    if person.chat_id is None:
+    route = await route_to(session, person)
+    if route is None:
         return
     language = language_of(person)
     for index, attachment in enumerate(attachments, start=1):
@@ -535,7 +536,7 @@ async def _send_parts(
         await enqueue(
             session,
             source=f"{source}:f{attachment.id}",
-            chat_id=person.chat_id,
+            **route,
             person_id=person.id,
             message=part_message(attachment, caption),
             not_before=now,

@@ -191,3 +191,19 @@ async def test_moving_the_clock_on_fires_the_report_on_the_first(client, demo: D
     assert response.status_code == 200
     new = (await messages(client, "secretary"))[before:]
     assert any("月" in m["text"] and m["buttons"] for m in new), [m["text"] for m in new]
+
+
+async def test_a_request_with_a_photo_reaches_the_agent_who_can_open_it(client) -> None:
+    assert "青山镇" in (await say(client, "member-wang", "/services"))["text"]
+    await tap(client, "member-wang", "在外务工证明")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 80
+    response = await client.post(
+        "/api/upload", data={"as": "member-wang"}, files={"file": ("id.png", png, "image/png")}
+    )
+    assert response.status_code == 200 and "共 1 件" in (await last(client, "member-wang"))["text"]
+    assert "已提交" in (await tap(client, "member-wang", "提交"))["text"]
+    to_agent = await messages(client, "agent")
+    assert any("王建国" in m["text"] for m in to_agent)
+    (photo,) = [m for m in to_agent if m["media"] and m["media"]["kind"] == "photo"]
+    opened = await client.get(photo["media"]["url"])
+    assert opened.status_code == 200 and opened.content == png
