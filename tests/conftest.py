@@ -32,6 +32,14 @@ def _configure_test_encryption() -> None:
 _configure_test_encryption()
 
 
+@pytest.fixture(autouse=True)
+def _test_keyring() -> None:
+    """Every test starts with the test key: a test that rotates or replaces the process's keyring (keys
+    rotate, the CLI in-process) must not leave later tests encrypting with another key than the bot
+    processes they start (which get the test key in ENCRYPTION_KEY)."""
+    _configure_test_encryption()
+
+
 def on_postgres() -> bool:
     return bool(TEST_DATABASE_URL)
 
