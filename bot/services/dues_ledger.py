@@ -6,15 +6,13 @@ settled, but it never enters what this branch received, so nothing is counted tw
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,7 +263,12 @@ def print_setup(sheet: Any, header_row: int) -> None:
 
 def ledger_workbook(ledger: Ledger, lang: str = LEDGER_LANGUAGE) -> bytes:
     """The ledger as an .xlsx file: a title, the headers, one row per member, the totals row and the
-    reconciliation lines (received here, waiting, paid at home, unpaid)."""
+    reconciliation lines (received here, waiting, paid at home, unpaid). openpyxl (and numpy with it) is
+    imported here, at first use, not when the bot starts."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     table = ledger_table(ledger, lang)
     workbook = Workbook()
     sheet = workbook.active
@@ -334,4 +337,4 @@ async def ledger_file(
 ) -> tuple[str, bytes, Ledger]:
     """(file name, .xlsx bytes, the ledger) for the secretary's export."""
     ledger = await build_ledger(session, branch_id=branch_id, month=month, actor=actor, now=now)
-    return ledger_filename(ledger), ledger_workbook(ledger), ledger
+    return ledger_filename(ledger), await asyncio.to_thread(ledger_workbook, ledger), ledger

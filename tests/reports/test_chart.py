@@ -78,10 +78,11 @@ def test_no_data_is_said_in_the_chart() -> None:
 
 
 def test_the_bot_starts_without_matplotlib() -> None:
-    """matplotlib takes most of a second to import: it is imported when a chart is first drawn."""
+    """matplotlib, numpy and openpyxl take most of a second to import: they are imported when a chart or
+    a workbook is first made."""
     code = (
         "import sys, app.features, handlers.application, bot.reports.service, bot.flows.reports\n"
-        "print('matplotlib' in sys.modules)"
+        "print(any(m in sys.modules for m in ('matplotlib', 'numpy', 'openpyxl')))"
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
