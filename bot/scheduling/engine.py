@@ -387,49 +387,31 @@ async def copy_to_outbox(
         )
         tail = ["priority", "status", "attempts", "next_attempt_at", "created_at"]
         source = literal("reminder:", String) + cast(occ.id, String)
-        rows = (
-            select(
-                source,
-                literal(OUTBOX_KIND, String(32)),
-                Person.chat_id,
-                Person.id,
-                null(),
-                msg.body_id,
-                *common,
+        head = (source, literal(OUTBOX_KIND, String(32)))
+        recipients = select(occ).join(Person, Person.id == occ.person_id).join(msg, group)
+        # Telegram chats, then people off Telegram (the web chat, WeChat) at their preferred account:
+        # the same body, one row each.
+        routes = (
+            (
+                ["chat_id"],
+                (Person.chat_id,),
+                recipients.where(*due, Person.chat_id.is_not(None)),
+                ["source", "chat_id"],
+            ),
+            (
+                ["channel", "address"],
+                (Account.channel, Account.address),
+                recipients.join(Account, off_telegram_join()).where(*due, Person.chat_id.is_(None)),
+                ["source", "channel", "address"],
+            ),
+        )
+        for columns, values, chosen, key in routes:
+            rows = chosen.with_only_columns(*head, *values, Person.id, null(), msg.body_id, *common)
+            stmt = insert_ignore_stmt(session, OutboxMessage, key).from_select(
+                ["source", "kind", *columns, "person_id", "payload", "body_id", *tail], rows
             )
-            .select_from(occ)
-            .join(Person, Person.id == occ.person_id)
-            .join(msg, group)
-            .where(*due, Person.chat_id.is_not(None))
-        )
-        stmt = insert_ignore_stmt(session, OutboxMessage, ["source", "chat_id"]).from_select(
-            ["source", "kind", "chat_id", "person_id", "payload", "body_id", *tail], rows
-        )
-        inserted = await session.execute(stmt)
-        result.outbox_rows += max(inserted.rowcount or 0, 0)
-        # People off Telegram (the web chat, WeChat): the same body, to their preferred account there.
-        elsewhere = (
-            select(
-                source,
-                literal(OUTBOX_KIND, String(32)),
-                Account.channel,
-                Account.address,
-                Person.id,
-                null(),
-                msg.body_id,
-                *common,
-            )
-            .select_from(occ)
-            .join(Person, Person.id == occ.person_id)
-            .join(msg, group)
-            .join(Account, off_telegram_join())
-            .where(*due, Person.chat_id.is_(None))
-        )
-        stmt = insert_ignore_stmt(session, OutboxMessage, ["source", "channel", "address"]).from_select(
-            ["source", "kind", "channel", "address", "person_id", "payload", "body_id", *tail], elsewhere
-        )
-        inserted = await session.execute(stmt)
-        result.outbox_rows += max(inserted.rowcount or 0, 0)
+            inserted = await session.execute(stmt)
+            result.outbox_rows += max(inserted.rowcount or 0, 0)
     await session.execute(delete(msg).where(msg.batch == batch))
     if body_ids:
         # A group whose recipients all lack a chat (or blocked the bot) leaves its body unused.

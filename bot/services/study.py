@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -373,37 +374,47 @@ async def member_items(session: AsyncSession, actor: Actor, now: datetime) -> li
 # -- reminder kinds -----------------------------------------------------------------------------------
 
 
-async def _due_publish(session: AsyncSession, now: datetime, since: datetime | None = None):
-    """Incremental (see the engine): with ``since``, only items whose moment passed after it, and
-    members approved after it."""
+def _due_unchecked(moment: Any, period: str):
+    """The due query of a study kind: members of the item's branch who have not checked in, once the
+    item's ``moment`` (published_at, remind_at) has passed and while it is open. Incremental (see the
+    engine): with ``since``, only items whose moment passed after it, and members approved after it."""
 
-    def query(*narrow):
-        return (
-            select(
-                *occurrence_columns(
-                    subject_type="study_item",
-                    subject_id=StudyItem.id,
-                    period="pub",
-                    person_id=Member.person_id,
-                    tz=Branch.timezone,
-                    due_at=StudyItem.published_at,
+    async def due(session: AsyncSession, now: datetime, since: datetime | None = None):
+        def query(*narrow):
+            return (
+                select(
+                    *occurrence_columns(
+                        subject_type="study_item",
+                        subject_id=StudyItem.id,
+                        period=period,
+                        person_id=Member.person_id,
+                        tz=Branch.timezone,
+                        due_at=moment,
+                    )
                 )
+                .select_from(StudyItem)
+                .join(Branch, Branch.id == StudyItem.branch_id)
+                .join(
+                    Member,
+                    and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED),
+                )
+                .outerjoin(
+                    StudyCheckin,
+                    and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id),
+                )
+                .where(moment <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None), *narrow)
             )
-            .select_from(StudyItem)
-            .join(Branch, Branch.id == StudyItem.branch_id)
-            .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
-            .outerjoin(
-                StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
-            )
-            .where(StudyItem.published_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None), *narrow)
-        )
 
-    if since is None:
-        return query()
-    items = await ids_of(
-        session, select(StudyItem.id).where(StudyItem.published_at > since, StudyItem.published_at <= now)
-    )
-    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
+        if since is None:
+            return query()
+        items = await ids_of(session, select(StudyItem.id).where(moment > since, moment <= now))
+        return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
+
+    return due
+
+
+_due_publish = _due_unchecked(StudyItem.published_at, "pub")
+_due_remind = _due_unchecked(StudyItem.remind_at, "remind")
 
 
 def checkin_buttons(language: str, item_id: int) -> tuple[tuple[Button, ...], ...]:
@@ -440,39 +451,6 @@ async def _render_item(session: AsyncSession, occasion: Occasion, head_key: str)
 
 async def _render_publish(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
     return await _render_item(session, occasion, "study.new")
-
-
-async def _due_remind(session: AsyncSession, now: datetime, since: datetime | None = None):
-    """Incremental (see the engine): with ``since``, only items whose moment passed after it, and
-    members approved after it."""
-
-    def query(*narrow):
-        return (
-            select(
-                *occurrence_columns(
-                    subject_type="study_item",
-                    subject_id=StudyItem.id,
-                    period="remind",
-                    person_id=Member.person_id,
-                    tz=Branch.timezone,
-                    due_at=StudyItem.remind_at,
-                )
-            )
-            .select_from(StudyItem)
-            .join(Branch, Branch.id == StudyItem.branch_id)
-            .join(Member, and_(Member.branch_id == StudyItem.branch_id, Member.state == MemberState.APPROVED))
-            .outerjoin(
-                StudyCheckin, and_(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == Member.id)
-            )
-            .where(StudyItem.remind_at <= now, StudyItem.ends_at > now, StudyCheckin.id.is_(None), *narrow)
-        )
-
-    if since is None:
-        return query()
-    items = await ids_of(
-        session, select(StudyItem.id).where(StudyItem.remind_at > since, StudyItem.remind_at <= now)
-    )
-    return new_or_joined(query, StudyItem.id, items, await approved_since(session, since))
 
 
 async def _render_remind(session: AsyncSession, occasion: Occasion) -> Outgoing | None:
