@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import Draft, utcnow
 
@@ -15,17 +17,26 @@ async def get_draft(session: AsyncSession, person_id: int, flow: str) -> Draft |
 
 
 async def save_draft(
-    session: AsyncSession, person_id: int, flow: str, step: str, data: dict[str, Any]
+    session: AsyncSession,
+    person_id: int,
+    flow: str,
+    step: str,
+    data: dict[str, Any],
+    *,
+    now: datetime | None = None,
 ) -> Draft:
-    """Create or update the person's draft of ``flow``; it becomes the one that receives typed input."""
+    """Create or update the person's draft of ``flow``; it becomes the one that receives typed input.
+    ``now`` is the event's time (the conversation's clock), so a form's expiry is measured on it."""
+    touched = now or utcnow()
     draft = await get_draft(session, person_id, flow)
     if draft is None:
-        draft = Draft(person_id=person_id, flow=flow, step=step, data=dict(data), updated_at=utcnow())
+        draft = Draft(person_id=person_id, flow=flow, step=step, data=dict(data), updated_at=touched)
         session.add(draft)
     else:
         draft.step = step
         draft.data = dict(data)  # a new dict, so SQLAlchemy sees the change
-        draft.updated_at = utcnow()
+        draft.updated_at = touched
+        flag_modified(draft, "updated_at")  # written even when unchanged, or the column's onupdate wins
     await session.flush()
     return draft
 
