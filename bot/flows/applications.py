@@ -1,13 +1,14 @@
 """Applying to join the party on the conversation core: the applicant's form (/apply, or the invite's
 "not a member" button) and the secretary's /applicants with the talk and the stages.
 
-Button data is ``jn:<action>[:<field>...]`` (one codec, `JN`) and ``apply:start``; a forged or too-large
-id decodes to nothing and is stale. Every press is re-checked by the service against the sender (the
-applicant's own form, or a secretary of the application's branch).
+The form's steps are data run by the step engine (`bot.steps`): birth date (year, month and day buttons,
+or typed whole in several forms), name, phone (typed, or shared with a button), home township, branch
+(unless the invite or the only branch gives it), the letter (typed, or a photo or file), and a
+confirmation with 修改 per answer. 返回, 取消, stale buttons and expired drafts are the engine's.
 
-Every question of the form has 返回 (but the first) and 取消; the birth date is picked with year, month
-and day buttons or typed whole; the phone can be shared with a button; the confirmation lets the
-applicant change any one answer and come back to it.
+Button data is ``jn:<action>[:<field>...]`` (one codec, `JN`, shared by the form and the secretary's
+actions) and ``apply:start``; a forged or too-large id decodes to nothing and is stale. Every secretary
+press is re-checked by the service against the sender (a secretary of the application's branch).
 """
 
 from __future__ import annotations
@@ -18,40 +19,24 @@ from typing import Any
 
 from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
-from bot.dialog import Button, Media, Reply, Screen
-from bot.i18n import LANGUAGES
+from bot.dialog import Button, Inbound, Media, Reply, Screen
+from bot.rules.dates import PARTY_FOUNDED
 from bot.scheduling import kinds_relay
 from bot.services import applications
 from bot.services.applications import ApplicationView, ApplyError
 from bot.services.registration import display_phone
+from bot.steps import CONFIRM, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
 
 # The ids of these tables are INTEGER columns (32-bit on PostgreSQL): a larger number in a press is
 # stale, never a DBAPIError in the driver (the codec's Id allows 64 bits).
 RowId = Int(1, 2**31 - 1)
 JN = Callbacks("jn")
-TOWNSHIP = JN.action("tw", RowId)
-BRANCH = JN.action("br", RowId)
-YEAR = JN.action("yr", Int(1900, 2100))
-YEAR_PAGE = JN.action("yp", Int(0, applications.YEAR_PAGES - 1))
-MONTH = JN.action("mo", Int(1, 12))
-DAY = JN.action("dy", Int(1, 31))
-BACK = JN.action("back", Word)  # the step the button was shown at: a back from an old screen is stale
-EDIT = JN.action("ed", Word)
-SUBMIT = JN.action("sub")
-CANCEL = JN.action("x")
 VIEW = JN.action("view", RowId)
 TALK = JN.action("talk", RowId)
 STAGE = JN.action("stg", RowId, Word)
 
 APPLY = Callbacks("apply")
 START = APPLY.action("start")
-
-CHOICE_STEPS = {"tw": "township", "br": "branch", "yr": "birth", "mo": "birth_month", "dy": "birth_day"}
-CLOSING = ("too_young", "not_allowed", "already_member")
-
-
-def _rows(buttons: Sequence[Button], per_row: int) -> list[tuple[Button, ...]]:
-    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
 
 
 def _say(turn: Turn, key: str, buttons: Sequence[Sequence[Button]] = (), **params: object) -> Reply:
@@ -63,77 +48,6 @@ def _day(turn: Turn, moment: datetime) -> str:
     return moment.astimezone(turn.settings.tz).date().isoformat()
 
 
-def _today(turn: Turn) -> date:
-    return turn.now.astimezone(turn.settings.tz).date()
-
-
-def _is_label(text: str | None, key: str, turn: Turn) -> bool:
-    """Whether typed text is a keyboard button's label (返回, 取消) in either language."""
-    wanted = " ".join((text or "").split())
-    return bool(wanted) and any(wanted == turn.catalogue.text(language, key) for language in LANGUAGES)
-
-
-def _back_cancel(turn: Turn, step: str, data: dict[str, Any]) -> tuple[Button, ...]:
-    row = []
-    if applications.previous_step(step, data) is not None:
-        row.append(Button(turn.text("common.back"), data=BACK.data(step)))
-    row.append(Button(turn.text("common.cancel"), data=CANCEL.data()))
-    return tuple(row)
-
-
-async def _question(turn: Turn, step: str, error: ApplyError | None = None) -> Screen:
-    """The question of ``step`` (after the error that kept the form there, if any), with its buttons."""
-    draft = await applications.form_step(turn.session, turn.actor)
-    data: dict[str, Any] = dict(draft.data) if draft is not None else {}
-    prefix = turn.text(error.key, **error.params) + "\n" if error is not None else ""
-    params: dict[str, object] = {}
-    rows: list[tuple[Button, ...]] = []
-    if step == "birth":
-        page = int(data.get("year_page") or 0)
-        years = applications.birth_years(_today(turn), page)
-        rows = _rows([Button(str(y), data=YEAR.data(y)) for y in years], 4)
-        pager = []
-        if page > 0:
-            pager.append(Button(turn.text("btn.apply.later_years"), data=YEAR_PAGE.data(page - 1)))
-        if page + 1 < applications.YEAR_PAGES:
-            pager.append(Button(turn.text("btn.apply.earlier_years"), data=YEAR_PAGE.data(page + 1)))
-        rows.append(tuple(pager))
-    elif step == "birth_month":
-        params = {"year": data.get("birth_year", "")}
-        rows = _rows([Button(str(m), data=MONTH.data(m)) for m in range(1, 13)], 6)
-    elif step == "birth_day":
-        year, month = int(data.get("birth_year") or 2000), int(data.get("birth_month") or 1)
-        days = [d for d in range(1, 32) if _valid(year, month, d)]
-        params = {"year": year, "month": month}
-        rows = _rows([Button(str(d), data=DAY.data(d)) for d in days], 7)
-    elif step == "phone":
-        contact = (turn.text("btn.apply.share_phone"), turn.text("common.back"), turn.text("common.cancel"))
-        return Screen(prefix + turn.text("apply.ask.phone"), contact=contact)
-    elif step in ("township", "branch"):
-        options = await applications.choices(turn.session, step)
-        action = TOWNSHIP if step == "township" else BRANCH
-        rows = [(Button(name[:40], data=action.data(option_id)),) for option_id, name in options]
-        if not options:
-            return Screen(turn.text(f"apply.none.{step}"))
-    elif step == "confirm":
-        summary = await applications.summary(turn.session, turn.actor)
-        if summary is None:
-            return Screen(turn.text("error.stale_button"))
-        params = {
-            "name": summary.name,
-            "phone": display_phone(summary.phone),
-            "birth": summary.birth_date,
-            "township": summary.township_name,
-            "branch": summary.branch_name,
-            "letter": turn.text(f"apply.letter_kind.{summary.letter_kind}"),
-        }
-        fields = [f for f in applications.EDITABLE if f != "branch" or data.get("branch_picked")]
-        rows = [(Button(turn.text("btn.apply.submit"), data=SUBMIT.data()),)]
-        rows += _rows([Button(turn.text(f"btn.apply.edit_{f}"), data=EDIT.data(f)) for f in fields], 3)
-    rows.append(_back_cancel(turn, step, data))
-    return Screen(prefix + turn.text(f"apply.ask.{step}", **params), tuple(r for r in rows if r))
-
-
 def _valid(year: int, month: int, day: int) -> bool:
     try:
         date(year, month, day)
@@ -142,13 +56,263 @@ def _valid(year: int, month: int, day: int) -> bool:
     return True
 
 
-async def _show(turn: Turn, step: str, *, left: str | None = None, error: ApplyError | None = None) -> Reply:
-    """Ask ``step``; leaving the phone question also takes its keyboard away."""
-    screens = []
-    if left == "phone" and step != "phone":
-        screens.append(Screen(turn.text("apply.keyboard_closed"), remove_keyboard=True))
-    screens.append(await _question(turn, step, error))
-    return Reply(screens=tuple(screens), edit=False)
+def _refused(error: ApplyError) -> Invalid | Closed:
+    """A service refusal as the engine's: ``too_young`` ends the form, the rest ask again."""
+    if error.code in ("too_young", "already_member"):
+        return Closed(error.key, **error.params)
+    return Invalid(error.key, **error.params)
+
+
+def _read(function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except ApplyError as error:
+        raise _refused(error) from None
+
+
+# -- the birth date: one answer in up to three steps (year, month, day), or typed whole at any of them ----
+
+
+def _keep(ask: Ask, born: date) -> None:
+    _read(applications.keep_birth, ask.turn.session, ask.turn.actor, ask.data, born, ask.today)
+
+
+def _year_options(ask: Ask) -> list[Option]:
+    page = int(ask.data.get("year_page") or 0)
+    return [Option(y, str(y)) for y in applications.birth_years(ask.today, page)]
+
+
+def _year_pager(ask: Ask) -> list[list[Button]]:
+    page = int(ask.data.get("year_page") or 0)
+    row = []
+    if page > 0:
+        row.append(Button(ask.text("btn.apply.later_years"), data=FORM.local_data("yp", page - 1)))
+    if page + 1 < applications.YEAR_PAGES:
+        row.append(Button(ask.text("btn.apply.earlier_years"), data=FORM.local_data("yp", page + 1)))
+    return [row]
+
+
+def _turn_page(ask: Ask, page: int) -> None:
+    ask.data["year_page"] = page
+
+
+def _store_birth(part: str) -> Any:
+    """Keep a button's (or a typed bare) year, month or day, or a whole date typed at any step."""
+
+    def store(ask: Ask, value: int | str) -> None:
+        if isinstance(value, str):
+            _keep(ask, date.fromisoformat(value))
+        elif part == "year":
+            ask.data["birth_year"] = value
+        elif part == "month":
+            ask.data["birth_month"] = value
+        else:
+            _keep(ask, _read(applications.birth_from_parts, ask.data, value))
+
+    return store
+
+
+def _parse_birth(part: str) -> Any:
+    def parse(ask: Ask, text: str) -> int | str:
+        value = _read(applications.read_birth, text, part, ask.today)
+        return value.isoformat() if isinstance(value, date) else value
+
+    return parse
+
+
+def _after_birth(following: str) -> Any:
+    return lambda ask, value: "name" if isinstance(value, str) else following
+
+
+def _day_options(ask: Ask) -> list[Option]:
+    year, month = int(ask.data.get("birth_year") or 2000), int(ask.data.get("birth_month") or 1)
+    return [Option(d, str(d)) for d in range(1, 32) if _valid(year, month, d)]
+
+
+# -- the other answers ---------------------------------------------------------------------------------------
+
+
+def _receive_phone(ask: Ask, inbound: Inbound) -> str:
+    return _read(
+        applications.read_phone,
+        ask.turn.session,
+        ask.turn.actor,
+        text=inbound.text,
+        contact_phone=inbound.contact_phone,
+        contact_is_own=inbound.contact_is_own,
+    )
+
+
+def _receive_letter(ask: Ask, inbound: Inbound) -> dict[str, Any]:
+    media: Media | None = inbound.media
+    if media is not None and media.kind in ("photo", "document"):
+        return _read(
+            applications.read_letter,
+            text=None,
+            file_kind=media.kind,
+            file_id=media.ref,
+            filename=(media.filename or "")[:120] or None,
+            mime=(media.mime_type or "")[:100] or None,
+        )
+    return _read(
+        applications.read_letter, text=inbound.text, file_kind=None, file_id=None, filename=None, mime=None
+    )
+
+
+def _places(step: str) -> Any:
+    async def options(ask: Ask) -> list[Option]:
+        found = await ask.once(step, lambda: applications.choices(ask.turn.session, step))
+        return [Option(option_id, name) for option_id, name in found]
+
+    async def prompt(ask: Ask) -> str:
+        found = await ask.once(step, lambda: applications.choices(ask.turn.session, step))
+        return ask.text(f"apply.ask.{step}" if found else f"apply.none.{step}")
+
+    return options, prompt
+
+
+_townships, _township_prompt = _places("township")
+_branches, _branch_prompt = _places("branch")
+
+
+async def _after_township(ask: Ask, value: int) -> str:
+    return await applications.after_township(ask.turn.session, ask.data)
+
+
+async def _confirm_params(ask: Ask) -> dict[str, object]:
+    summary = await applications.summary(ask.turn.session, ask.data)
+    return {
+        "name": summary.name,
+        "phone": display_phone(summary.phone),
+        "birth": summary.birth_date,
+        "township": summary.township_name,
+        "branch": summary.branch_name,
+        "letter": ask.text(f"apply.letter_kind.{summary.letter_kind}"),
+    }
+
+
+async def _submit(ask: Ask) -> Reply:
+    """Submit the confirmed application: it goes to the branch and the home township."""
+    turn = ask.turn
+    try:
+        view = await applications.submit(turn.session, turn.actor, ask.data, turn.now)
+    except ApplyError as error:
+        return _say(turn, error.key)
+    return _say(
+        turn,
+        "apply.submitted",
+        id=view.id,
+        branch=view.branch_name,
+        due=view.talk_due_on.isoformat(),
+        stage=turn.text(f"apply.stage.{view.stage}"),
+    )
+
+
+def _picked_branch(ask: Ask) -> bool:
+    return bool(ask.data.get("branch_picked"))
+
+
+FORM = Form(
+    applications.FLOW_APPLY,
+    JN,
+    [
+        Step(
+            "birth",
+            "apply.ask.birth",
+            options=_year_options,
+            action="yr",
+            value=Int(PARTY_FOUNDED.year, 2100),
+            per_row=4,
+            rows=_year_pager,
+            locals=(Local("yp", _turn_page, (Int(0, applications.YEAR_PAGES - 1),)),),
+            parse=_parse_birth("year"),
+            store=_store_birth("year"),
+            next=_after_birth("birth_month"),
+            field="apply.field.birth",
+        ),
+        Step(
+            "birth_month",
+            "apply.ask.birth_month",
+            params=lambda ask: {"year": ask.data.get("birth_year", "")},
+            options=lambda ask: [Option(m, str(m)) for m in range(1, 13)],
+            action="mo",
+            value=Int(1, 12),
+            per_row=6,
+            parse=_parse_birth("month"),
+            store=_store_birth("month"),
+            next=_after_birth("birth_day"),
+            back="birth",
+            part_of="birth",
+        ),
+        Step(
+            "birth_day",
+            "apply.ask.birth_day",
+            params=lambda ask: {
+                "year": ask.data.get("birth_year", ""),
+                "month": ask.data.get("birth_month", ""),
+            },
+            options=_day_options,
+            action="dy",
+            value=Int(1, 31),
+            per_row=7,
+            parse=_parse_birth("day"),
+            store=_store_birth("day"),
+            next="name",
+            back="birth_month",
+            part_of="birth",
+        ),
+        Step(
+            "name",
+            "apply.ask.name",
+            parse=lambda ask, text: _read(applications.read_name, text),
+            next="phone",
+            back="birth",
+            field="apply.field.name",
+        ),
+        Step(
+            "phone",
+            "apply.ask.phone",
+            receive=_receive_phone,
+            contact="btn.apply.share_phone",
+            next="township",
+            back="name",
+            field="apply.field.phone",
+        ),
+        Step(
+            "township",
+            _township_prompt,
+            options=_townships,
+            action="tw",
+            value=RowId,
+            store=lambda ask, value: ask.data.update(township_id=value),
+            next=_after_township,
+            back="phone",
+            field="apply.field.township",
+        ),
+        Step(
+            "branch",
+            _branch_prompt,
+            options=_branches,
+            action="br",
+            value=RowId,
+            store=lambda ask, value: ask.data.update(branch_id=value),
+            next="letter",
+            back="township",
+            field="apply.field.branch",
+            editable=_picked_branch,
+        ),
+        Step(
+            "letter",
+            "apply.ask.letter",
+            receive=_receive_letter,
+            next=CONFIRM,
+            back=lambda ask: "branch" if _picked_branch(ask) else "township",
+            field="apply.field.letter",
+        ),
+    ],
+    Confirm("apply.ask.confirm", _submit, params=_confirm_params, back="letter"),
+    again="/apply",
+)
 
 
 def _status_text(turn: Turn, view: ApplicationView) -> str:
@@ -173,114 +337,15 @@ def _status_text(turn: Turn, view: ApplicationView) -> str:
 async def start_application(turn: Turn) -> Reply:
     """/apply, or "I am not a member" under an invite: start, resume or show the application."""
     try:
-        step, view = await applications.begin(turn.session, turn.actor, turn.now)
+        view = await applications.existing(turn.session, turn.actor, turn.now)
     except ApplyError as error:
         return _say(turn, error.key)
     if view is not None:
         return _say(turn, "apply.exists", status=_status_text(turn, view))
-    return await _show(turn, step)
-
-
-async def on_input(turn: Turn) -> Reply:
-    """An answer typed or sent while the application form is open."""
-    inbound, draft = turn.inbound, turn.draft
-    asked = draft.step  # the answer below moves the same draft row on
-    if draft.step == "phone" and _is_label(inbound.text, "common.cancel", turn):
-        return await cancel(turn)
-    if draft.step == "phone" and _is_label(inbound.text, "common.back", turn):
-        return await back(turn)
-    values: dict[str, Any] = {}
-    if inbound.contact_phone is not None:
-        values = {"contact_phone": inbound.contact_phone, "contact_is_own": inbound.contact_is_own}
-    elif inbound.media is not None and inbound.media.kind in ("photo", "document"):
-        media: Media = inbound.media
-        values = {
-            "file_kind": media.kind,
-            "file_id": media.ref,
-            "filename": (media.filename or "")[:120] or None,
-            "mime": (media.mime_type or "")[:100] or None,
-        }
-    elif inbound.text is not None:
-        values = {"text": inbound.text}
-    try:
-        step = await applications.answer(
-            turn.session, turn.actor, draft, turn.now, turn.settings.tz, **values
-        )
-    except ApplyError as error:
-        if error.code in CLOSING:
-            screen = Screen(turn.text(error.key), remove_keyboard=asked == "phone")
-            return Reply(screens=(screen,), edit=False)
-        return await _show(turn, asked, error=error)
-    return await _show(turn, step, left=asked)
-
-
-async def choose(turn: Turn) -> Reply:
-    """A button of a choice step: township, branch, birth year, month or day."""
-    press = JN.decode(turn.inbound.data)
-    if press is None:
-        return _say(turn, "error.stale_button")
-    step = CHOICE_STEPS[press.action]
-    try:
-        next_step = await applications.answer_choice(
-            turn.session, turn.actor, step, press[0], turn.now, turn.settings.tz
-        )
-    except ApplyError as error:
-        return _say(turn, error.key)
-    return await _show(turn, next_step, left=step)
-
-
-async def show_year_page(turn: Turn) -> Reply:
-    press = JN.decode(turn.inbound.data)
-    try:
-        step = await applications.year_page(turn.session, turn.actor, press[0] if press else -1)
-    except ApplyError as error:
-        return _say(turn, error.key)
-    return Reply(screens=(await _question(turn, step),), edit=True)
-
-
-async def back(turn: Turn) -> Reply:
-    """返回: the previous question (from the confirmation while changing one answer)."""
-    press = JN.decode(turn.inbound.data) if turn.inbound.data is not None else None
-    try:
-        left, step = await applications.go_back(turn.session, turn.actor, press[0] if press else None)
-    except ApplyError as error:
-        return _say(turn, error.key)
-    return await _show(turn, step, left=left)
-
-
-async def edit(turn: Turn) -> Reply:
-    """Change one answer from the confirmation screen."""
-    press = JN.decode(turn.inbound.data)
-    try:
-        step = await applications.edit(turn.session, turn.actor, press[0] if press else "")
-    except ApplyError as error:
-        return _say(turn, error.key)
-    return await _show(turn, step)
-
-
-async def submit(turn: Turn) -> Reply:
-    """Submit the confirmed application: it goes to the branch and the home township."""
-    try:
-        view = await applications.submit(turn.session, turn.actor, turn.now)
-    except ApplyError as error:
-        return _say(turn, error.key)
-    return _say(
-        turn,
-        "apply.submitted",
-        id=view.id,
-        branch=view.branch_name,
-        due=view.talk_due_on.isoformat(),
-        stage=turn.text(f"apply.stage.{view.stage}"),
-    )
-
-
-async def cancel(turn: Turn) -> Reply:
-    """Drop the unfinished application form (and the phone keyboard, if it was showing)."""
-    draft = await applications.form_step(turn.session, turn.actor)
-    closed = await applications.cancel(turn.session, turn.actor)
-    text = turn.text("common.cancelled" if closed else "common.already_done")
-    screen = Screen(text, remove_keyboard=draft is not None and draft.step == "phone")
-    return Reply(screens=(screen,), edit=False)
+    resumed = await FORM.resume(turn)
+    if resumed is not None:
+        return resumed
+    return await FORM.start(turn, await applications.first_answers(turn.session, turn.actor))
 
 
 # -- the secretary -----------------------------------------------------------------------------------------
@@ -382,26 +447,17 @@ async def set_stage(turn: Turn, app_id: int, stage: str) -> Reply:
 
 
 async def on_button(turn: Turn) -> Reply:
-    """Any ``jn:`` press; an old keyboard, a forged press or an id out of range is stale."""
+    """Any ``jn:`` press: the form's buttons go to the step engine; an old keyboard, a forged press or an
+    id out of range is stale."""
+    answered = await FORM.on_button(turn)
+    if answered is not None:
+        return answered
     press = JN.decode(turn.inbound.data)
     if press is None:
         return _say(turn, "error.stale_button")
-    action = press.action
-    if action in CHOICE_STEPS:
-        return await choose(turn)
-    if action == YEAR_PAGE.name:
-        return await show_year_page(turn)
-    if action == BACK.name:
-        return await back(turn)
-    if action == EDIT.name:
-        return await edit(turn)
-    if action == SUBMIT.name:
-        return await submit(turn)
-    if action == CANCEL.name:
-        return await cancel(turn)
-    if action == VIEW.name:
+    if press.action == VIEW.name:
         return await view_applicant(turn, press[0])
-    if action == TALK.name:
+    if press.action == TALK.name:
         return await record_talk(turn, press[0])
     return await set_stage(turn, press[0], press[1])
 
@@ -417,7 +473,7 @@ FEATURE = Feature(
     name="applications",
     commands={"apply": start_application, "applicants": show_applicants},
     buttons={JN.prefix: on_button, APPLY.prefix: on_apply_button},
-    forms={applications.FLOW_APPLY: on_input},
+    forms={applications.FLOW_APPLY: FORM.on_input},
     # The chases and overdue flags the reminder engine runs (bot/scheduling/kinds.py lists them all).
     reminder_kinds=tuple(k for k in kinds_relay.REMINDER_KINDS if k.name.startswith("apply.")),
     data_section=applications.data_section,

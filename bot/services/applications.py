@@ -43,7 +43,6 @@ from storage.models import (
     STAGE_ORDER,
     ApplicationStage,
     Branch,
-    Draft,
     JoinApplication,
     JoinStageEvent,
     OutboxMessage,
@@ -172,7 +171,7 @@ async def _view(session: AsyncSession, app: JoinApplication, now: datetime) -> A
     )
 
 
-# -- the applicant's form ----------------------------------------------------------------------------------
+# -- the applicant's form (its steps are declared in bot/flows/applications.py) ---------------------------
 
 
 async def _take_invite_branch(session: AsyncSession, person_id: int) -> int | None:
@@ -189,27 +188,22 @@ async def _take_invite_branch(session: AsyncSession, person_id: int) -> int | No
     return branch_id if isinstance(branch_id, int) else None
 
 
-async def begin(session: AsyncSession, actor: Actor, now: datetime) -> tuple[str, ApplicationView | None]:
-    """Start or resume the application form; ("exists", view) when the person has applied already."""
+async def existing(session: AsyncSession, actor: Actor, now: datetime) -> ApplicationView | None:
+    """The person's application if they have applied; refused for a member (nothing to apply for)."""
     if actor.is_member:
         raise ApplyError("already_member")
-    existing = await session.scalar(
-        select(JoinApplication).where(JoinApplication.person_id == actor.person_id)
-    )
-    if existing is not None:
-        return "exists", await _view(session, existing, now)
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-    if draft is not None:
-        # Touch it, so typed input goes to this form rather than another one left open.
-        await drafts.save_draft(session, actor.person_id, FLOW_APPLY, draft.step, draft.data)
-        return draft.step, None
-    data: dict[str, object] = {}
+    app = await session.scalar(select(JoinApplication).where(JoinApplication.person_id == actor.person_id))
+    return await _view(session, app, now) if app is not None else None
+
+
+async def first_answers(session: AsyncSession, actor: Actor) -> dict[str, Any]:
+    """What a new form starts with: the branch of the invite the person came by, if any."""
+    data: dict[str, Any] = {}
     invite_branch = await _take_invite_branch(session, actor.person_id)
     if invite_branch is not None:
         data["branch_id"] = invite_branch
-    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, "birth", data)
     audit.record(session, actor_person_id=actor.person_id, action="apply.begin")
-    return "birth", None
+    return data
 
 
 async def choices(session: AsyncSession, step: str) -> list[tuple[int, str]]:
@@ -223,7 +217,8 @@ async def choices(session: AsyncSession, step: str) -> list[tuple[int, str]]:
     return []
 
 
-async def _after_township(session: AsyncSession, data: dict[str, object]) -> str:
+async def after_township(session: AsyncSession, data: dict[str, Any]) -> str:
+    """The step after the home township: the branch, unless the invite or the only branch gives it."""
     if "branch_id" in data:
         return "letter"
     branches = list(await session.scalars(select(Branch.id).order_by(Branch.id).limit(2)))
@@ -234,9 +229,6 @@ async def _after_township(session: AsyncSession, data: dict[str, object]) -> str
     return "branch"
 
 
-# The form's steps in order; the birth date is one answer in up to three (year, month, day buttons).
-BIRTH_STEPS = ("birth", "birth_month", "birth_day")
-EDITABLE = ("birth", "name", "phone", "township", "branch", "letter")
 YEAR_PAGES = 6  # pages of year buttons: adults from 18 to about 90
 YEARS_PER_PAGE = 12
 
@@ -245,46 +237,6 @@ def birth_years(today: date, page: int) -> list[int]:
     """The year buttons of one page, newest first: the newest is the year an 18-year-old was born."""
     newest = today.year - ADULT_AGE - page * YEARS_PER_PAGE
     return [year for year in range(newest, newest - YEARS_PER_PAGE, -1) if year >= PARTY_FOUNDED.year]
-
-
-def previous_step(step: str, data: dict[str, Any]) -> str | None:
-    """Where 返回 leads from ``step`` (None: the first question, only 取消 leads out)."""
-    if data.get("editing") and step not in ("birth_month", "birth_day"):
-        return "confirm"
-    return {
-        "birth_month": "birth",
-        "birth_day": "birth_month",
-        "name": "birth",
-        "phone": "name",
-        "township": "phone",
-        "branch": "township",
-        "letter": "branch" if data.get("branch_picked") else "township",
-        "confirm": "letter",
-    }.get(step)
-
-
-def _then(step: str, data: dict[str, Any]) -> str:
-    """The step after an answered one: the next question, or the confirmation when editing one answer."""
-    if data.get("editing") and step not in ("birth", "birth_month"):
-        data.pop("editing", None)
-        return "confirm"
-    return step
-
-
-async def _set_birth(
-    session: AsyncSession, actor: Actor, data: dict[str, Any], born: date, today: date
-) -> str:
-    """Keep a complete birth date (18 or older), or close the form: the applicant is too young."""
-    if born > today:
-        raise ApplyError("date_in_future")
-    if not check_age_at_least(born, today):
-        await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
-        audit.record(session, actor_person_id=actor.person_id, action="apply.too_young", result="refused")
-        raise ApplyError("too_young")
-    data["birth_date"] = born.isoformat()
-    for key in ("birth_year", "birth_month", "year_page"):
-        data.pop(key, None)
-    return _then("name", data)
 
 
 def _small_number(text: str | None, low: int, high: int) -> int | None:
@@ -296,192 +248,83 @@ def _small_number(text: str | None, low: int, high: int) -> int | None:
     return number if low <= number <= high else None
 
 
-async def _birth(
-    session: AsyncSession,
-    actor: Actor,
-    step: str,
-    data: dict[str, Any],
-    today: date,
-    *,
-    text: str | None,
-    choice: int | None,
-) -> str:
-    """The birth date: typed whole at any of its steps, or picked as year, month and day buttons."""
-    if text is not None:
-        try:
-            return await _set_birth(session, actor, data, parse_date(text, today=today), today)
-        except DateInputError as exc:
-            if exc.code != "bad_format":
-                raise ApplyError(f"date_{exc.code}") from None
-        # Not a whole date: a bare year, month or day typed at its own step is as good as its button.
-        low, high = {"birth": (PARTY_FOUNDED.year, today.year), "birth_month": (1, 12)}.get(step, (1, 31))
-        choice = _small_number(text, low, high)
-        if choice is None:
-            raise ApplyError("date_bad_format")
-    if choice is None:
-        raise ApplyError("type_date")
-    if step == "birth":
-        if not PARTY_FOUNDED.year <= choice <= today.year:
-            raise ApplyError("stale")
-        data["birth_year"] = choice
-        return "birth_month"
-    if step == "birth_month":
-        if not 1 <= choice <= 12 or "birth_year" not in data:
-            raise ApplyError("stale")
-        data["birth_month"] = choice
-        return "birth_day"
+def read_birth(text: str, part: str, today: date) -> date | int:
+    """A birth date typed whole at any of its steps, or the bare year, month or day its step asks for."""
     try:
-        born = date(int(data["birth_year"]), int(data["birth_month"]), choice)
+        return parse_date(text, today=today)
+    except DateInputError as exc:
+        if exc.code != "bad_format":
+            raise ApplyError(f"date_{exc.code}") from None
+    low, high = {"year": (PARTY_FOUNDED.year, today.year), "month": (1, 12)}.get(part, (1, 31))
+    number = _small_number(text, low, high)
+    if number is None:
+        raise ApplyError("date_bad_format")
+    return number
+
+
+def birth_from_parts(data: dict[str, Any], day: int) -> date:
+    try:
+        return date(int(data["birth_year"]), int(data["birth_month"]), day)
     except (KeyError, ValueError):
         raise ApplyError("date_no_such_day") from None
-    return await _set_birth(session, actor, data, born, today)
 
 
-async def answer(
-    session: AsyncSession,
-    actor: Actor,
-    draft: Draft,
-    now: datetime,
-    tz: ZoneInfo,
-    *,
-    text: str | None = None,
-    choice: int | None = None,
-    contact_phone: str | None = None,
-    contact_is_own: bool = False,
-    file_kind: str | None = None,
-    file_id: str | None = None,
-    filename: str | None = None,
-    mime: str | None = None,
+def keep_birth(session: AsyncSession, actor: Actor, data: dict[str, Any], born: date, today: date) -> None:
+    """Keep a complete birth date (18 or older); ``too_young`` ends the form (audited)."""
+    if born > today:
+        raise ApplyError("date_in_future")
+    if not check_age_at_least(born, today):
+        audit.record(session, actor_person_id=actor.person_id, action="apply.too_young", result="refused")
+        raise ApplyError("too_young")
+    data["birth_date"] = born.isoformat()
+    for key in ("birth_year", "birth_month", "year_page"):
+        data.pop(key, None)
+
+
+def read_name(text: str) -> str:
+    try:
+        return clean_name(text)
+    except InputError as exc:
+        raise ApplyError(f"name_{exc.code}") from None
+
+
+def read_phone(
+    session: AsyncSession, actor: Actor, *, text: str | None, contact_phone: str | None, contact_is_own: bool
 ) -> str:
-    """Take the answer to the form's current step and return the next step (the same one on bad input).
-
-    A shared contact counts only when the channel vouched that it is the sender's own (``contact_is_own``).
-    """
-    data = dict(draft.data)
-    step = draft.step
-    if step in BIRTH_STEPS:
-        step = await _birth(session, actor, step, data, now.astimezone(tz).date(), text=text, choice=choice)
-    elif step == "name":
-        try:
-            data["name"] = clean_name(text or "")
-        except InputError as exc:
-            raise ApplyError(f"name_{exc.code}") from None
-        step = _then("phone", data)
-    elif step == "phone":
-        if contact_phone is not None:
-            if not contact_is_own:
-                audit.record(
-                    session, actor_person_id=actor.person_id, action="apply.contact", result="denied"
-                )
-                raise ApplyError("not_your_contact")
-            raw = contact_phone
-        elif text is not None:
-            raw = text
-        else:
-            raise ApplyError("phone_not_a_number")
-        try:
-            data["phone"] = normalize_mobile(raw)
-        except PhoneInputError as exc:
-            raise ApplyError(f"phone_{exc.code}") from None
-        step = _then("township", data)
-    elif step == "township":
-        if choice is None:
-            raise ApplyError("use_buttons")
-        if await session.get(Township, choice) is None:
-            raise ApplyError("stale")
-        data["township_id"] = choice
-        step = _then("confirm", data) if data.get("editing") else await _after_township(session, data)
-    elif step == "branch":
-        if choice is None:
-            raise ApplyError("use_buttons")
-        if await session.get(Branch, choice) is None:
-            raise ApplyError("stale")
-        data["branch_id"] = choice
-        step = _then("letter", data)
-    elif step == "letter":
-        if file_kind in ("photo", "document") and file_id:
-            data["letter"] = {"kind": file_kind, "file_id": file_id[:255], "filename": filename, "mime": mime}
-        elif text is not None:
-            try:
-                letter = clean_short_text(text, MAX_LETTER, multiline=True)
-            except InputError as exc:
-                raise ApplyError(f"letter_{'too_long' if exc.code == 'too_long' else 'empty'}") from None
-            data["letter"] = {"kind": "text", "text": letter}
-        else:
-            raise ApplyError("letter_empty")
-        data.pop("editing", None)
-        step = "confirm"
+    """The applicant's mobile number, typed or shared; a shared contact counts only when the channel
+    vouched that it is the sender's own."""
+    if contact_phone is not None:
+        if not contact_is_own:
+            audit.record(session, actor_person_id=actor.person_id, action="apply.contact", result="denied")
+            raise ApplyError("not_your_contact")
+        raw = contact_phone
+    elif text is not None:
+        raw = text
     else:
-        raise ApplyError("use_buttons")
-    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, step, data)
-    return step
+        raise ApplyError("phone_not_a_number")
+    try:
+        return normalize_mobile(raw)
+    except PhoneInputError as exc:
+        raise ApplyError(f"phone_{exc.code}") from None
 
 
-async def _open_form(session: AsyncSession, actor: Actor) -> Draft:
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-    if draft is None:
-        raise ApplyError("stale")
-    return draft
+def read_letter(
+    *, text: str | None, file_kind: str | None, file_id: str | None, filename: str | None, mime: str | None
+) -> dict[str, Any]:
+    """The application letter: a photo or file of the handwritten one, or typed text."""
+    if file_kind in ("photo", "document") and file_id:
+        return {"kind": file_kind, "file_id": file_id[:255], "filename": filename, "mime": mime}
+    if text is None:
+        raise ApplyError("letter_empty")
+    try:
+        letter = clean_short_text(text, MAX_LETTER, multiline=True)
+    except InputError as exc:
+        raise ApplyError(f"letter_{'too_long' if exc.code == 'too_long' else 'empty'}") from None
+    return {"kind": "text", "text": letter}
 
 
-async def answer_choice(
-    session: AsyncSession, actor: Actor, step: str, choice: int, now: datetime, tz: ZoneInfo
-) -> str:
-    """A button of a choice step (township, branch, birth year, month or day); stale when the form is
-    not at that step any more."""
-    draft = await _open_form(session, actor)
-    if draft.step != step:
-        raise ApplyError("stale")
-    return await answer(session, actor, draft, now, tz, choice=choice)
-
-
-async def year_page(session: AsyncSession, actor: Actor, page: int) -> str:
-    """Another page of birth-year buttons."""
-    draft = await _open_form(session, actor)
-    if draft.step != "birth" or not 0 <= page < YEAR_PAGES:
-        raise ApplyError("stale")
-    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, "birth", {**draft.data, "year_page": page})
-    return "birth"
-
-
-async def go_back(session: AsyncSession, actor: Actor, from_step: str | None = None) -> tuple[str, str]:
-    """返回: (the step left, the step shown now). ``from_step`` (a button's) must be the form's step."""
-    draft = await _open_form(session, actor)
-    if from_step is not None and draft.step != from_step:
-        raise ApplyError("stale")
-    left = draft.step
-    target = previous_step(left, draft.data)
-    if target is None:
-        raise ApplyError("stale")
-    data = dict(draft.data)
-    if target == "confirm":
-        data.pop("editing", None)
-    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, target, data)
-    return left, target
-
-
-async def edit(session: AsyncSession, actor: Actor, field_name: str) -> str:
-    """Change one answer from the confirmation screen; answering it comes back to the confirmation."""
-    draft = await _open_form(session, actor)
-    if draft.step != "confirm" or field_name not in EDITABLE:
-        raise ApplyError("stale")
-    if field_name == "branch" and not draft.data.get("branch_picked"):
-        raise ApplyError("stale")
-    data = {**draft.data, "editing": True}
-    await drafts.save_draft(session, actor.person_id, FLOW_APPLY, field_name, data)
-    return field_name
-
-
-async def form_step(session: AsyncSession, actor: Actor) -> Draft | None:
-    return await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-
-
-async def summary(session: AsyncSession, actor: Actor) -> Summary | None:
-    """The open form's answers, or None when no form is open."""
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-    if draft is None:
-        return None
-    data = draft.data
+async def summary(session: AsyncSession, data: dict[str, Any]) -> Summary:
+    """The form's answers, for the applicant's confirmation screen."""
     township = await session.get(Township, data.get("township_id") or 0)
     branch = await session.get(Branch, data.get("branch_id") or 0)
     return Summary(
@@ -494,22 +337,15 @@ async def summary(session: AsyncSession, actor: Actor) -> Summary | None:
     )
 
 
-async def cancel(session: AsyncSession, actor: Actor) -> bool:
-    had = await drafts.get_draft(session, actor.person_id, FLOW_APPLY) is not None
-    await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
-    return had
+ANSWERS = ("branch_id", "township_id", "name", "phone", "birth_date", "letter")
 
 
-async def submit(session: AsyncSession, actor: Actor, now: datetime) -> ApplicationView:
-    """Turn the confirmed form into an application and relay it to the branch and the home township."""
+async def submit(session: AsyncSession, actor: Actor, data: dict[str, Any], now: datetime) -> ApplicationView:
+    """Turn the confirmed answers into an application and relay it to the branch and the home township."""
     if actor.is_member:
         raise ApplyError("already_member")
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_APPLY)
-    if draft is None:
-        raise ApplyError("already_done")
-    if draft.step != "confirm":
+    if any(key not in data for key in ANSWERS):
         raise ApplyError("stale")
-    data = draft.data
     branch = await session.get(Branch, data["branch_id"])
     township = await session.get(Township, data["township_id"])
     if branch is None or township is None:
@@ -540,7 +376,6 @@ async def submit(session: AsyncSession, actor: Actor, now: datetime) -> Applicat
         },
         ["person_id"],
     )
-    await drafts.clear_draft(session, actor.person_id, FLOW_APPLY)
     if not inserted:
         raise ApplyError("already_done")
     app = await session.scalar(select(JoinApplication).where(JoinApplication.person_id == actor.person_id))
