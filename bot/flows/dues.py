@@ -1,8 +1,10 @@
 """Party dues (党费) on the conversation core: /dues for members, /duesadmin for secretaries.
 
-A member declares a category and base, then reports months paid: months → date → place → payer →
-check → submit, each step in the same message with 返回 and 取消. Half-filled answers live in a
-draft (flow ``dues``), so they survive restarts. The secretary's menu is in `bot.flows.dues_admin`.
+A member declares a category and base (a draft of flow ``dues``), then reports months paid: a form on
+the step engine (`bot.steps`, flow ``dues_pay``): months → 哪天交的 (今天 / 昨天, or typed) → 在哪里交的
+→ 是本人交的 (or the payer's name) → the check with 修改 per answer and 多交 → submit, each step in the
+same message with 返回 and 取消. Drafts survive restarts. The secretary's menu is in
+`bot.flows.dues_admin`.
 Button data is declared once in `bot.services.dues` (``dues:...`` and ``dsa:...``); a forged or
 too-large id decodes as a stale button.
 """
@@ -32,7 +34,7 @@ from bot.flows.dues_text import (
     screen,
     total_of,
 )
-from bot.rules.errors import RuleInputError
+from bot.rules.errors import DuesInputError, RuleInputError
 from bot.rules.validate import clean_name
 from bot.services import dues, dues_ledger
 from bot.services.drafts import clear_draft, get_draft, save_draft
@@ -55,20 +57,13 @@ from bot.services.dues import (
     MEMBER_BUTTONS,
     MonthStatus,
 )
+from bot.steps import CONFIRM, EXIT, Ask, Confirm, Form, Invalid, Local, Option, Step
 from storage.models import Draft
 from storage.models.dues import DeclarationReview, PaymentPlace
 
-FLOW = "dues"
-PLACES = frozenset(p.value for p in PaymentPlace)
-# Where 返回 leads from each step of the payment report.
-BACK_TO = {
-    "date": "months",
-    "place": "date",
-    "payer": "place",
-    "payer_name": "payer",
-    "confirm": "payer",
-    "extra": "confirm",
-}
+FLOW = "dues"  # the declaration: category, base, the month a new base counts from
+PAY_FLOW = "dues_pay"  # the payment report, a form on the step engine (PAY below)
+D_CANCEL = MEMBER_BUTTONS.action("dx")  # 取消 under the declaration's questions
 
 
 # --- the overview and the declaration ---------------------------------------------------------------
@@ -84,7 +79,7 @@ def _home_rows(turn: Turn) -> Rows:
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn.text("common.cancel"), data=M_CANCEL.data()),)
+    return (Button(turn.text("common.cancel"), data=D_CANCEL.data()),)
 
 
 def _overview_text(turn: Turn, overview: dues.Overview) -> str:
@@ -206,102 +201,231 @@ async def _home(turn: Turn, args: tuple[Any, ...]) -> Reply:
     return await show_dues(turn)
 
 
-# --- reporting a payment: months, date, place, payer, check, submit --------------------------------
+# --- reporting a payment: months, date, place, payer, check, submit (a form on the step engine) --------
 
 
-def _nav_row(turn: Turn, step: str) -> tuple[Button, ...]:
-    return (
-        Button(turn.text("common.back"), data=M_BACK.data(step)),
-        Button(turn.text("common.cancel"), data=M_CANCEL.data()),
-    )
+async def _ask_overview(ask: Ask) -> dues.Overview:
+    return await ask.once("overview", lambda: _overview(ask.turn))
 
 
-def _months_screen(turn: Turn, overview: dues.Overview, chosen: set[Any]) -> Reply:
-    choices = sorted(set(overview.reportable) | set(overview.quarter))
-    rows = list(rows_of(month_buttons(turn, choices, chosen, M_MONTH), 4))
-    extra = []
-    if overview.quarter:
-        extra.append(Button(turn.text("dues.btn.quarter"), data=M_QUARTER.data()))
-    extra.append(Button(turn.text("dues.btn.next"), data=M_NEXT.data()))
-    rows.append(tuple(extra))
-    rows.append(
-        (
-            Button(turn.text("common.back"), data=M_HOME.data()),
-            Button(turn.text("common.cancel"), data=M_CANCEL.data()),
-        )
-    )
-    text = turn.text("dues.ask_months")
+def _chosen(ask: Ask, overview: dues.Overview) -> set[Any]:
+    return set(from_codes(ask.data.get("months") or [])) & set(overview.amounts)
+
+
+async def _months_text(ask: Ask) -> str:
+    overview = await _ask_overview(ask)
+    chosen = _chosen(ask, overview)
+    text = ask.text("dues.ask_months")
     if chosen:
-        text += "\n" + turn.text(
+        text += "\n" + ask.text(
             "dues.chosen",
-            months=months(turn, sorted(chosen)),
+            months=months(ask.turn, sorted(chosen)),
             total=money(total_of(overview.amounts, chosen)),
         )
-    return screen(text, tuple(rows))
+    return text
 
 
-def _summary(turn: Turn, data: dict[str, Any], overview: dues.Overview) -> str:
+async def _months_rows(ask: Ask) -> Rows:
+    overview = await _ask_overview(ask)
+    choices = sorted(set(overview.reportable) | set(overview.quarter))
+    rows = list(rows_of(month_buttons(ask.turn, choices, _chosen(ask, overview), M_MONTH), 4))
+    extra = []
+    if overview.quarter:
+        extra.append(Button(ask.text("dues.btn.quarter"), data=M_QUARTER.data()))
+    extra.append(Button(ask.text("dues.btn.next"), data=M_NEXT.data()))
+    rows.append(tuple(extra))
+    return tuple(rows)
+
+
+async def _toggle_month(ask: Ask, code: int) -> None:
+    overview = await _ask_overview(ask)
+    chosen_month = dues.month_of_code(code)
+    if chosen_month is None or chosen_month not in overview.amounts:
+        raise Invalid("error.stale_button")
+    ask.data["months"] = codes(sorted(_chosen(ask, overview) ^ {chosen_month}))
+
+
+async def _choose_quarter(ask: Ask) -> None:
+    overview = await _ask_overview(ask)
+    if not overview.quarter:
+        raise Invalid("error.stale_button")
+    ask.data["months"] = codes(sorted(overview.quarter))
+
+
+def _months_done(ask: Ask) -> str:
+    if not ask.data.get("months"):
+        raise Invalid("dues.pick_month")
+    return "date"
+
+
+def _refused(error: Exception) -> Invalid:
+    """A dues refusal or a typed value a rule turned down, as the engine's invalid answer."""
+    if isinstance(error, dues.DuesRefused):
+        return Invalid(error.key, **error.params)
+    if isinstance(error, DuesInputError):
+        return Invalid(error.key)
+    if isinstance(error, RuleInputError):
+        return Invalid(f"dues.{error.key}")
+    raise error
+
+
+async def _date_options(ask: Ask) -> list[Option]:
+    return [Option(0, ask.text("dues.btn.today")), Option(1, ask.text("dues.btn.yesterday"))]
+
+
+async def _store_date(ask: Ask, value: int | str) -> None:
+    if isinstance(value, int):
+        value = ((await _ask_overview(ask)).today - timedelta(days=value)).isoformat()
+    ask.data["paid_on"] = value
+
+
+async def _parse_date(ask: Ask, text: str) -> str:
+    try:
+        return dues.parse_paid_on(text, (await _ask_overview(ask)).today).isoformat()
+    except (dues.DuesRefused, RuleInputError) as error:
+        raise _refused(error) from None
+
+
+def _place_options(ask: Ask) -> list[Option]:
+    return [Option(p.value, ask.text(f"dues.btn.place.{p.value}")) for p in PaymentPlace]
+
+
+def _payer_options(ask: Ask) -> list[Option]:
+    return [Option("self", ask.text("dues.btn.self")), Option("other", ask.text("dues.btn.other"))]
+
+
+def _store_payer(ask: Ask, value: str) -> None:
+    if value == "self":
+        ask.data["payer"] = None
+
+
+def _parse_name(ask: Ask, text: str) -> str:
+    try:
+        return clean_name(text)
+    except RuleInputError as error:
+        raise _refused(error) from None
+
+
+def _parse_extra(ask: Ask, text: str) -> str:
+    try:
+        return str(dues.parse_money(text))
+    except (dues.DuesRefused, RuleInputError) as error:
+        raise _refused(error) from None
+
+
+async def _summary(ask: Ask) -> str:
+    data = ask.data
+    overview = await _ask_overview(ask)
     chosen = from_codes(data["months"])
     total = total_of(overview.amounts, chosen)
     extra = Decimal(data.get("extra") or "0")
     lines = [
-        turn.text("dues.summary", months=months(turn, chosen), total=money(total)),
-        turn.text("dues.summary_date", paid_on=data["paid_on"]),
-        turn.text("dues.summary_place", place=turn.text(f"dues.place.{data['place']}")),
+        ask.text("dues.summary", months=months(ask.turn, chosen), total=money(total)),
+        ask.text("dues.summary_date", paid_on=data["paid_on"]),
+        ask.text("dues.summary_place", place=ask.text(f"dues.place.{data['place']}")),
     ]
     if data.get("payer"):
-        lines.append(turn.text("dues.payer_line", payer=data["payer"]))
+        lines.append(ask.text("dues.payer_line", payer=data["payer"]))
     if extra:
-        lines.append(turn.text("dues.summary_extra", extra=money(extra), total=money(total + extra)))
+        lines.append(ask.text("dues.summary_extra", extra=money(extra), total=money(total + extra)))
     return "\n".join(lines)
 
 
-async def _step_screen(turn: Turn, step: str, data: dict[str, Any]) -> Reply:
-    """The question of one step of the payment report, with its buttons and 返回 / 取消."""
-    if step == "months":
-        overview = await _overview(turn)
-        return _months_screen(turn, overview, set(from_codes(data["months"])) & set(overview.amounts))
-    if step == "date":
-        row = (
-            Button(turn.text("dues.btn.today"), data=M_DATE.data(0)),
-            Button(turn.text("dues.btn.yesterday"), data=M_DATE.data(1)),
+async def _submit(ask: Ask) -> Reply:
+    """Send the report (the engine has dropped the draft: a second tap changes nothing)."""
+    turn, data = ask.turn, ask.data
+    try:
+        outcome = await dues.report_payment(
+            turn.session,
+            member_id=turn.actor.member_id,
+            actor_person_id=turn.actor.person_id,
+            months=from_codes(data["months"]),
+            paid_on=date.fromisoformat(data["paid_on"]),
+            place=data["place"],
+            paid_by=data.get("payer"),
+            extra=Decimal(data.get("extra") or "0"),
+            now=turn.now,
         )
-        return screen(turn.text("dues.ask_date"), (row, _nav_row(turn, step)))
-    if step == "place":
-        row = tuple(
-            Button(turn.text(f"dues.btn.place.{p.value}"), data=M_PLACE.data(p.value)) for p in PaymentPlace
-        )
-        return screen(turn.text("dues.ask_place"), (row, _nav_row(turn, step)))
-    if step == "payer":
-        row = (
-            Button(turn.text("dues.btn.self"), data=M_PAYER.data("self")),
-            Button(turn.text("dues.btn.other"), data=M_PAYER.data("other")),
-        )
-        return screen(turn.text("dues.ask_payer"), (row, _nav_row(turn, step)))
-    if step == "payer_name":
-        return screen(turn.text("dues.ask_payer_name"), (_nav_row(turn, step),))
-    if step == "extra":
-        return screen(turn.text("dues.ask_extra"), (_nav_row(turn, step),))
-    # "confirm"
-    row = (
-        Button(turn.text("dues.btn.submit"), data=M_SUBMIT.data()),
-        Button(turn.text("dues.btn.extra"), data=M_EXTRA.data()),
-    )
-    return screen(_summary(turn, data, await _overview(turn)), (row, _nav_row(turn, "confirm")))
+    except (dues.DuesRefused, RuleInputError) as error:
+        return screen(error_text(turn, error))
+    return screen(turn.text("dues.reported", months=months(turn, outcome.months), total=money(outcome.total)))
 
 
-async def _go(turn: Turn, draft: Draft, step: str, **data: Any) -> Reply:
-    """Move the report to ``step`` (keeping what was answered) and ask its question."""
-    merged = {**draft.data, **data}
-    await save_draft(turn.session, turn.actor.person_id, FLOW, step, merged)
-    return await _step_screen(turn, step, merged)
-
-
-async def _report_draft(turn: Turn, step: str | None = None) -> Draft | None:
-    draft = await get_draft(turn.session, turn.actor.person_id, FLOW)
-    if draft is None or "months" not in draft.data or (step is not None and draft.step != step):
-        return None
-    return draft
+PAY = Form(
+    PAY_FLOW,
+    MEMBER_BUTTONS,
+    [
+        Step(
+            "months",
+            _months_text,
+            rows=_months_rows,
+            locals=(
+                Local(M_MONTH.name, _toggle_month, M_MONTH.fields),
+                Local(M_QUARTER.name, _choose_quarter),
+                Local(M_NEXT.name, _months_done),
+            ),
+            back=EXIT,  # to the dues overview the report was started from
+            field="dues.field.months",
+        ),
+        Step(
+            "date",
+            "dues.ask_date",
+            options=_date_options,
+            action=M_DATE.name,
+            value=M_DATE.fields[0],
+            per_row=2,
+            parse=_parse_date,
+            store=_store_date,
+            next="place",
+            back="months",
+            field="dues.field.date",
+        ),
+        Step(
+            "place",
+            "dues.ask_place",
+            options=_place_options,
+            action=M_PLACE.name,
+            per_row=3,
+            next="payer",
+            back="date",
+            field="dues.field.place",
+        ),
+        Step(
+            "payer",
+            "dues.ask_payer",
+            options=_payer_options,
+            action=M_PAYER.name,
+            per_row=2,
+            store=_store_payer,
+            next=lambda ask, value: "payer_name" if value == "other" else CONFIRM,
+            back="place",
+            field="dues.field.payer",
+        ),
+        Step(
+            "payer_name",
+            "dues.ask_payer_name",
+            parse=_parse_name,
+            store=lambda ask, value: ask.data.update(payer=value),
+            back="payer",
+            part_of="payer",
+        ),
+        Step(
+            "extra",
+            "dues.ask_extra",
+            parse=_parse_extra,
+            back=CONFIRM,
+            field="dues.field.extra",
+            edit_label="dues.btn.extra",
+            edit_action=M_EXTRA.name,
+        ),
+    ],
+    Confirm(_summary, _submit, back="payer", submit_action=M_SUBMIT.name, edits_per_row=3),
+    again="/dues",
+    expires=timedelta(days=7),
+    exit=show_dues,
+    back_action=M_BACK.name,
+    cancel_action=M_CANCEL.name,
+)
 
 
 def _nothing_to_pay(turn: Turn, overview: dues.Overview) -> Reply:
@@ -323,111 +447,14 @@ async def _start_report(turn: Turn, args: tuple[Any, ...]) -> Reply:
         return _ask_category(turn, turn.text("dues.declare_first"))
     if not overview.reportable and not overview.quarter:
         return _nothing_to_pay(turn, overview)
-    chosen = set(overview.reportable[-1:])  # the latest month due is the usual answer
-    await save_draft(turn.session, turn.actor.person_id, FLOW, "months", {"months": codes(sorted(chosen))})
-    return _months_screen(turn, overview, chosen)
-
-
-async def _toggle_month(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "months")
-    chosen_month = dues.month_of_code(args[0])
-    if draft is None or chosen_month is None:
-        return stale(turn.language)
-    overview = await _overview(turn)
-    if chosen_month not in overview.amounts:
-        return stale(turn.language)
-    chosen = (set(from_codes(draft.data["months"])) & set(overview.amounts)) ^ {chosen_month}
-    await save_draft(turn.session, turn.actor.person_id, FLOW, "months", {"months": codes(sorted(chosen))})
-    return _months_screen(turn, overview, chosen)
-
-
-async def _choose_quarter(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "months")
-    if draft is None:
-        return stale(turn.language)
-    overview = await _overview(turn)
-    chosen = set(overview.quarter)
-    await save_draft(turn.session, turn.actor.person_id, FLOW, "months", {"months": codes(sorted(chosen))})
-    return _months_screen(turn, overview, chosen)
-
-
-async def _months_done(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "months")
-    if draft is None:
-        return stale(turn.language)
-    if not draft.data["months"]:
-        return Reply(toast=turn.text("dues.pick_month"))
-    return await _go(turn, draft, "date")
-
-
-async def _choose_date(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "date")
-    if draft is None:
-        return stale(turn.language)
-    overview = await _overview(turn)
-    paid_on = overview.today - timedelta(days=args[0])
-    return await _go(turn, draft, "place", paid_on=paid_on.isoformat())
-
-
-async def _choose_place(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "place")
-    if draft is None or args[0] not in PLACES:
-        return stale(turn.language)
-    return await _go(turn, draft, "payer", place=args[0])
-
-
-async def _choose_payer(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "payer")
-    if draft is None or args[0] not in ("self", "other"):
-        return stale(turn.language)
-    if args[0] == "other":
-        return await _go(turn, draft, "payer_name")
-    return await _go(turn, draft, "confirm", payer=None)
-
-
-async def _ask_extra(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    draft = await _report_draft(turn, "confirm")
-    if draft is None:
-        return stale(turn.language)
-    return await _go(turn, draft, "extra")
-
-
-async def _back(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    """返回: the previous step of the report, with the answers given so far kept."""
-    step = args[0]
-    draft = await _report_draft(turn, step)
-    if draft is None or step not in BACK_TO:
-        return stale(turn.language)
-    return await _go(turn, draft, BACK_TO[step])
-
-
-async def _submit(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    """Send the report; a second tap finds no draft and changes nothing."""
-    draft = await _report_draft(turn, "confirm")
-    if draft is None:
-        return already_done(turn.language)
-    data = draft.data
-    await clear_draft(turn.session, turn.actor.person_id, FLOW)
-    try:
-        outcome = await dues.report_payment(
-            turn.session,
-            member_id=turn.actor.member_id,
-            actor_person_id=turn.actor.person_id,
-            months=from_codes(data["months"]),
-            paid_on=date.fromisoformat(data["paid_on"]),
-            place=data["place"],
-            paid_by=data.get("payer"),
-            extra=Decimal(data.get("extra") or "0"),
-            now=turn.now,
-        )
-    except (dues.DuesRefused, RuleInputError) as error:
-        return screen(error_text(turn, error))
-    return screen(turn.text("dues.reported", months=months(turn, outcome.months), total=money(outcome.total)))
+    chosen = overview.reportable[-1:]  # the latest month due is the usual answer
+    return await PAY.start(turn, {"months": codes(sorted(chosen))})
 
 
 async def _cancel(turn: Turn, args: tuple[Any, ...]) -> Reply:
+    """取消 under the declaration's questions (the payment report's is the engine's)."""
     await clear_draft(turn.session, turn.actor.person_id, FLOW)
-    return screen(turn.text("common.cancelled"))
+    return screen(turn.text("steps.cancelled", again="/dues"))
 
 
 _ACTIONS = {
@@ -436,48 +463,39 @@ _ACTIONS = {
     "cat": _choose_category,
     "eff": _choose_effective,
     "pay": _start_report,
-    "m": _toggle_month,
-    "q": _choose_quarter,
-    "next": _months_done,
-    "d": _choose_date,
-    "pl": _choose_place,
-    "by": _choose_payer,
-    "x": _ask_extra,
-    "ok": _submit,
-    "back": _back,
-    "no": _cancel,
+    D_CANCEL.name: _cancel,
 }
 
 
 async def on_button(turn: Turn) -> Reply:
-    """Every ``dues:`` button of the member's flow."""
+    """Every ``dues:`` button of the member's flow: the payment report's go to the step engine."""
     press = MEMBER_BUTTONS.decode(turn.inbound.data)
     if press is None:
         return stale(turn.language)
-    if turn.actor.member_id is None and press.action != "no":
+    if turn.actor.member_id is None and press.action not in (M_CANCEL.name, D_CANCEL.name):
         return screen(turn.text("dues.not_member"))
+    answered = await PAY.on_button(turn)
+    if answered is not None:
+        return answered
+    if press.action not in _ACTIONS:
+        return stale(turn.language)
     return await _ACTIONS[press.action](turn, press.args)
 
 
 async def on_input(turn: Turn) -> Reply:
-    """Typed answers of the member's flow: the base, a payment date, the payer's name, an extra amount."""
+    """Typed answers of the declaration: the base (the payment report's are the engine's)."""
     draft = turn.draft
     assert draft is not None
+    if draft.step not in ("base", "effective"):
+        # A payment report begun before the report became a form of its own: dropped, and said so.
+        await clear_draft(turn.session, turn.actor.person_id, FLOW)
+        return turn.say("steps.expired", days=PAY.expires.days if PAY.expires else 0, again="/dues")
     text = turn.inbound.text
-    step = draft.step
-    if text is None or step not in ("base", "date", "payer_name", "extra"):
+    if text is None or draft.step != "base":
         return await _ask_again(turn, draft, turn.text("dues.use_buttons"))
     try:
-        if step == "base":
-            category = draft.data["category"]
-            return await _after_base(turn, category, dues.parse_base(category, text))
-        if step == "date":
-            overview = await _overview(turn)
-            paid_on = dues.parse_paid_on(text, overview.today)
-            return await _go(turn, draft, "place", paid_on=paid_on.isoformat())
-        if step == "payer_name":
-            return await _go(turn, draft, "confirm", payer=clean_name(text))
-        return await _go(turn, draft, "confirm", extra=str(dues.parse_money(text)))
+        category = draft.data["category"]
+        return await _after_base(turn, category, dues.parse_base(category, text))
     except (dues.DuesRefused, RuleInputError) as error:
         return await _ask_again(turn, draft, error_text(turn, error))
 
@@ -486,12 +504,8 @@ async def _ask_again(turn: Turn, draft: Draft, why: str) -> Reply:
     """A refused answer: say why, and ask the same step's question again (a new message)."""
     if draft.step == "base":
         question = _ask_base(turn, draft.data["category"])
-    elif draft.step == "effective":
-        question = _ask_effective(turn, await _overview(turn))
-    elif "months" in draft.data and (draft.step == "months" or draft.step in BACK_TO):
-        question = await _step_screen(turn, draft.step, draft.data)
     else:
-        return screen(why, (_cancel_row(turn),), edit=False)
+        question = _ask_effective(turn, await _overview(turn))
     [asked] = question.screens
     return screen(f"{why}\n{asked.text}", asked.buttons, edit=False)
 
@@ -500,7 +514,7 @@ FEATURE = Feature(
     name="dues",
     commands={"dues": show_dues, "duesadmin": dues_admin.admin_menu},
     buttons={MEMBER_BUTTONS.prefix: on_button, dues.ADMIN_BUTTONS.prefix: dues_admin.on_button},
-    forms={FLOW: on_input, dues_admin.FLOW: dues_admin.on_input},
+    forms={FLOW: on_input, PAY_FLOW: PAY.on_input, dues_admin.FLOW: dues_admin.on_input},
     export_sheets=(dues_ledger.dues_sheet,),
     data_section=dues.data_section,
     eraser=dues.erase_person,
