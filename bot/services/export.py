@@ -162,7 +162,7 @@ async def export_branch(
         target_id=branch_id,
         branch_id=branch_id,
     )
-    await session.commit()
+    await session.flush()
     day = now.astimezone(ZoneInfo(branch.timezone)).date().isoformat()
     filename = FILE_UNSAFE.sub("_", t(language, "export.filename", branch=branch.name, date=day))
     caption = t(language, "export.caption", branch=branch.name, date=day)
@@ -179,5 +179,5 @@ async def _deny(session: AsyncSession, actor: Actor, branch_id: int | None, lang
         result="denied",
         branch_id=branch_id,
     )
-    await session.commit()
+    await session.flush()
     return denied(language)

@@ -138,7 +138,7 @@ async def start_edit(session: AsyncSession, *, person_id: int, field: str, langu
     if member is None or member.state not in ON_ROSTER:
         return denied(language)
     await save_draft(session, person_id, EDIT_FLOW, field, {"member_id": member.id})
-    await session.commit()
+    await session.flush()
     return Reply(screens=(_edit_screen(language, field),), edit=False)
 
 
@@ -150,7 +150,7 @@ async def _save_field(
     member = await member_of(session, person_id)
     if member is None or member.state not in ON_ROSTER or member.id != draft.data.get("member_id"):
         await clear_draft(session, person_id, EDIT_FLOW)
-        await session.commit()
+        await session.flush()
         return Reply.say(t(language, "me.not_registered"), remove_keyboard=field == "phone")
     if field == "phone":
         if value is None:
@@ -185,7 +185,7 @@ async def _save_field(
         target_id=member.id,
         branch_id=member.branch_id,
     )
-    await session.commit()
+    await session.flush()
     shown = await profile(session, person_id=person_id, language=language)
     saved = Screen(t(language, "me.saved"), remove_keyboard=field == "phone")
     return Reply(screens=(saved, *shown.screens), edit=False)
@@ -250,7 +250,7 @@ async def edit_button(
 async def cancel_edit(session: AsyncSession, *, person_id: int, language: str) -> Reply:
     draft = await get_draft(session, person_id, EDIT_FLOW)
     await clear_draft(session, person_id, EDIT_FLOW)
-    await session.commit()
+    await session.flush()
     phone = draft is not None and draft.step == "phone"
     return Reply.say(t(language, "common.cancelled"), remove_keyboard=phone)
 
@@ -315,7 +315,7 @@ async def report_leaving(session: AsyncSession, *, person_id: int, language: str
         target_id=member.id,
         branch_id=member.branch_id,
     )
-    await session.commit()
+    await session.flush()
     return Reply.say(t(language, "me.leave_reported", branch=branch.name))
 
 
@@ -339,7 +339,7 @@ async def confirm_left(
             result="denied",
             branch_id=member.branch_id if member else None,
         )
-        await session.commit()
+        await session.flush()
         return denied(language)
     result = await session.execute(
         update(Member)
@@ -372,7 +372,7 @@ async def confirm_left(
         target_id=member.id,
         branch_id=member.branch_id,
     )
-    await session.commit()
+    await session.flush()
     return Reply.say(t(language, "me.left_confirmed", name=member.name or ""))
 
 
@@ -650,5 +650,5 @@ async def erase(
         target_id=person_id,
         branch_id=member.branch_id if member else None,
     )
-    await session.commit()
+    await session.flush()
     return Reply.say(t(language, "me.erased"))

@@ -1,7 +1,8 @@
 """Reporting in (报到): the report-in form, consent, the secretary's decision and the notices they send.
 
 The form is a draft (flow ``register``) walked step by step, mostly with buttons. Every function takes
-plain values, commits its own work and returns a `Reply`: channel-neutral screens (text, buttons, and
+plain values, writes through the session it is given (flushing, never committing: the conversation
+core commits once per inbound event) and returns a `Reply`: channel-neutral screens (text, buttons, and
 whether to ask for the phone contact) that a handler turns into Telegram messages.
 """
 
@@ -588,7 +589,7 @@ async def _go(
 ) -> Reply:
     """Save the draft at ``step`` and show its question (closing the phone keyboard when leaving it)."""
     await save_draft(session, person_id, FLOW, step, data)
-    await session.commit()
+    await session.flush()
     screens = []
     if left == "phone" and step != "phone":
         screens.append(Screen(note or t(language, "reg.keyboard_closed"), remove_keyboard=True))
@@ -683,7 +684,7 @@ async def open_invite(
     audit.record(
         session, actor_person_id=person_id, action="register.start", target_type="branch", target_id=branch.id
     )
-    await session.commit()
+    await session.flush()
     return Reply(screens=(await screen_for(session, "notice", data, language, now=now),))
 
 
@@ -727,7 +728,7 @@ async def reopen_returned(session: AsyncSession, *, person_id: int, language: st
     data = Values.of_member(member).draft_data()
     data.update(branch_id=member.branch_id, member_id=member.id)
     await save_draft(session, person_id, FLOW, "summary", data)
-    await session.commit()
+    await session.flush()
     head = t(language, "reg.fix_head", reason=member.decision_reason or "")
     return Reply(
         screens=(await screen_for(session, "summary", data, language, head=head, now=now),), edit=False
@@ -744,14 +745,14 @@ async def _cancel(session: AsyncSession, person_id: int, draft: Draft, language:
         target_type="person",
         target_id=person_id,
     )
-    await session.commit()
+    await session.flush()
     text = t(language, "reg.fix_cancelled" if fixing else "reg.cancelled")
     return Reply.say(text, remove_keyboard=draft.step == "phone")
 
 
 async def _stale(session: AsyncSession, person_id: int, language: str) -> Reply:
     audit.record(session, actor_person_id=person_id, action="register.button", result="stale")
-    await session.commit()
+    await session.flush()
     return stale(language)
 
 
@@ -807,7 +808,7 @@ async def press(session: AsyncSession, *, person_id: int, language: str, data: s
         await record_consent(session, person_id, arg == "y", branch.id, now)
         if arg == "n":
             await clear_draft(session, person_id, FLOW)
-            await session.commit()
+            await session.flush()
             way_back = (
                 (Button(t(language, "reg.btn.read_again"), data=f"reg:again:{branch.id}"),),
                 (Button(t(language, "reg.btn.not_member"), data="apply:start"),),
@@ -1079,7 +1080,7 @@ async def submit(
         block = _member_block(language, member, await session.get(Branch, member.branch_id))
         if block is not None:
             await clear_draft(session, person_id, FLOW)
-            await session.commit()
+            await session.flush()
             return block
     else:
         member = Member(person_id=person_id, branch_id=branch.id, revision=0, created_at=now)
@@ -1121,7 +1122,7 @@ async def submit(
         )
     if not officers:
         logger.warning("branch %s has no secretary to review member %s", branch.id, member.id)
-    await session.commit()
+    await session.flush()
     return Reply.say(t(language, "reg.submitted", branch=branch.name))
 
 
@@ -1163,7 +1164,7 @@ async def _checked_member(
             result="denied",
             branch_id=member.branch_id if member else None,
         )
-        await session.commit()
+        await session.flush()
         return denied(language)
     if member.state != MemberState.PENDING or member.revision != revision:
         return already_done(language)
@@ -1175,7 +1176,7 @@ async def decide(session: AsyncSession, *, actor: Actor, data: str, language: st
     parsed = parse_decision(data)
     if parsed is None:
         audit.record(session, actor_person_id=actor.person_id, action="member.decide", result="stale")
-        await session.commit()
+        await session.flush()
         return stale(language)
     decision, member_id, revision = parsed
     member = await _checked_member(session, actor, member_id, revision, language, decision)
@@ -1186,7 +1187,7 @@ async def decide(session: AsyncSession, *, actor: Actor, data: str, language: st
     await save_draft(
         session, actor.person_id, REASON_FLOW, decision, {"member_id": member.id, "revision": revision}
     )
-    await session.commit()
+    await session.flush()
     key = "reg.ask_reject_reason" if decision == "reject" else "reg.ask_return_reason"
     cancel = ((Button(t(language, "common.cancel"), data="reg:rc"),),)
     return Reply(screens=(Screen(t(language, key, name=member.name or ""), buttons=cancel),), edit=False)
@@ -1208,7 +1209,7 @@ async def reason_text(
         name = member.name if member and actor.leads_branch(member.branch_id) else ""
         return Reply.say(error_text(language, exc) + "\n" + t(language, key, name=name or ""), buttons=cancel)
     await clear_draft(session, actor.person_id, REASON_FLOW)
-    await session.commit()
+    await session.flush()
     member = await _checked_member(
         session, actor, int(member_id or 0), int(revision or 0), language, draft.step
     )
@@ -1222,7 +1223,7 @@ async def cancel_reason(session: AsyncSession, *, actor: Actor, language: str) -
     if draft is None:
         return already_done(language)
     await clear_draft(session, actor.person_id, REASON_FLOW)
-    await session.commit()
+    await session.flush()
     return Reply.say(t(language, "reg.reason_cancelled"))
 
 
@@ -1255,8 +1256,7 @@ async def _decide(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        await session.rollback()
-        return already_done(language)
+        return already_done(language)  # the update changed nothing, so there is nothing to undo
     await session.refresh(member)
     branch = await session.get(Branch, member.branch_id)
     person = await session.get(Person, member.person_id)
@@ -1320,7 +1320,7 @@ async def _decide(
             decision=t(language_of(officer), f"reg.decision.{decision}"),
         ),
     )
-    await session.commit()
+    await session.flush()
     key = {
         "approve": "reg.decided_approved",
         "reject": "reg.decided_rejected",

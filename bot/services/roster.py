@@ -148,7 +148,7 @@ async def _deny(
         result="denied",
         branch_id=branch_id,
     )
-    await session.commit()
+    await session.flush()
     return denied(language)
 
 
@@ -189,7 +189,7 @@ async def press(session: AsyncSession, *, actor: Actor, data: str, language: str
     query = RosterQuery.parse(data)
     if query is None:
         audit.record(session, actor_person_id=actor.person_id, action="roster.button", result="stale")
-        await session.commit()
+        await session.flush()
         return stale(language)
     return await page(session, actor=actor, query=query, language=language, now=now)
 
@@ -365,7 +365,7 @@ async def card(
             result="denied",
             branch_id=member.branch_id if member else None,
         )
-        await session.commit()
+        await session.flush()
         return denied(language)
     person = await session.get(Person, member.person_id)
     branch = await session.get(Branch, member.branch_id)
