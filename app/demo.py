@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.features import reminder_kinds
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Demo:
         self.conversation = Conversation(build_features(), db=self.db, clock=self.clock, settings=settings)
         self.channel = WebChannel(self.conversation, self.db, self.clock)
         self.quiet = QuietHours.from_settings(settings)
-        self.kinds = default_kinds()
+        self.kinds = reminder_kinds()
         self.directory = Directory()
         self._lock = asyncio.Lock()
 

@@ -1,4 +1,5 @@
-"""The one list of features, in the order /help, the workbook's sheets and /mydata follow."""
+"""The one list of features, in the order /help, the workbook's sheets, /mydata and the reminder tick
+follow: a feature's reminder kinds are declared on its `Feature` and collected here, nowhere else."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.flows import (
     start,
     study,
 )
+from bot.scheduling.engine import ReminderKind
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
@@ -40,3 +42,17 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
         sheets=[sheet for f in others for sheet in f.export_sheets],
     )
     return [*others[:2], self_service, *others[2:]]
+
+
+def reminder_kinds(features: Sequence[Feature] | None = None) -> list[ReminderKind]:
+    """Every feature's reminder kinds, in the features' order: the activity day's come first, because
+    its ``activity.rsvp`` plans next month's events that the later kinds read; the monthly report last."""
+    kinds: list[ReminderKind] = []
+    seen: set[str] = set()
+    for feature in build_features() if features is None else features:
+        for kind in feature.reminder_kinds:
+            if kind.name in seen:
+                raise ValueError(f"{feature.name}: reminder kind {kind.name!r} is plugged in twice")
+            seen.add(kind.name)
+            kinds.append(kind)
+    return kinds

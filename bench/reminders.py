@@ -45,8 +45,8 @@ import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import event, insert, select, text, update
 
+from app.features import reminder_kinds
 from bot.scheduling.engine import QuietHours, Retention, tick
-from bot.scheduling.kinds import default_kinds
 from bot.services.outbox import Outgoing
 from storage import crypto, migrate
 from storage.db import Database
@@ -387,7 +387,7 @@ async def measure(url: str, members: int, month: bool) -> Figure:
     if url.startswith("postgresql"):
         await _empty(url)
     db = Database(url)
-    kinds = default_kinds()
+    kinds = reminder_kinds()
     try:
         started = time.perf_counter()
         branches = await _seed(db, members)

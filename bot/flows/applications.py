@@ -474,8 +474,8 @@ FEATURE = Feature(
     commands={"apply": start_application, "applicants": show_applicants},
     buttons={JN.prefix: on_button, APPLY.prefix: on_apply_button},
     forms={applications.FLOW_APPLY: FORM.on_input},
-    # The chases and overdue flags the reminder engine runs (bot/scheduling/kinds.py lists them all).
-    reminder_kinds=tuple(k for k in kinds_relay.REMINDER_KINDS if k.name.startswith("apply.")),
+    # The talk deadline's chase (app.features.reminder_kinds collects every feature's kinds).
+    reminder_kinds=tuple(kinds_relay.APPLY_KINDS),
     data_section=applications.data_section,
     eraser=applications.erase_person,
     personal_columns=applications.PERSONAL_COLUMNS,

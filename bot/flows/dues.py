@@ -36,6 +36,7 @@ from bot.flows.dues_text import (
 )
 from bot.rules.errors import DuesInputError, RuleInputError
 from bot.rules.validate import clean_name
+from bot.scheduling import kinds_dues
 from bot.services import dues, dues_ledger
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.dues import (
@@ -515,6 +516,7 @@ FEATURE = Feature(
     commands={"dues": show_dues, "duesadmin": dues_admin.admin_menu},
     buttons={MEMBER_BUTTONS.prefix: on_button, dues.ADMIN_BUTTONS.prefix: dues_admin.on_button},
     forms={FLOW: on_input, PAY_FLOW: PAY.on_input, dues_admin.FLOW: dues_admin.on_input},
+    reminder_kinds=tuple(kinds_dues.REMINDER_KINDS),  # the monthly reminder and the escalations
     export_sheets=(dues_ledger.dues_sheet,),
     data_section=dues.data_section,
     eraser=dues.erase_person,

@@ -649,8 +649,7 @@ FEATURE = Feature(
         relay.FLOW_CATALOGUE: on_item_input,
     },
     export_sheets=(report_sheets.requests_sheet,),
-    # The chases and overdue flags the reminder engine runs (bot/scheduling/kinds.py lists them all).
-    reminder_kinds=tuple(k for k in kinds_relay.REMINDER_KINDS if k.name.startswith("relay.")),
+    reminder_kinds=tuple(kinds_relay.RELAY_KINDS),  # the deadline chases and overdue flags
     data_section=relay.data_section,
     eraser=relay.erase_person,
     personal_columns=relay.PERSONAL_COLUMNS,

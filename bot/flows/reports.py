@@ -7,6 +7,7 @@ from bot.conversation import Feature, Turn
 from bot.dialog import Reply
 from bot.reports import service
 from bot.reports.service import RPT
+from bot.scheduling import kinds_reports
 
 
 async def show_report(turn: Turn) -> Reply:
@@ -30,4 +31,5 @@ FEATURE = Feature(
     name="reports",
     commands={"report": show_report, "townreport": show_township_report},
     buttons={RPT.prefix: on_button},
+    reminder_kinds=tuple(kinds_reports.REMINDER_KINDS),  # report.monthly, on the 1st
 )

@@ -19,7 +19,7 @@ TICK_SECONDS = 60
 
 class ReminderTick:
     """Registers `send_due_reminders` on start and removes it on stop; runs the `kinds` it was given
-    (the composition root passes `bot.scheduling.kinds.default_kinds()`).
+    (the composition root passes `app.features.reminder_kinds()`).
 
     Coalescing and no misfire grace limit: a tick delayed by a busy loop or a suspended host still runs,
     once. The tick itself reads what is due up to now from the database, so nothing depends on the job

@@ -12,8 +12,9 @@ How to add a reminder kind (dues months, request deadlines, ...), in three steps
 2. ``async def render(session, occasion) -> Outgoing | None``: the message for one
    (kind, subject, period, language, tz) group; every recipient in the group gets the same text and
    buttons (callback data never names the recipient: handlers re-check the sender). None skips the group.
-3. Add ``ReminderKind("dues.unpaid", due, render)`` to the list ``bot.scheduling.kinds.default_kinds()``
-   returns; the composition root passes that list to the tick (the engine imports no feature).
+3. Declare ``ReminderKind("dues.unpaid", due, render)`` on the feature's ``Feature(reminder_kinds=...)``;
+   the composition root collects every feature's (``app.features.reminder_kinds()``) and passes that list
+   to the tick (the engine imports no feature).
 
 Cost in what is due, not in members (a tick runs every minute). A kind says how it may be narrowed:
 
@@ -589,7 +590,7 @@ async def tick(
 ) -> TickResult:
     """Turn everything due up to ``now`` into occurrences and outbox rows, in short transactions.
 
-    ``kinds`` is the list to run (the composition root passes ``bot.scheduling.kinds.default_kinds()``);
+    ``kinds`` is the list to run (the composition root passes ``app.features.reminder_kinds()``);
     ``retention`` None keeps everything (tests), the bot passes ``Retention.from_settings``.
     """
     result = TickResult()

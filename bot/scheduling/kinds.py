@@ -1,6 +1,8 @@
-"""The reminder kinds the bot runs, in order: the composition root calls `default_kinds()` and passes the
-list to the tick (`bot.scheduling.engine` imports no feature). To add a kind, append it here (see the
-module docstring of `bot.scheduling.engine` for what a kind is and how to write one)."""
+"""Where the reminder kinds come from: each feature declares its own on its `Feature` object
+(``reminder_kinds``) and the composition root collects them (`app.features.reminder_kinds`), in the
+features' order, and passes the list to the tick; `bot.scheduling.engine` imports no feature. To add a
+kind, declare it on its feature (see the module docstring of `bot.scheduling.engine` for what a kind is).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +10,8 @@ from bot.scheduling.engine import ReminderKind
 
 
 def default_kinds() -> list[ReminderKind]:
-    """Every feature's reminder kinds, in the order the tick runs them."""
-    from bot.scheduling import kinds_dues, kinds_relay, kinds_reports
-    from bot.services import activity, lifecycle, study
+    """The composition root's list, for a caller that was not handed one (the Telegram application's
+    background components): the same `app.features.reminder_kinds()`, never a second list."""
+    from app.features import reminder_kinds  # the root stands above bot/: imported when called, not before
 
-    return [
-        *activity.REMINDER_KINDS,  # activity.rsvp (plans next month's events first), activity.signin
-        *study.REMINDER_KINDS,  # study.publish (late joiners), study.remind
-        *lifecycle.REMINDER_KINDS,  # member.details, member.lost_contact, orglife.member, orglife.secretary
-        *kinds_relay.REMINDER_KINDS,  # relay.soon, relay.late, relay.late_branch, apply.talk
-        *kinds_dues.REMINDER_KINDS,  # dues.unpaid, dues.warn2, dues.warn5, dues.alert3, dues.alert5
-        *kinds_reports.REMINDER_KINDS,  # report.monthly (last month's report to the officers on the 1st)
-    ]
+    return reminder_kinds()

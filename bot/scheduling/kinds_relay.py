@@ -255,9 +255,10 @@ async def render_talk(session: AsyncSession, occasion: Occasion) -> Outgoing | N
 # Each query stops selecting a request GIVE_UP_DAYS (an application TALK_GIVE_UP days) after its deadline.
 KEEP = timedelta(days=max(GIVE_UP_DAYS, TALK_GIVE_UP) + 5)
 
-REMINDER_KINDS: list[ReminderKind] = [
+RELAY_KINDS: list[ReminderKind] = [  # the relay feature's
     ReminderKind("relay.soon", due_soon, render_soon, keep=KEEP),
     ReminderKind("relay.late", due_late, render_late, keep=KEEP),
     ReminderKind("relay.late_branch", due_late_branch, render_late_branch, keep=KEEP),
-    ReminderKind("apply.talk", due_talk, render_talk, keep=KEEP),
 ]
+APPLY_KINDS: list[ReminderKind] = [ReminderKind("apply.talk", due_talk, render_talk, keep=KEEP)]
+REMINDER_KINDS: list[ReminderKind] = [*RELAY_KINDS, *APPLY_KINDS]

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.features import reminder_kinds
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from bot.services import admin
 from storage.models import AuditEntry, Member, MemberState, Person, Role
 from tests.factories import TgUser
@@ -96,7 +96,7 @@ def local(*args: int, tz: ZoneInfo = SHANGHAI) -> datetime:
 async def tick_at(harness: BotHarness, when: datetime) -> list[Call]:
     """Set the clock, run one reminder tick as the job would, and deliver what is due."""
     harness.clock.set(when)
-    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings), default_kinds())
+    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings), reminder_kinds())
     return await harness.deliver()
 
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from app.features import reminder_kinds
 from bot.i18n import resolve_language
 from bot.scheduling.component import JOB_NAME, ReminderTick
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, tick
-from bot.scheduling.kinds import default_kinds
 from bot.scheduling.sql import language_of_person
 from bot.services.outbox import Button, Outgoing
 from handlers.application import build_application
@@ -139,7 +139,7 @@ async def test_one_tick_job_with_an_explicit_id_however_often_it_starts(harness:
             assert aps_job.coalesce is True and aps_job.misfire_grace_time is None
             assert aps_job.trigger.interval.total_seconds() == 60
             # Starting the component again (a second post_init) still leaves one job.
-            component = ReminderTick(app.bot_data[DEPS_KEY], default_kinds())
+            component = ReminderTick(app.bot_data[DEPS_KEY], reminder_kinds())
             await component.start(app)
             assert len(app.job_queue.jobs()) == 1
             await app.post_stop(app)
@@ -151,7 +151,7 @@ async def test_one_tick_job_with_an_explicit_id_however_often_it_starts(harness:
 async def test_the_job_runs_the_registered_kinds_at_the_clocks_time(harness: BotHarness) -> None:
     world = await _world(harness)
     await set_plan(harness, world, rule="15", time="19:00")
-    component = ReminderTick(harness.deps, default_kinds())
+    component = ReminderTick(harness.deps, reminder_kinds())
     harness.clock.set(local(2026, 3, 12, 7, 59))
     assert (await component.run_once()).occurrences == 0
     harness.clock.set(local(2026, 3, 12, 8, 0))  # the three-day activity reminder

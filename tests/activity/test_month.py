@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.features import reminder_kinds
 from bot.clock import FakeClock
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from bot.services import activity
 from storage.models import Member, Person
 from storage.models.activity import (
@@ -92,7 +92,7 @@ class Life:
             self.harness.db,
             self.clock.now(),
             QuietHours.from_settings(self.harness.settings),
-            default_kinds(),
+            reminder_kinds(),
         )
         await self.deliver()
 

@@ -283,12 +283,12 @@ async def test_retention_prunes_updates_blanks_old_text_and_compacts_bounded_occ
 
 
 async def test_the_bot_passes_every_kind_and_the_retention_settings(harness: BotHarness) -> None:
+    from app.features import reminder_kinds
     from bot.scheduling.component import ReminderTick
-    from bot.scheduling.kinds import default_kinds
 
-    names = [kind.name for kind in default_kinds()]
+    names = [kind.name for kind in reminder_kinds()]
     assert len(names) == len(set(names)) and {"activity.rsvp", "dues.unpaid", "member.details"} <= set(names)
-    result = await ReminderTick(harness.deps, default_kinds()).run_once()
+    result = await ReminderTick(harness.deps, reminder_kinds()).run_once()
     assert result.ran
     async with harness.session() as session:
         states = {s.name for s in await session.scalars(select(SchedulerState))}

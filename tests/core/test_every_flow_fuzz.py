@@ -37,10 +37,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from app.features import reminder_kinds
 from bot.clock import FakeClock
 from bot.commands import COMMANDS
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from bot.services import admin, relay
 from storage.db import create_engine
 from storage.models import Base, Member, MemberState, Person, Role
@@ -759,7 +759,7 @@ class EveryFlow(RuleBasedStateMachine):
         self._new_calls()
         harness = self.harness
         quiet = QuietHours.from_settings(harness.settings)
-        self._run(tick(harness.db, harness.clock.now(), quiet, default_kinds()))
+        self._run(tick(harness.db, harness.clock.now(), quiet, reminder_kinds()))
         self._run(harness.deliver())
         self._after("a reminder tick and delivery", self._new_calls(), None, None)
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot.scheduling.kinds import default_kinds
+from app.features import reminder_kinds
 from bot.scheduling.kinds_dues import REMINDER_KINDS
 from bot.services import dues
 from storage.models import Person
@@ -223,7 +223,7 @@ async def test_a_rejected_report_makes_the_month_unpaid_again(harness: BotHarnes
 
 
 async def test_the_dues_kinds_are_registered_with_the_engine(harness: BotHarness) -> None:
-    names = [kind.name for kind in default_kinds()]
+    names = [kind.name for kind in reminder_kinds()]
     for kind in REMINDER_KINDS:
         assert kind.name in names
     # And the real tick (every registered kind) sends the dues reminder too.
@@ -232,5 +232,5 @@ async def test_the_dues_kinds_are_registered_with_the_engine(harness: BotHarness
     await declare(harness, world, SILENT)
     await open_months(harness, world.branch_id, m(2026, 4))
     harness.clock.set(local(2026, 4, 10, 9, 1))
-    await run_tick(harness, kinds=default_kinds())
+    await run_tick(harness, kinds=reminder_kinds())
     assert await occurrences(harness) == [("dues.unpaid", SILENT.id, "2026-04", "04-10 09:00")]

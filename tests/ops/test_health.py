@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.features import reminder_kinds
 from bot.http.host import HttpHost
 from bot.http.ops import OpsEndpoints
 from bot.scheduling.component import ReminderTick
-from bot.scheduling.kinds import default_kinds
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus
 from tests.factories import TgUser
@@ -63,7 +63,7 @@ async def add_pending(harness: BotHarness, due: datetime, n: int = 1, start: int
 
 
 async def test_health_follows_the_tick_and_turns_503_when_it_stops(harness: BotHarness) -> None:
-    tick = ReminderTick(harness.deps, default_kinds())
+    tick = ReminderTick(harness.deps, reminder_kinds())
     async with serving(harness) as client:
         fresh = await client.get("/healthz")
         assert fresh.status_code == 200  # just started: no tick yet, but not late either
@@ -95,7 +95,7 @@ async def test_health_follows_the_tick_and_turns_503_when_it_stops(harness: BotH
 
 
 async def test_a_fresh_process_is_not_blamed_for_an_old_tick(harness: BotHarness) -> None:
-    await ReminderTick(harness.deps, default_kinds()).run_once()
+    await ReminderTick(harness.deps, reminder_kinds()).run_once()
     harness.clock.advance(hours=2)  # the bot was down for two hours, then starts again
     async with serving(harness) as client:
         assert (await client.get("/healthz")).status_code == 200
@@ -104,7 +104,7 @@ async def test_a_fresh_process_is_not_blamed_for_an_old_tick(harness: BotHarness
 
 
 async def test_an_old_pending_row_degrades_outside_quiet_hours_only(harness: BotHarness) -> None:
-    tick = ReminderTick(harness.deps, default_kinds())
+    tick = ReminderTick(harness.deps, reminder_kinds())
     # 09:00 in Shanghai: daytime.
     await add_pending(harness, harness.clock.now() - timedelta(minutes=9))
     await add_pending(harness, harness.clock.now() + timedelta(hours=1), start=1)  # held, not yet due
@@ -137,7 +137,7 @@ async def test_an_old_pending_row_degrades_outside_quiet_hours_only(harness: Bot
 async def test_metrics_count_updates_sends_and_ticks(harness: BotHarness) -> None:
     async with serving(harness) as client:
         before = samples((await client.get("/metrics")).text)
-        await ReminderTick(harness.deps, default_kinds()).run_once()
+        await ReminderTick(harness.deps, reminder_kinds()).run_once()
         await harness.send(TgUser(7001, "Li", "en"), "/start")
         await harness.send(TgUser(7002, "Li", "en"), "/help")
         response = await client.get("/metrics")

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from app.features import reminder_kinds
 from bot.scheduling import kinds_relay
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from bot.services import relay
 from bot.services.identity import load_actor
 from bot.services.relay import Part
@@ -62,7 +62,7 @@ async def _accepted_request(harness: BotHarness, world, user=MEMBER_A, item="a.h
 
 
 def test_the_relay_kinds_are_registered_with_the_engine() -> None:
-    names = {kind.name for kind in default_kinds()}
+    names = {kind.name for kind in reminder_kinds()}
     assert {"relay.soon", "relay.late", "relay.late_branch", "apply.talk"} <= names
 
 

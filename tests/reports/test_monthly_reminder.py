@@ -6,9 +6,9 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from app.features import reminder_kinds
 from bot.reports.chart import HEIGHT_PX, WIDTH_PX
 from bot.scheduling.engine import QuietHours, tick
-from bot.scheduling.kinds import default_kinds
 from storage.models import OutboxMessage
 from storage.models.scheduling import ReminderOccurrence
 from tests.harness import BotHarness
@@ -25,7 +25,7 @@ def reports_to(harness: BotHarness, user_id: int) -> list:
 
 async def tick_at(harness: BotHarness, when) -> None:
     harness.clock.set(when)
-    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings), default_kinds())
+    await tick(harness.db, harness.clock.now(), QuietHours.from_settings(harness.settings), reminder_kinds())
     await harness.deliver()
 
 
