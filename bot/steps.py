@@ -133,9 +133,12 @@ class Confirm:
     """The last screen: what was entered, 提交, a 修改 button per answer, 返回 and 取消."""
 
     prompt: str | Callable[[Ask], Any]
-    submit: Callable[[Ask], Awaitable[Reply]]  # the draft is already dropped when it runs
+    submit: Callable[[Ask], Awaitable[Reply]]  # Invalid: incomplete, the check stays; else the draft goes
     params: Callable[[Ask], Any] | None = None
     back: str | Callable[[Ask], Any] | None = None
+    # Input sent at the check (a form that is one growing list: materials): change ``ask.data`` or raise
+    # Invalid; without it, input there is answered "please use the buttons".
+    receive: Callable[[Ask, Inbound], Any] | None = None
     submit_action: str = "sub"
     edits_per_row: int = 3
 
@@ -225,13 +228,20 @@ class Form:
         return press is not None and press.action in self._routes
 
     async def start(
-        self, turn: Turn, data: Mapping[str, Any] | None = None, step: str | None = None
+        self,
+        turn: Turn,
+        data: Mapping[str, Any] | None = None,
+        step: str | None = None,
+        *,
+        edit: bool | None = None,
     ) -> Reply:
-        """Open the form (a new draft, replacing any earlier one) and ask its first question."""
+        """Open the form (a new draft, replacing any earlier one) and ask its first question, in place of
+        the pressed screen unless ``edit`` is False (a notice the form was opened from stays readable)."""
         target = step or self.first
         answers = dict(data or {})
         await self._save(turn, target, answers)
-        return await self._show(turn, target, answers, pressed=turn.inbound.data is not None)
+        pressed = turn.inbound.data is not None if edit is None else edit
+        return await self._show(turn, target, answers, pressed=pressed)
 
     async def draft(self, turn: Turn) -> Draft | None:
         return await drafts.get_draft(turn.session, turn.actor.person_id, self.name)
@@ -314,7 +324,7 @@ class Form:
                 return await self._again(turn, draft, Invalid("steps.first_step"))
             return await self._back(turn, draft)
         if draft.step == CONFIRM:
-            return await self._again(turn, draft, Invalid("steps.use_buttons"))
+            return await self._collect(turn, draft)
         step = self.steps[draft.step]
         ask = Ask(turn, dict(draft.data), draft.step)
         try:
@@ -331,6 +341,19 @@ class Form:
         except Closed as end:
             return await self._close(turn, draft, end, pressed=False)
         return await self._answer(turn, draft, step, ask, value, pressed=False)
+
+    async def _collect(self, turn: Turn, draft: Draft) -> Reply:
+        """Input at the check: kept by the confirmation's ``receive`` (a list of materials grows), or
+        refused (the check is answered with its buttons)."""
+        if self.confirm.receive is None:
+            return await self._again(turn, draft, Invalid("steps.use_buttons"))
+        ask = Ask(turn, dict(draft.data), CONFIRM)
+        try:
+            await _call(self.confirm.receive, ask, turn.inbound)
+        except Invalid as why:
+            return await self._again(turn, draft, why)
+        await self._save(turn, CONFIRM, ask.data)
+        return await self._show(turn, CONFIRM, ask.data, pressed=False)
 
     def screen_data(self, step: str, value: Any) -> str:
         """The data of an option button of ``step`` (for a flow that builds such buttons itself)."""
@@ -445,13 +468,17 @@ class Form:
         return Reply(screens=(screen,), edit=pressed)
 
     async def _submit(self, turn: Turn, draft: Draft) -> Reply:
-        """提交: the draft is dropped first, so a second tap finds nothing and changes nothing."""
+        """提交: the draft is dropped with the submission, so a second tap finds nothing and changes
+        nothing; a submission refused as incomplete (`Invalid`) keeps the form open at its check."""
         ask = Ask(turn, dict(draft.data), CONFIRM)
-        await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         try:
-            return await self.confirm.submit(ask)
-        except (Invalid, Closed) as refused:
-            return Reply.say(turn.text(refused.key, **refused.params))
+            reply = await self.confirm.submit(ask)
+        except Invalid as why:
+            return await self._again(turn, draft, why, pressed=True)
+        except Closed as end:
+            return await self._close(turn, draft, end, pressed=True)
+        await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
+        return reply
 
     async def _editable(self, ask: Ask) -> list[str]:
         """The steps whose answer the confirmation offers to change, in the form's order."""

@@ -1,6 +1,7 @@
 """The relay to the home township (为民服务全程代理) on the conversation core.
 
-Members: /services, an item's request form (materials typed or sent as photos and files), /requests.
+Members: /services, an item's request form (materials typed or sent as photos and files; a form on the
+step engine, `bot.steps`, whose check collects the materials), /requests.
 Agents: /inbox, accept / missing / forward / complete / refuse / answer, /catalogue, /servicestats.
 Secretaries: /branchrequests and the month's rates (steps only, never what was sent or said).
 
@@ -18,12 +19,13 @@ from typing import Any
 
 from bot.callbacks import Callbacks, Int, Word
 from bot.conversation import Feature, Turn
-from bot.dialog import Button, Media, Reply, Screen
+from bot.dialog import Button, Inbound, Media, Reply, Screen
 from bot.reports import sheets as report_sheets
 from bot.scheduling import kinds_relay
 from bot.services import relay
 from bot.services.registration import display_phone
 from bot.services.relay import EventView, ItemView, Part, RelayError, RequestView
+from bot.steps import CONFIRM, Ask, Confirm, Form, Invalid
 from storage.models import RequestAttachment
 
 CAPTION_MAX = 900  # Telegram captions stop at 1024 characters; leave room for the bot's own header
@@ -110,15 +112,6 @@ def _materials(turn: Turn, item: ItemView) -> str:
     return "\n".join(f"{n}. {m}" for n, m in enumerate(item.materials, start=1))
 
 
-def _submit_buttons(turn: Turn) -> list[list[Button]]:
-    return [
-        [
-            Button(turn.text("btn.relay.submit"), data=SUBMIT.data()),
-            Button(turn.text("common.cancel"), data=CANCEL.data()),
-        ]
-    ]
-
-
 def _cancel_button(turn: Turn) -> list[list[Button]]:
     return [[Button(turn.text("common.cancel"), data=CANCEL.data())]]
 
@@ -185,47 +178,68 @@ async def pick_item(turn: Turn) -> Reply:
 
     async def step(item_id: int) -> Reply:
         item = await relay.begin_request(turn.session, turn.actor, item_id)
-        return _say(
-            turn,
-            f"relay.item.{item.kind}",
-            _submit_buttons(turn),
-            name=item.name,
-            materials=_materials(turn, item),
-            days=item.promised_days,
-        )
+        intro = {
+            "key": f"relay.item.{item.kind}",
+            "params": {"name": item.name, "materials": _materials(turn, item), "days": item.promised_days},
+        }
+        return await REQUEST.start(turn, {"item_id": item.id, "parts": [], "intro": intro}, edit=False)
 
     return await _with_id(turn, step)
 
 
-async def on_material(turn: Turn) -> Reply:
-    """Typed text, a photo or a document sent while a request form is open: keep it as a material."""
+# The request form (a new request, or materials added to one) is one growing list of materials on the step
+# engine: its check is its only screen, each material sent is kept there, and 提交 sends them all.
+
+
+def _form_text(ask: Ask) -> str:
+    parts = ask.data.get("parts") or []
+    if parts:
+        return ask.text("relay.material.received", count=len(parts))
+    intro = ask.data.get("intro") or {}
+    return ask.text(str(intro.get("key") or "relay.add.prompt"), **(intro.get("params") or {}))
+
+
+def _receive_material(ask: Ask, inbound: Inbound) -> None:
+    """Typed text, a photo or a document sent while the form is open: keep it as a material."""
     try:
-        part = part_of(turn)
+        part = part_of(ask.turn)
         if part is None:
             raise RelayError("send_material")
-        count = await relay.add_part(turn.session, turn.actor, turn.draft, part)
+        relay.add_part(ask.data, part)
     except RelayError as error:
-        return _refuse(turn, error, _submit_buttons(turn))
-    return _say(turn, "relay.material.received", _submit_buttons(turn), count=count)
+        raise Invalid(error.key, **error.params) from None
 
 
-async def submit(turn: Turn) -> Reply:
-    """Submit: send the open form (a new request, or materials added to one) to the township."""
+async def _submit_form(ask: Ask) -> Reply:
+    """Submit: send the form (a new request, or materials added to one) to the township."""
+    turn = ask.turn
     try:
-        result = await relay.submit_form(turn.session, turn.actor, turn.now)
+        result = await relay.submit_form(turn.session, turn.actor, ask.data, turn.now)
     except RelayError as error:
-        # An empty form stays open: the member can still send something, or cancel.
-        buttons = _submit_buttons(turn) if error.code in ("nothing_to_submit", "question_required") else ()
-        return _refuse(turn, error, buttons)
+        if error.code in ("nothing_to_submit", "question_required"):
+            raise Invalid(error.key, **error.params) from None  # the form stays open: send something
+        return _refuse(turn, error)
     view = result.view
     key = "relay.submitted" if result.new_request else "relay.added"
     return _say(turn, key, id=view.id, item=view.item_name, count=result.added)
 
 
 async def cancel(turn: Turn) -> Reply:
-    """Cancel: close the open relay form, keeping nothing of it."""
+    """Cancel an agent's or the catalogue's open form (the request form's 取消 is the step engine's)."""
     closed = await relay.cancel_forms(turn.session, turn.actor)
     return _say(turn, "common.cancelled" if closed else "common.already_done")
+
+
+REQUEST = Form(
+    relay.FLOW_REQUEST,
+    RL,
+    [],
+    # No 返回: the form is one screen, and leaving it would lose the materials sent; 取消 says so.
+    Confirm(_form_text, _submit_form, submit_action=SUBMIT.name, receive=_receive_material),
+    again="/services",
+    first=CONFIRM,
+    cancel_action=CANCEL.name,
+)
 
 
 async def keep(turn: Turn) -> Reply:
@@ -276,7 +290,8 @@ async def add_materials(turn: Turn) -> Reply:
     async def step(request_id: int) -> Reply:
         view = await relay.begin_add_materials(turn.session, turn.actor, request_id, turn.now)
         missing = "\n".join(f"· {m}" for m in view.missing) if view.state == "missing" else ""
-        return _say(turn, "relay.add.prompt", _submit_buttons(turn), id=view.id, missing=missing)
+        intro = {"key": "relay.add.prompt", "params": {"id": view.id, "missing": missing}}
+        return await REQUEST.start(turn, {"request_id": view.id, "parts": [], "intro": intro}, edit=False)
 
     return await _with_id(turn, step)
 
@@ -604,7 +619,6 @@ async def show_branch_requests(turn: Turn) -> Reply:
 
 _PRESSES: dict[str, Callable[[Turn], Awaitable[Reply]]] = {
     ITEM.name: pick_item,
-    SUBMIT.name: submit,
     CANCEL.name: cancel,
     KEEP.name: keep,
     MINE.name: show_my_request,
@@ -627,7 +641,15 @@ async def on_button(turn: Turn) -> Reply:
     if data.startswith("rl:cat:"):
         return await on_catalogue_button(turn)
     press = RL.decode(data)
-    if press is None or press.action not in _PRESSES:
+    if press is None:
+        return _stale(turn)
+    if press.action in (SUBMIT.name, CANCEL.name) and await REQUEST.draft(turn) is None:
+        # 取消 under an agent's question; 提交 of a form already sent or cancelled.
+        return await cancel(turn) if press.action == CANCEL.name else _say(turn, "common.already_done")
+    answered = await REQUEST.on_button(turn)
+    if answered is not None:
+        return answered
+    if press.action not in _PRESSES:
         return _stale(turn)
     return await _PRESSES[press.action](turn)
 
@@ -644,7 +666,7 @@ FEATURE = Feature(
     },
     buttons={RL.prefix: on_button},
     forms={
-        relay.FLOW_REQUEST: on_material,
+        relay.FLOW_REQUEST: REQUEST.on_input,
         relay.FLOW_AGENT: on_agent_input,
         relay.FLOW_CATALOGUE: on_item_input,
     },

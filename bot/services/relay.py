@@ -831,41 +831,33 @@ async def member_catalogue(session: AsyncSession, actor: Actor) -> tuple[str, li
 
 
 async def begin_request(session: AsyncSession, actor: Actor, item_id: int) -> ItemView:
-    """Open a request form for an item of the member's home township."""
+    """An item of the member's home township that a request form may be opened for."""
     member = await approved_member(session, actor)
     item = await session.get(ServiceItem, item_id)
     if item is None or item.township_id != member.township_id:
         raise await _deny(session, actor, "relay.begin", None)
     if not item.active:
         raise RelayError("stale")
-    await drafts.save_draft(
-        session, actor.person_id, FLOW_REQUEST, "parts", {"item_id": item.id, "parts": []}
-    )
     return _item_view(item)
 
 
 async def begin_add_materials(
     session: AsyncSession, actor: Actor, request_id: int, now: datetime
 ) -> RequestView:
-    """Open a form to add materials to one of the member's own open requests."""
+    """One of the member's own open requests, that a form adding materials may be opened for."""
     request = await _own_request(session, actor, request_id, "relay.add", lock=False)
     if request.state not in OPEN_STATES:
         raise RelayError("stale")
-    await drafts.save_draft(
-        session, actor.person_id, FLOW_REQUEST, "parts", {"request_id": request.id, "parts": []}
-    )
     return await _view(session, request, now, personal=False)
 
 
-async def add_part(session: AsyncSession, actor: Actor, draft: Draft, part: Part) -> int:
-    """Keep one material in the open form; return how many it holds."""
-    data = dict(draft.data)
+def add_part(data: dict[str, Any], part: Part) -> int:
+    """Keep one material in a form's answers; return how many it holds."""
     parts = list(data.get("parts", []))
     if len(parts) >= MAX_PARTS:
         raise RelayError("too_many_parts", limit=MAX_PARTS)
     parts.append(part.to_dict())
     data["parts"] = parts
-    await drafts.save_draft(session, actor.person_id, draft.flow, draft.step, data)
     return len(parts)
 
 
@@ -886,20 +878,16 @@ class Submitted:
     new_request: bool
 
 
-async def submit_form(session: AsyncSession, actor: Actor, now: datetime) -> Submitted:
-    """Submit the open form: a new request, or the materials added to an existing one."""
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_REQUEST)
-    if draft is None:
-        raise RelayError("already_done")
-    parts = [Part.from_dict(p) for p in draft.data.get("parts", [])]
-    if "request_id" in draft.data:
-        view = await _add_materials(session, actor, int(draft.data["request_id"]), parts, now)
-        new = False
-    else:
-        view = await _submit(session, actor, int(draft.data["item_id"]), parts, now)
-        new = True
-    await drafts.clear_draft(session, actor.person_id, FLOW_REQUEST)
-    return Submitted(view, len(parts), new)
+async def submit_form(session: AsyncSession, actor: Actor, data: dict[str, Any], now: datetime) -> Submitted:
+    """Submit a form's answers: a new request, or the materials added to an existing one."""
+    parts = [Part.from_dict(p) for p in data.get("parts", [])]
+    if "request_id" in data:
+        view = await _add_materials(session, actor, int(data["request_id"]), parts, now)
+        return Submitted(view, len(parts), False)
+    if "item_id" not in data:
+        raise RelayError("stale")
+    view = await _submit(session, actor, int(data["item_id"]), parts, now)
+    return Submitted(view, len(parts), True)
 
 
 async def submit_request(

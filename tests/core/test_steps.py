@@ -147,6 +147,40 @@ def _bad(key: str) -> Any:
     raise Invalid(key)
 
 
+# A one-screen form whose check collects what is sent (like the relay's materials).
+BAG = Callbacks("bag")
+
+
+def _bag_text(ask: Ask) -> str:
+    return f"bag {len(ask.data['items'])}"
+
+
+def _put(ask: Ask, inbound: Inbound) -> None:
+    if inbound.text is None and inbound.media is None:
+        raise Invalid("toy.not_a_thing")
+    if len(ask.data["items"]) >= 3:
+        raise Invalid("toy.bag_full")
+    ask.data["items"] = [*ask.data["items"], inbound.text if inbound.text is not None else inbound.media.ref]
+
+
+async def _send_bag(ask: Ask) -> Reply:
+    if not ask.data["items"]:
+        raise Invalid("toy.bag_empty")  # incomplete: the form stays open
+    SUBMITTED.append({"bag": list(ask.data["items"])})
+    return ask.turn.say("toy.sent")
+
+
+BAG_FORM = Form("bag", BAG, [], Confirm(_bag_text, _send_bag, receive=_put), again="/bag", first=CONFIRM)
+
+
+async def _open_bag(turn: Turn) -> Reply:
+    return await BAG_FORM.resume(turn) or await BAG_FORM.start(turn, {"items": []})
+
+
+async def _press_bag(turn: Turn) -> Reply:
+    return await BAG_FORM.on_button(turn) or Reply(toast=turn.text("error.stale_button"))
+
+
 async def _open(turn: Turn) -> Reply:
     return await FORM.resume(turn) or await FORM.start(turn, {"started": True})
 
@@ -155,7 +189,12 @@ async def _press(turn: Turn) -> Reply:
     return await FORM.on_button(turn) or Reply(toast=turn.text("error.stale_button"))
 
 
-FEATURE = Feature(name="toy", commands={"toy": _open}, buttons={"toy": _press}, forms={"toy": FORM.on_input})
+FEATURE = Feature(
+    name="toy",
+    commands={"toy": _open, "bag": _open_bag},
+    buttons={"toy": _press, "bag": _press_bag},
+    forms={"toy": FORM.on_input, "bag": BAG_FORM.on_input},
+)
 _people = itertools.count(1)
 
 
@@ -197,10 +236,17 @@ def _text(reply: Reply) -> str:
     return "\n".join([s.text for s in reply.screens] + [reply.toast or ""])
 
 
-async def _draft(harness: BotHarness, person: Person) -> Draft | None:
+async def _draft(harness: BotHarness, person: Person, flow: str = "toy") -> Draft | None:
     async with harness.session() as session:
         person_id = select(Account.person_id).where(Account.external_id == person.sender.external_id)
-        return await session.scalar(select(Draft).where(Draft.person_id == person_id.scalar_subquery()))
+        return await session.scalar(
+            select(Draft).where(Draft.person_id == person_id.scalar_subquery(), Draft.flow == flow)
+        )
+
+
+def _bag_consistent(draft: Draft | None) -> None:
+    if draft is not None:
+        assert draft.step == CONFIRM and len(draft.data["items"]) <= 3, draft.data
 
 
 def _consistent(draft: Draft | None) -> None:
@@ -315,6 +361,10 @@ FORGED = [
     "toy:",
     "toy:sub:1",
     "toy:size:99999999999999999999",
+    "bag:sub",
+    "bag:x",
+    "bag:back:confirm",
+    "bag:ed:items",
 ]
 WORDS = ["返回", "取消", "Back", "Cancel", "red", "quit", "Ann", "", " ", "2", "12345", "x" * 11, "提交"]
 
@@ -324,7 +374,7 @@ actions = st.one_of(
     latest,
     latest,
     st.tuples(st.just("good"), st.sampled_from(["Ann", "2", "13800138000"])),
-    st.tuples(st.just("command"), st.just("")),
+    st.tuples(st.just("command"), st.sampled_from(["toy", "bag"])),
     st.tuples(st.just("shown"), st.integers(0, 400)),
     st.tuples(st.just("forged"), st.sampled_from(FORGED)),
     st.tuples(st.just("text"), st.sampled_from(WORDS) | st.text(max_size=12)),
@@ -348,7 +398,7 @@ async def test_random_sequences_never_break_the_form(
             harness.clock.advance(days=value)
             continue
         if kind == "command":
-            inbound = Inbound(command="toy")
+            inbound = Inbound(command=value)
         elif kind == "latest":
             data = [b.data for sc in you.last.screens for row in sc.buttons for b in row] if you.last else []
             inbound = Inbound(data=data[value % len(data)] if data else "toy:x")
@@ -368,4 +418,20 @@ async def test_random_sequences_never_break_the_form(
             inbound = Inbound()
         await you.do(inbound)
         _consistent(await _draft(harness, you))
-    assert all(_complete(data) for data in SUBMITTED[submitted:])
+        _bag_consistent(await _draft(harness, you, "bag"))
+    assert all(_complete(data) if "bag" not in data else data["bag"] for data in SUBMITTED[submitted:])
+
+
+async def test_a_form_that_collects_at_its_check(harness: BotHarness) -> None:
+    you = Person(_core(harness))
+    assert "bag 0" in _text(await you.do(Inbound(command="bag")))
+    labels = [b.text for s in you.last.screens for row in s.buttons for b in row]
+    assert labels == ["提交", "取消"]  # no 返回 on a form's only screen without a way back
+    assert "toy.bag_empty" in await you.press("提交")  # incomplete: still open
+    assert "bag 1" in await you.say("one")
+    assert "toy.not_a_thing" in _text(await you.do(Inbound(contact_phone="+86", contact_is_own=True)))
+    assert "bag 2" in _text(await you.do(Inbound(media=Media("photo", "p1"))))
+    assert "第一步" in await you.say("返回")  # nowhere to go back to: said, the form stays open
+    assert (await _draft(harness, you, "bag")) is not None
+    assert "toy.sent" in await you.press("提交")
+    assert SUBMITTED[-1] == {"bag": ["one", "p1"]} and (await _draft(harness, you, "bag")) is None
