@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation import Feature, Turn
-from bot.dialog import Reply
-from bot.services import export, members, roster
+from bot.dialog import Reply, stale
+from bot.services import audit, export, member_card, members, roster
 from bot.services.export import SheetBuilder
 from bot.services.members import DataSection, Eraser
 
@@ -81,14 +81,48 @@ def make_feature(
         )
 
     async def on_roster_button(turn: Turn) -> Reply:
-        """A roster page, filter or member card; or an officer confirming that a member left."""
-        data = turn.inbound.data or ""
-        if data.startswith("ros:lv:"):
+        """A roster page, filter, order or branch; a member's card and its actions; an officer confirming
+        that a member left. Every id is re-checked by the service against the sender's branches."""
+        press = roster.ROS.decode(turn.inbound.data)
+        session, actor, language, now = turn.session, turn.actor, turn.language, turn.now
+        if press is None:
+            audit.record(session, actor_person_id=actor.person_id, action="roster.button", result="stale")
+            return stale(language)
+        if press.action == roster.R_BRANCH.name:
+            query = roster.RosterQuery(press[0])
+            return await roster.page(session, actor=actor, query=query, language=language, now=now)
+        if press.action == roster.R_PAGE.name:
+            found = roster.RosterQuery.of(*press.args)
+            if found is None:
+                return stale(language)
+            return await roster.page(session, actor=actor, query=found, language=language, now=now)
+        if press.action == roster.R_LEFT.name:
             return await members.confirm_left(
-                turn.session, actor=turn.actor, data=data, language=turn.language, now=turn.now
+                session, actor=actor, member_id=press[0], revision=press[1], language=language, now=now
             )
-        return await roster.press(
-            turn.session, actor=turn.actor, data=data, language=turn.language, now=turn.now
+        member_id, page = press[0], tuple(press.args[1:])
+        if press.action == roster.R_REMIND.name:
+            return await member_card.remind(
+                session, actor=actor, member_id=member_id, page=page, language=language, now=now
+            )
+        if press.action == roster.R_MESSAGE.name:
+            return await member_card.ask_message(
+                session, actor=actor, member_id=member_id, page=page, language=language
+            )
+        return await member_card.card(
+            session, actor=actor, member_id=member_id, page=page, language=language, now=now
+        )
+
+    async def on_message_input(turn: Turn) -> Reply:
+        """The text an officer typed on a member's card, to relay to the member."""
+        assert turn.draft is not None
+        return await member_card.take_message(
+            turn.session,
+            actor=turn.actor,
+            draft=turn.draft,
+            text=turn.inbound.text,
+            language=turn.language,
+            now=turn.now,
         )
 
     async def send_export(turn: Turn) -> Reply:
@@ -117,7 +151,7 @@ def make_feature(
             "export": send_export,
         },
         buttons={"self": on_self_button, "ros": on_roster_button, "exp": send_export},
-        forms={"me_edit": on_edit_input},
+        forms={members.EDIT_FLOW: on_edit_input, member_card.MESSAGE_FLOW: on_message_input},
         export_sheets=(roster.roster_sheet,),
         personal_columns=members.PERSONAL_COLUMNS,
     )

@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Callbacks, Int, Word
@@ -1373,6 +1373,64 @@ async def recent_events_for(
         .limit(limit)
     )
     return [info for info in (_event_info(event, tz) for event in events) if info is not None]
+
+
+@dataclass(frozen=True)
+class YearAttendance:
+    """One member's activity days of this local year, for their card: held, attended, excused, absent."""
+
+    year: int
+    held: int
+    attended: int
+    excused: int  # not signed in, but asked for leave (请假) or the secretary recorded a good reason
+
+    @property
+    def absent(self) -> int:
+        return self.held - self.attended - self.excused
+
+
+async def member_year(session: AsyncSession, member: Member, now: datetime) -> YearAttendance:
+    """The member's branch's activity days of this local year that were over by ``now`` and started after
+    the member joined (as the six-month rule counts them), in one query."""
+    tz = await branch_zone(session, member.branch_id)
+    year = now.astimezone(tz).year
+    joined = member.decided_at or member.created_at
+    attended = (
+        select(ActivityAttendance.id)
+        .where(ActivityAttendance.event_id == ActivityEvent.id, ActivityAttendance.member_id == member.id)
+        .exists()
+    )
+    on_leave = (
+        select(ActivityRsvp.id)
+        .where(
+            ActivityRsvp.event_id == ActivityEvent.id,
+            ActivityRsvp.member_id == member.id,
+            ActivityRsvp.answer == RsvpAnswer.LEAVE,
+        )
+        .exists()
+    )
+    excused = (
+        select(OrgLifeExcuse.id)
+        .where(OrgLifeExcuse.event_id == ActivityEvent.id, OrgLifeExcuse.member_id == member.id)
+        .exists()
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count(ActivityEvent.id),
+                func.coalesce(func.sum(case((attended, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((and_(~attended, on_leave | excused), 1), else_=0)), 0),
+            ).where(
+                ActivityEvent.branch_id == member.branch_id,
+                ActivityEvent.status == EventStatus.SCHEDULED,
+                ActivityEvent.month_key.between(month_key(year, 1), month_key(year, 12)),
+                ActivityEvent.ends_at <= now,
+                ActivityEvent.starts_at > joined,
+            )
+        )
+    ).one()
+    held, present, away = (int(v or 0) for v in row)
+    return YearAttendance(year, held, present, away)
 
 
 # -- broadcast audience: "not signed in" for one month's activity day --------------------------------------

@@ -38,6 +38,7 @@ from bot.services.registration import (
     summary_body,
     tell_home_township,
 )
+from bot.services.roster import R_LEFT
 from storage.crypto import keyring
 from storage.models import (
     Account,
@@ -292,8 +293,7 @@ async def report_leaving(session: AsyncSession, *, person_id: int, language: str
         confirm = (
             (
                 Button(
-                    t(officer_language, "me.btn.confirm_left"),
-                    data=f"ros:lv:{member.id}:{member.revision}",
+                    t(officer_language, "me.btn.confirm_left"), data=R_LEFT.data(member.id, member.revision)
                 ),
             ),
         )
@@ -320,14 +320,9 @@ async def report_leaving(session: AsyncSession, *, person_id: int, language: str
 
 
 async def confirm_left(
-    session: AsyncSession, *, actor: Actor, data: str, language: str, now: datetime
+    session: AsyncSession, *, actor: Actor, member_id: int, revision: int, language: str, now: datetime
 ) -> Reply:
     """An officer confirms that a member left: the member and the home township are told."""
-    parts = data.split(":")
-    ids = [int(p) for p in parts[2:] if p.isdecimal() and len(p) < 10]
-    if len(parts) != 4 or len(ids) != 2:
-        return stale(language)
-    member_id, revision = ids
     member = await session.get(Member, member_id)
     if member is None or not actor.leads_branch(member.branch_id):
         audit.record(

@@ -1,4 +1,7 @@
-"""The roster (台账) for a branch's officers: a paged, filtered list, one member's card, the ledger sheet."""
+"""The roster (台账) for a branch's officers: a paged, filtered, sorted list and the ledger sheet.
+
+A member's card, opened from a page, lives in `bot.services.member_card`.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +14,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import ID_MAX, Callbacks, Id, Int, Word
+from bot.dialog import Button, Reply, denied, stale
 from bot.i18n import t
 from bot.rules.errors import PhoneInputError
 from bot.rules.phone import mask_phone, normalize_mobile
 from bot.services import audit
 from bot.services.export import Sheet
 from bot.services.identity import Actor
-from bot.services.member_card import CARD_LINES, CardLine
-from bot.services.outbox import Button
-from bot.services.registration import (
-    Reply,
-    Values,
-    decision_buttons,
-    denied,
-    display_phone,
-    stale,
-    status_label,
-    summary_body,
-)
+from bot.services.registration import display_phone, status_label
 from storage.crypto import keyring
 from storage.models import Branch, Member, MemberState, PartyStatus, Person, Township, VillageBranch
 
 PAGE_SIZE = 10
+OFFSET_MAX = 1_000_000
+# i: in the order they reported in; n: by name, in Unicode code-point order (names are encrypted, so they
+# are sorted here, not in SQL; pinyin order is not attempted); t: by home township, then village, then name.
 SORTS = ("i", "n", "t")
 SILENT_CHOICES = (30, 60, 90, 180)
 ON_ROSTER = (MemberState.APPROVED, MemberState.LEAVING)
@@ -48,6 +45,7 @@ FILTERS: dict[str, str] = {
     "left": "roster.filter.left",
     "phone": "roster.filter.phone",
 }
+PICKERS = ("twp", "silp")  # not filters: the screens that choose a township or a number of days
 # Words a secretary may type after /members, in either language.
 _ARG_WORDS = {
     "pending": "pending",
@@ -66,32 +64,44 @@ _ARG_WORDS = {
     "沉默": "silent",
 }
 
+# -- the roster's buttons, declared once ---------------------------------------------------------------
+# Every button of a page or a card carries the page it belongs to (filter, its argument, offset, sort), so
+# a card's 返回 and its actions come back to the same page in the same order.
+ROS = Callbacks("ros")
+_PAGE = (Word, Int(0, ID_MAX), Int(0, OFFSET_MAX), Word)  # filter, argument, offset, sort
+R_BRANCH = ROS.action("b", Id)  # an officer of several branches picked one
+R_PAGE = ROS.action("p", Id, *_PAGE)  # branch, page
+R_CARD = ROS.action("v", Id, *_PAGE)  # member, the page to come back to
+R_REMIND = ROS.action("rm", Id, *_PAGE)  # remind the member to pay dues or to declare a base
+R_MESSAGE = ROS.action("msg", Id, *_PAGE)  # type a message to relay to the member
+R_LEFT = ROS.action("lv", Id, Int(0, ID_MAX))  # member, revision: confirm that they left the city
+
 
 @dataclass(frozen=True)
 class RosterQuery:
-    """Which members to list: a branch, a filter (with its argument) and the page's offset."""
+    """Which members to list: a branch, a filter (with its argument), the page's offset and the order."""
 
     branch_id: int
     kind: str = "all"
     arg: int = 0
     offset: int = 0
-    sort: str = "i"  # i: in the order they reported in; n: by name; t: by township and village
+    sort: str = "i"
+
+    @property
+    def page(self) -> tuple[str, int, int, str]:
+        """The fields a button carries to come back to this page."""
+        return (self.kind, self.arg, min(self.offset, OFFSET_MAX), self.sort)
 
     def data(self, **changes: Any) -> str:
         q = replace(self, **changes)
-        return f"ros:{q.branch_id}:{q.kind}:{q.arg}:{q.offset}:{q.sort}"
+        return R_PAGE.data(q.branch_id, *q.page)
 
     @classmethod
-    def parse(cls, data: str) -> RosterQuery | None:
-        parts = data.split(":")
-        if len(parts) == 5:
-            parts.append("i")  # a button from before sorting existed
-        if len(parts) != 6 or parts[0] != "ros" or parts[2] not in (*FILTERS, "twp", "silp"):
+    def of(cls, branch_id: int, kind: str, arg: int, offset: int, sort: str) -> RosterQuery | None:
+        """The query a button names, or None when its filter or order is none of ours (stale)."""
+        if kind not in (*FILTERS, *PICKERS) or sort not in SORTS:
             return None
-        numbers = [parts[1], parts[3], parts[4]]
-        if not all(n.isdecimal() and len(n) < 10 for n in numbers) or parts[5] not in SORTS:
-            return None
-        return cls(int(parts[1]), parts[2], int(parts[3]), int(parts[4]), parts[5])
+        return cls(branch_id, kind, arg, offset, sort)
 
 
 def parse_args(args: list[str]) -> tuple[str, int, str | None]:
@@ -136,9 +146,8 @@ def _filtered(query: Select[Any], q: RosterQuery, now: datetime, phone: str | No
     return query
 
 
-async def _deny(
-    session: AsyncSession, actor: Actor, action: str, branch_id: int | None, language: str
-) -> Reply:
+def deny(session: AsyncSession, actor: Actor, action: str, branch_id: int | None, language: str) -> Reply:
+    """The core's refusal, audited (the entry commits with the event)."""
     audit.record(
         session,
         actor_person_id=actor.person_id,
@@ -148,7 +157,6 @@ async def _deny(
         result="denied",
         branch_id=branch_id,
     )
-    await session.flush()
     return denied(language)
 
 
@@ -167,31 +175,16 @@ async def open_roster(
 ) -> Reply:
     """/members [filter]: the first page of the branch's roster."""
     if not actor.secretary_branches:
-        return await _deny(session, actor, "roster.list", None, language)
+        return deny(session, actor, "roster.list", None, language)
     kind, arg, phone = parse_args(args)
     if kind == "bad":
         return Reply.say(t(language, "roster.bad_args"))
-    chosen = await choose_branch(session, actor, "ros:", language)
+    chosen = await choose_branch(session, actor, "ros:b:", language)
     if isinstance(chosen, Reply):
         return chosen
     return await page(
         session, actor=actor, query=RosterQuery(chosen, kind, arg), language=language, now=now, phone=phone
     )
-
-
-async def press(session: AsyncSession, *, actor: Actor, data: str, language: str, now: datetime) -> Reply:
-    """A roster button: a page, a filter, a branch choice or a member's card."""
-    parts = data.split(":")
-    if len(parts) == 2 and parts[1].isdecimal() and len(parts[1]) < 10:  # a branch picked
-        return await page(session, actor=actor, query=RosterQuery(int(parts[1])), language=language, now=now)
-    if len(parts) == 3 and parts[1] == "v" and parts[2].isdecimal() and len(parts[2]) < 10:
-        return await card(session, actor=actor, member_id=int(parts[2]), language=language, now=now)
-    query = RosterQuery.parse(data)
-    if query is None:
-        audit.record(session, actor_person_id=actor.person_id, action="roster.button", result="stale")
-        await session.flush()
-        return stale(language)
-    return await page(session, actor=actor, query=query, language=language, now=now)
 
 
 def _filter_rows(q: RosterQuery, language: str) -> list[tuple[Button, ...]]:
@@ -205,6 +198,17 @@ def _filter_rows(q: RosterQuery, language: str) -> list[tuple[Button, ...]]:
     ]
 
 
+def _in_order(rows: Sequence[Any], sort: str) -> list[Any]:
+    """(id, name, township, village) rows in the chosen order, by code point; a missing value sorts last."""
+
+    def text(value: str | None) -> str:
+        return value if value else "\U0010ffff"
+
+    if sort == "n":
+        return sorted(rows, key=lambda r: (text(r[1]), r[0]))
+    return sorted(rows, key=lambda r: (text(r[2]), text(r[3]), text(r[1]), r[0]))
+
+
 async def page(
     session: AsyncSession,
     *,
@@ -214,9 +218,11 @@ async def page(
     now: datetime,
     phone: str | None = None,
 ) -> Reply:
-    """One page of the roster: at most PAGE_SIZE members, read with LIMIT/OFFSET, never all at once."""
+    """One page of the roster: at most PAGE_SIZE members. In report-in order the page is read with
+    LIMIT/OFFSET; by name or place, the branch's keys (a branch holds tens of members, a few hundred at
+    most) are read and ordered here, since names are encrypted, then the page's rows are read."""
     if not actor.leads_branch(query.branch_id):
-        return await _deny(session, actor, "roster.list", query.branch_id, language)
+        return deny(session, actor, "roster.list", query.branch_id, language)
     branch = await session.get(Branch, query.branch_id)
     if query.kind == "twp":
         return await _township_picker(session, query, branch, language)
@@ -236,26 +242,27 @@ async def page(
         select(func.count()).select_from(_filtered(base, query, now, phone).subquery())
     )
     offset = min(query.offset, max(total - 1, 0) // PAGE_SIZE * PAGE_SIZE)
-    by_name: list[int] | None = None
-    if query.sort == "n":
-        # Names are encrypted, so the database cannot sort them: read (id, name) of this branch's
-        # filtered roster (a branch has tens of members, a few hundred at most) and sort here.
-        pairs = (
+    with_place = (
+        select(Member.id)
+        .join(Person, Person.id == Member.person_id)
+        .outerjoin(Township, Township.id == Member.township_id)
+        .outerjoin(VillageBranch, VillageBranch.id == Member.village_branch_id)
+    )
+    ordered: list[int] | None = None
+    if query.sort in ("n", "t"):
+        keys = (
             await session.execute(
                 _filtered(
-                    select(Member.id, Member.name).join(Person, Person.id == Member.person_id),
+                    with_place.with_only_columns(Member.id, Member.name, Township.name, VillageBranch.name),
                     query,
                     now,
                     phone,
                 )
             )
         ).all()
-        by_name = [i for i, _ in sorted(pairs, key=lambda p: (p[1] or "\uffff", p[0]))][
-            offset : offset + PAGE_SIZE
-        ]
-    order = (Township.name, VillageBranch.name, Member.id) if query.sort == "t" else (Member.id,)
+        ordered = [row[0] for row in _in_order(keys, query.sort)][offset : offset + PAGE_SIZE]
     listed = _filtered(
-        select(
+        with_place.with_only_columns(
             Member.id,
             Member.name,
             Member.phone,
@@ -263,21 +270,22 @@ async def page(
             Member.state,
             Township.name,
             VillageBranch.name,
-        )
-        .join(Person, Person.id == Member.person_id)
-        .outerjoin(Township, Township.id == Member.township_id)
-        .outerjoin(VillageBranch, VillageBranch.id == Member.village_branch_id),
+        ),
         query,
         now,
         phone,
     )
-    if by_name is not None:
-        found = {row[0]: row for row in (await session.execute(listed.where(Member.id.in_(by_name)))).all()}
-        rows = [found[i] for i in by_name if i in found]
+    if ordered is not None:
+        found = {row[0]: row for row in (await session.execute(listed.where(Member.id.in_(ordered)))).all()}
+        rows = [found[i] for i in ordered if i in found]
     else:
-        rows = (await session.execute(listed.order_by(*order).limit(PAGE_SIZE).offset(offset))).all()
+        rows = (await session.execute(listed.order_by(Member.id).limit(PAGE_SIZE).offset(offset))).all()
     label = t(language, FILTERS[query.kind], days=query.arg, township=await _township_name(session, query))
     lines = [t(language, "roster.head", branch=branch.name, filter=label, total=total)]
+    # Where a card comes back to: this page (a phone search is typed, so its cards come back to the list).
+    here = replace(query, offset=offset)
+    if query.kind == "phone":
+        here = RosterQuery(query.branch_id, sort=query.sort)
     numbers = []
     for i, (member_id, name, phone_value, status, state, township, village) in enumerate(
         rows, start=offset + 1
@@ -288,7 +296,7 @@ async def page(
             f"{i}. {name or ''} {mask_phone(phone_value) if phone_value else ''} {place} "
             f"{status_label(language, status)}{extra}".rstrip()
         )
-        numbers.append(Button(str(i), data=f"ros:v:{member_id}"))
+        numbers.append(Button(str(i), data=R_CARD.data(member_id, *here.page)))
     if not rows:
         lines.append(t(language, "roster.empty"))
     buttons = [tuple(numbers[i : i + 5]) for i in range(0, len(numbers), 5)]
@@ -301,14 +309,12 @@ async def page(
         pager.append(Button(t(language, "reg.btn.next_page"), data=query.data(offset=offset + PAGE_SIZE)))
     if pager:
         buttons.append(tuple(pager))
-    if query.kind == "phone":
-        query = RosterQuery(query.branch_id)
-    buttons += _filter_rows(query, language)
+    buttons += _filter_rows(here, language)
     buttons.append(
         tuple(
             Button(
                 ("· " if key == query.sort else "") + t(language, f"roster.sort.{key}"),
-                data=query.data(sort=key, offset=0),
+                data=here.data(sort=key, offset=0),
             )
             for key in SORTS
         )
@@ -341,55 +347,6 @@ async def _township_picker(session: AsyncSession, query: RosterQuery, branch: Br
     buttons = [(Button(name, data=query.data(kind="tw", arg=tid, offset=0)),) for tid, name in townships[:30]]
     buttons.append((Button(t(language, "common.back"), data=query.data(kind="all", arg=0, offset=0)),))
     text = t(language, "roster.choose_township" if townships else "roster.empty")
-    return Reply.say(text, buttons=tuple(buttons))
-
-
-async def card(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    member_id: int,
-    language: str,
-    now: datetime,
-    lines: Sequence[CardLine] = CARD_LINES,
-) -> Reply:
-    """One member's full record for an officer of their branch, with the decision buttons when pending."""
-    member = await session.get(Member, member_id)
-    if member is None or not actor.leads_branch(member.branch_id) or member.state == MemberState.ERASED:
-        audit.record(
-            session,
-            actor_person_id=actor.person_id,
-            action="roster.card",
-            target_type="member",
-            target_id=member_id,
-            result="denied",
-            branch_id=member.branch_id if member else None,
-        )
-        await session.flush()
-        return denied(language)
-    person = await session.get(Person, member.person_id)
-    branch = await session.get(Branch, member.branch_id)
-    tz = ZoneInfo(branch.timezone)
-    seen = person.last_seen_at.astimezone(tz).strftime("%Y-%m-%d") if person and person.last_seen_at else "—"
-    text = t(
-        language,
-        "roster.card",
-        state=t(language, f"roster.state.{member.state}"),
-        body=await summary_body(session, language, Values.of_member(member)),
-        seen=seen,
-        reachable=t(language, "roster.unreachable" if person and person.unreachable else "roster.reachable"),
-    )
-    if member.state in ON_ROSTER:
-        status = [line for line in [await line(session, member, now, language) for line in lines] if line]
-        text = "\n".join([text, "", *status])
-    buttons: list[tuple[Button, ...]] = []
-    if member.state == MemberState.PENDING:
-        buttons += list(decision_buttons(language, member))
-    if member.state == MemberState.LEAVING:
-        buttons.append(
-            (Button(t(language, "me.btn.confirm_left"), data=f"ros:lv:{member.id}:{member.revision}"),)
-        )
-    buttons.append((Button(t(language, "common.back"), data=RosterQuery(member.branch_id).data()),))
     return Reply.say(text, buttons=tuple(buttons))
 
 

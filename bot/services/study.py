@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Callbacks, Int, Word
@@ -334,6 +334,49 @@ async def not_checked_in(session: AsyncSession, actor: Actor, item_id: int) -> t
         .order_by(Member.id)
     )
     return title_of(item), [name or "?" for name in names]
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """One member's study of this local year, for the secretary's card (counts only, never a ranking)."""
+
+    year: int
+    published: int  # items of this year the member could take part in (still open after they joined)
+    checked_in: int  # of those, the ones they checked in to
+    open: int  # items they may still check in to (any year) and have not
+
+
+async def member_progress(session: AsyncSession, member: Member, now: datetime) -> StudyProgress:
+    """The member's check-ins to the branch's items of this local year, and what is open to them now."""
+    tz = await branch_zone(session, member.branch_id)
+    year = now.astimezone(tz).year
+    first = datetime(year, 1, 1, tzinfo=tz)
+    next_first = datetime(year + 1, 1, 1, tzinfo=tz)
+    joined = member.decided_at or member.created_at
+    backfill = timedelta(days=await _backfill_days(session, member.branch_id))
+    mine = (
+        select(StudyCheckin.id)
+        .where(StudyCheckin.item_id == StudyItem.id, StudyCheckin.member_id == member.id)
+        .exists()
+    )
+    of_branch = StudyItem.branch_id == member.branch_id
+    row = (
+        await session.execute(
+            select(func.count(StudyItem.id), func.coalesce(func.sum(case((mine, 1), else_=0)), 0)).where(
+                of_branch,
+                StudyItem.starts_at >= first,
+                StudyItem.starts_at < next_first,
+                StudyItem.starts_at <= now,
+                StudyItem.ends_at > joined,
+            )
+        )
+    ).one()
+    still_open = await session.scalar(
+        select(func.count(StudyItem.id)).where(
+            of_branch, StudyItem.starts_at <= now, StudyItem.ends_at > now - backfill, ~mine
+        )
+    )
+    return StudyProgress(year, int(row[0] or 0), int(row[1] or 0), int(still_open or 0))
 
 
 @dataclass(frozen=True)
