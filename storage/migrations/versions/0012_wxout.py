@@ -1,7 +1,7 @@
 """wechat outgoing: template msgids on outbox rows, each account's customer-service window, early job reports
 
 Revision ID: 0012_wxout
-Revises: 0011_web
+Revises: 0012_wechat (chained after wx-core, merged into this branch)
 Create Date: 2026-12-20
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_wxout"
-down_revision: str | None = "0011_web"
+down_revision: str | None = "0012_wechat"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
