@@ -256,3 +256,32 @@ async def test_an_edit_row_goes_as_a_new_message(harness: BotHarness, wx: WeChat
         await session.commit()
     await wx.drain()
     assert wx.fake.texts_to(openid(10)) == ["已更新"]
+
+
+async def test_without_a_public_address_long_texts_go_in_parts_and_templates_cannot_go(
+    harness: BotHarness, wx: WeChatOut
+) -> None:
+    from tests.wechat.outbound import build_settings
+    from wechat.api import WeChatApi
+    from wechat.delivery import WeChatDelivery
+
+    settings = build_settings(harness, wx.fake, public_base_url=None)
+    api = WeChatApi(settings, harness.db, harness.clock)
+    delivery = WeChatDelivery(harness.db, harness.clock, api, settings, concurrency=1)
+    branch_id = await branch(harness)
+    await add_wechat_member(harness, branch_id, 11, last_inbound_at=harness.clock.now())
+    await add_wechat_member(harness, branch_id, 12)
+    await notify(harness, 11, "test:parts", "第一段。\n" + "学习材料。" * 200)
+    await notify(harness, 12, "test:nopage", "窗口外的消息")
+    try:
+        assert await delivery.drain() == 1
+    finally:
+        await api.aclose()
+    parts = wx.fake.texts_to(openid(11))
+    assert len(parts) == 2 and all(len(p.encode()) <= 2048 for p in parts)
+    assert "".join(parts).replace("\n", "") == ("第一段。" + "学习材料。" * 200)
+    async with harness.session() as session:
+        window = await session.get(WeChatWindow, (await account_of(harness, 11)).id)
+    assert window.sent == 2
+    [row] = await rows_to(harness, 12)
+    assert (row.status, row.last_error) == (OutboxStatus.FAILED, "wx_no_page")

@@ -26,7 +26,10 @@ def upgrade() -> None:
         sa.Column("inbound_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["account.id"], name=op.f("fk_wechat_window_account_id_account"), ondelete="CASCADE"
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_wechat_window_account_id_account"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_wechat_window")),
     )
