@@ -6,7 +6,14 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -14,6 +21,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/branchbot.sqlite3"
 TELEGRAM_BOT_API = "https://api.telegram.org/bot"
 # Telegram allows about 30 messages/s overall; staying below leaves room for replies and clock skew.
 MAX_GLOBAL_RATE = 30.0
+WECHAT_API = "https://api.weixin.qq.com"
+WECHAT_AES_KEY_LENGTH = 43
 
 
 class ConfigError(Exception):
@@ -56,6 +65,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "text"
 
+    # A second messaging channel (an official account), enabled when its app id, secret and token are set.
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = None  # the callback token (signatures)
+    wechat_aes_key: SecretStr | None = None  # EncodingAESKey, 43 characters: safe (encrypted) mode
+    wechat_api_base_url: str = WECHAT_API
+    public_base_url: str | None = None  # where phones reach the H5 pages
+    wechat_template_notice: str | None = None
+    wechat_template_reminder: str | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -87,12 +106,52 @@ class Settings(BaseSettings):
             raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
         return value
 
-    @field_validator("bot_api_base_url")
+    @field_validator("bot_api_base_url", "wechat_api_base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        # The Bot API's base has the token appended as is; the other API's paths start with a slash.
+        return value if info.field_name == "bot_api_base_url" else value.rstrip("/")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (the address phones open)")
+        return value.rstrip("/")
+
+    @field_validator("wechat_app_id", "wechat_template_notice", "wechat_template_reminder", mode="before")
+    @classmethod
+    def _plain_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not all(c.isalnum() or c in "-_" for c in value):
+                raise ValueError("letters, digits, - and _ only (copy it from the account's console)")
         return value
+
+    @field_validator("wechat_app_secret", "wechat_token")
+    @classmethod
+    def _secret_text(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = value.get_secret_value().strip()
+        if not raw.isascii() or not raw.isalnum():
+            raise ValueError("letters and digits only (copy it from the account's console)")
+        return SecretStr(raw)
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = value.get_secret_value().strip()
+        if len(raw) != WECHAT_AES_KEY_LENGTH or not raw.isascii() or not raw.isalnum():
+            raise ValueError(f"must be the {WECHAT_AES_KEY_LENGTH} letters and digits of the EncodingAESKey")
+        return SecretStr(raw)
 
     @field_validator("log_format")
     @classmethod
@@ -114,6 +173,31 @@ class Settings(BaseSettings):
         if "http_port" not in self.model_fields_set and self.webhook_port is not None:
             self.http_port = self.webhook_port
         return self
+
+    @model_validator(mode="after")
+    def _wechat_complete(self) -> Settings:
+        names = ("wechat_app_id", "wechat_app_secret", "wechat_token")
+        given = [name for name in names if getattr(self, name) is not None]
+        if given and len(given) < len(names):
+            missing = ", ".join(n.upper() for n in names if n not in given)
+            raise ValueError(f"{missing}: must be set too when {given[0].upper()} is set")
+        if self.wechat_aes_key is not None and not given:
+            raise ValueError("WECHAT_AES_KEY: set WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN too")
+        return self
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """The official-account channel runs when its app id, secret and callback token are set."""
+        return (
+            self.wechat_app_id is not None
+            and self.wechat_app_secret is not None
+            and self.wechat_token is not None
+        )
+
+    def wechat_missing(self) -> list[str]:
+        """The settings the official-account channel still needs (empty when it can run)."""
+        names = ("wechat_app_id", "wechat_app_secret", "wechat_token")
+        return [name.upper() for name in names if getattr(self, name) is None]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,6 +222,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name}: {message}") from None
+        if not first["loc"]:  # a rule across settings names its variables itself
+            raise ConfigError(message) from None
+        raise ConfigError(f"{str(first['loc'][0]).upper()}: {message}") from None

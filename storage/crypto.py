@@ -36,6 +36,13 @@ class Keyring:
         self._index_keys = [
             hmac.new(k.strip().encode(), b"branchbot-blind-index-v1", hashlib.sha256).digest() for k in keys
         ]
+        self._raw = [k.strip().encode() for k in keys]
+
+    def derived_keys(self, purpose: str) -> list[bytes]:
+        """A signing key per configured key for ``purpose`` (e.g. signed page links): the first signs, all
+        verify, so links made before a key rotation keep working while the old key is still listed."""
+        label = f"branchbot-derived-v1:{purpose}".encode()
+        return [hmac.new(raw, label, hashlib.sha256).digest() for raw in self._raw]
 
     @classmethod
     def from_setting(cls, value: str) -> Keyring:

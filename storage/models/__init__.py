@@ -27,6 +27,8 @@ from storage.models.relay import *  # noqa: F403
 from storage.models.scheduling import ReminderOccurrence  # noqa: F401
 from storage.models.study import StudyCheckin, StudyItem  # noqa: F401
 from storage.models.web import Material, WebMessage  # noqa: F401
+from storage.models.wechat import WeChatChoice, WeChatToken  # noqa: F401
+from storage.models.wechat_out import WeChatJobEvent, WeChatWindow  # noqa: F401
 
 __all__ = [
     "Account",

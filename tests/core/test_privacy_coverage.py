@@ -20,6 +20,7 @@ NOT_PERSONAL = {
     "study_item.text": "the study material the secretary publishes for everyone",
     "outbox_body.payload": "one text shared by every recipient of a notice or reminder; a person's own copy "
     "is a row's payload (erased per row), and unused bodies are deleted by retention",
+    "wechat_token.token": "the official account's own API access token, not about any person",
 }
 
 

@@ -1,0 +1,1 @@
+"""The WeChat Official Account channel: a thin adapter of the conversation core."""
