@@ -172,12 +172,12 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
             await _start_host(host)
             parts.tasks.append(asyncio.create_task(tick_forever(parts), name="reminder-tick"))
         if parts.wechat is not None:
-            # ---- HOOK for wx-out (wechat/delivery.py, wechat/pages.py; not on this branch yet) --------------
+            # ---- HOOK for wx-out (wechat/delivery.py, wechat/pages.py; not on this branch yet) ----
             # TODO(wx-out): the integrator wires here: WeChatDelivery(parts.db, parts.clock, parts.wechat_api,
             # settings) started (stopped in `finally`, before the API closes); its job-finish recording as
             # parts.wechat.event_hooks["templatesendjobfinish"]; the H5 page routes added to the host above
             # (before host.start); and its state() in channel_states' "wechat".
-            # --------------------------------------------------------------------------------------------------
+            # ----------------------------------------------------------------------------------------
             logger.info("WeChat callback at /wechat on port %s", host.port)
         await stop.wait()
         logger.info("stopping")

@@ -120,7 +120,11 @@ def wechat_routes(
             return PlainTextResponse("not a message", status_code=400)
 
         work = asyncio.ensure_future(channel.receive(message))
-        done, _ = await asyncio.wait({work}, timeout=passive_budget_s)
+        try:
+            done, _ = await asyncio.wait({work}, timeout=passive_budget_s)
+        except asyncio.CancelledError:  # WeChat hung up (or the host stops): the texts follow as messages
+            channel.later(message.source, work)
+            raise
         if not done:
             channel.later(message.source, work)  # answered below; the texts follow when the work ends
             return PlainTextResponse("success")
