@@ -325,9 +325,9 @@ def serve() -> None:
     """The child: the real bot (``branchbot run``) with every background component."""
     import socket
 
+    from app.runner import run
     from bot.config import load_settings
     from bot.logging import setup_logging
-    from bot.runner import run
 
     host = os.environ.get("BENCH_HOST")
     if host:  # one "machine" per instance, as separate containers would be

@@ -172,6 +172,11 @@ def cmd_grant(args: argparse.Namespace, revoke: bool = False) -> None:
 def cmd_invite(args: argparse.Namespace) -> None:
     from bot.services import admin
 
+    if args.channel != "telegram":  # another channel's invite (a QR code ...): the composition root's
+        from app.cli import channel_invite
+
+        print(channel_invite(args.channel, args.branch))
+        return
     settings = _settings()
     branch = _with_session(lambda s: admin.find_branch(s, args.branch))
     if not settings.bot_username and settings.bot_token is None:
@@ -326,7 +331,7 @@ def _postgres_check(settings: Settings) -> tuple[str, str | None, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from bot.runner import run
+    from app.runner import run
 
     run(_settings(), webhook=args.webhook)
 
@@ -388,9 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--township", help="township id or name (agent)")
         p.set_defaults(func=lambda a, r=revoke: cmd_grant(a, revoke=r))
 
-    invite = sub.add_parser("invite", help="print a branch's invite deep link")
+    from app.cli import INVITE_CHANNELS, add_channel_commands
+
+    invite = sub.add_parser("invite", help="print a branch's invite deep link (or QR code URL)")
     invite.add_argument("--branch", required=True, help="branch id or name")
+    invite.add_argument(
+        "--channel", choices=INVITE_CHANNELS, default=INVITE_CHANNELS[0], help="default telegram"
+    )
     invite.set_defaults(func=cmd_invite)
+    add_channel_commands(sub)
 
     keys = sub.add_parser("keys", help="encryption keys")
     keys.add_argument(

@@ -25,12 +25,18 @@ from storage.dialect import insert_ignore_stmt
 from storage.models import WeChatChoice
 
 TEXT_CHOICE = "="  # a choice that sends its label as typed text (never a button-data prefix)
-INLINE_MAX = 40  # choices longer than this together go one per line
+INLINE_MAX = 40  # choices longer than this together go on several lines
+SHORT_ITEM = 8  # choices up to this long share a line with others
 MAX_CHOICES = 99
 
 
-def render(screen: Screen, *, language: str) -> tuple[str, list[str | None]]:
-    """The screen's text with numbered choices, and the data of choice i at index i-1."""
+def render(screen: Screen, *, language: str, start: int = 1) -> tuple[str, list[str | None]]:
+    """The screen's text with numbered choices, and the data of choice i at index i-1.
+
+    ``start`` numbers the choices on from an earlier screen of the same reply (choices of several
+    screens sent together are numbered in one run, so every number means one thing).
+    """
+    offset = start - 1
     choices: list[str | None] = []
     labels: list[str] = []
     links: list[str] = []
@@ -38,15 +44,15 @@ def render(screen: Screen, *, language: str) -> tuple[str, list[str | None]]:
         if button.url and not button.data:
             links.append(t(language, "text.choice.link", label=button.text, url=button.url))
             continue
-        if len(choices) >= MAX_CHOICES:
+        if offset + len(choices) >= MAX_CHOICES:
             break
         choices.append(button.data)
-        labels.append(t(language, "text.choice.item", number=len(choices), label=button.text))
+        labels.append(_item(language, offset + len(choices), button.text))
     if screen.contact is not None:
         _share, back, cancel = screen.contact
         for label in (back, cancel):
             choices.append(TEXT_CHOICE + label)
-            labels.append(t(language, "text.choice.item", number=len(choices), label=label))
+            labels.append(_item(language, offset + len(choices), label))
     parts = [screen.text] if screen.text else []
     if links:
         parts.append("\n".join(links))
@@ -55,8 +61,28 @@ def render(screen: Screen, *, language: str) -> tuple[str, list[str | None]]:
         if len(inline) <= INLINE_MAX and "\n" not in inline:
             parts.append(t(language, "text.choice.reply", choices=inline))
         else:
-            parts.append(t(language, "text.choice.reply_lines") + "\n" + "\n".join(labels))
+            parts.append(t(language, "text.choice.reply_lines") + "\n" + "\n".join(_lines(labels, language)))
     return "\n\n".join(parts), choices
+
+
+def _item(language: str, number: int, label: str) -> str:
+    # A choice whose label is its own number (a day of the month) is shown once: "7", not "7 7".
+    if label.strip() == str(number):
+        return str(number)
+    return t(language, "text.choice.item", number=number, label=label)
+
+
+def _lines(labels: list[str], language: str) -> list[str]:
+    """Many short choices (years, months, days) share lines; a long one has a line of its own."""
+    separator = t(language, "text.choice.separator")
+    lines: list[str] = []
+    for label in labels:
+        if lines and len(label) <= SHORT_ITEM and len(lines[-1]) + len(separator) + len(label) <= INLINE_MAX:
+            if all(len(part) <= SHORT_ITEM for part in lines[-1].split(separator)):
+                lines[-1] += separator + label
+                continue
+        lines.append(label)
+    return lines
 
 
 def _buttons(screen: Screen) -> list[Button]:
@@ -94,3 +120,28 @@ async def recall(session: AsyncSession, account_id: int, number: int) -> str | N
         return None
     value = row.choices[number - 1]
     return str(value) if value else None
+
+
+TEXT_MAX_BYTES = 2048  # a customer-service or passive text message
+
+
+def split_text(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
+    """``text`` in parts of at most ``limit`` UTF-8 bytes, cut at line ends where possible."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode("utf-8")) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        current = ""
+        while len(line.encode("utf-8")) > limit:  # one line longer than a message: cut by characters
+            cut = len(line.encode("utf-8")[:limit].decode("utf-8", errors="ignore"))
+            parts.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not parts:
+        parts.append(current)
+    return parts

@@ -39,6 +39,9 @@ from starlette.routing import Route
 APP_ID = "wx0123456789abcdef"
 APP_SECRET = "fakesecret0123456789abcdef012345"
 EXPIRES_IN = 7200
+# The account's callback settings, as its console shows them (the fake server does not use them).
+CALLBACK_TOKEN = "callbacktoken123"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
 
 
 @dataclass

@@ -66,3 +66,12 @@ async def test_the_last_screens_choices_are_remembered(db: Database, clock: Fake
         await session.commit()
     async with db.session() as session:
         assert await recall(session, account.id, 1) is None
+
+
+def test_many_short_choices_share_lines_and_a_number_label_is_shown_once() -> None:
+    days = tuple((Button(str(day), data=f"d:{day}"),) for day in range(1, 32))
+    text, choices = render(Screen("几日？", buttons=(*days, (Button("返回", data="b"),))), language="zh")
+    assert choices[0] == "d:1" and choices[31] == "b"
+    lines = text.split("\n")
+    assert lines[2] == "请回复编号："
+    assert lines[3].startswith("1 / 2 / 3 / ") and lines[-1].endswith("31 / 32 返回")
