@@ -63,6 +63,7 @@ class Parts:
     conversation: Any
     wechat: Any = None  # the WeChat channel when it runs
     wechat_api: Any = None
+    wechat_delivery: Any = None  # sends the WeChat outbox rows (in the window, or as templates)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -88,8 +89,31 @@ def build_parts(application: Any, settings: Settings) -> Parts:
         from wechat.channel import WeChatChannel
 
         parts.wechat_api = WeChatApi(settings, parts.db, parts.clock)
-        parts.wechat = WeChatChannel(parts.conversation, parts.db, parts.clock, parts.wechat_api)
+        from wechat.delivery import WeChatDelivery
+
+        parts.wechat_delivery = WeChatDelivery(parts.db, parts.clock, parts.wechat_api, settings)
+        parts.wechat = WeChatChannel(
+            parts.conversation,
+            parts.db,
+            parts.clock,
+            parts.wechat_api,
+            event_hooks={"templatesendjobfinish": job_finished(parts.db)},
+        )
     return parts
+
+
+def job_finished(db: Any) -> Any:
+    """The TEMPLATESENDJOBFINISH event: WeChat's delivery report of one template message."""
+    from wechat.delivery import record_job_finish
+
+    async def hook(message: Any) -> None:
+        async with db.session() as session:
+            await record_job_finish(
+                session, str(message.source or ""), int(message.id or 0), str(message.status or "")
+            )
+            await session.commit()
+
+    return hook
 
 
 def channel_states(
@@ -105,6 +129,8 @@ def channel_states(
     wechat = "off"
     if parts is not None and parts.wechat is not None:
         wechat = "up" if host is None or host.running else "down"
+        if wechat == "up" and parts.wechat_delivery is not None:
+            wechat = parts.wechat_delivery.state()
     return {"telegram": telegram, "wechat": wechat}
 
 
@@ -130,8 +156,10 @@ def http_routes(application: Any, parts: Parts, *, webhook: bool, host: Any = No
         )
     if parts.wechat is not None:
         from wechat.callback import wechat_routes
+        from wechat.pages import MessagePages
 
         routes += wechat_routes(parts.wechat, settings)
+        routes += MessagePages(parts.conversation, parts.db, parts.clock).routes()
     return routes
 
 
@@ -141,10 +169,10 @@ def webhook_path(settings: Settings) -> str:
 
 async def tick_forever(parts: Parts) -> None:
     """The reminder tick once a minute, when no Telegram application runs it (WeChat only)."""
+    from app.features import reminder_kinds
     from bot.scheduling.component import ReminderTick
-    from bot.scheduling.kinds import default_kinds
 
-    ticker = ReminderTick(parts, kinds=default_kinds())
+    ticker = ReminderTick(parts, kinds=reminder_kinds())
     await asyncio.sleep(1)
     while True:
         try:
@@ -172,12 +200,7 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
             await _start_host(host)
             parts.tasks.append(asyncio.create_task(tick_forever(parts), name="reminder-tick"))
         if parts.wechat is not None:
-            # ---- HOOK for wx-out (wechat/delivery.py, wechat/pages.py; not on this branch yet) ----
-            # TODO(wx-out): the integrator wires here: WeChatDelivery(parts.db, parts.clock, parts.wechat_api,
-            # settings) started (stopped in `finally`, before the API closes); its job-finish recording as
-            # parts.wechat.event_hooks["templatesendjobfinish"]; the H5 page routes added to the host above
-            # (before host.start); and its state() in channel_states' "wechat".
-            # ----------------------------------------------------------------------------------------
+            await parts.wechat_delivery.start()
             logger.info("WeChat callback at /wechat on port %s", host.port)
         await stop.wait()
         logger.info("stopping")
@@ -192,6 +215,7 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
         else:
             await host.stop()
         if parts.wechat is not None:
+            await parts.wechat_delivery.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parts.wechat.drain(), DRAIN_TIMEOUT_S)
             await parts.wechat_api.aclose()
