@@ -20,6 +20,8 @@ NOT_PERSONAL = {
     "study_item.text": "the study material the secretary publishes for everyone",
     "outbox_body.payload": "one text shared by every recipient of a notice or reminder; a person's own copy "
     "is a row's payload (erased per row), and unused bodies are deleted by retention",
+    "material.channel_cache": "a channel's handle to a kept file (a file id), not its content; the row, and "
+    "with it the handle, goes when /deleteme erases the person's materials",
 }
 
 
