@@ -169,6 +169,18 @@ def cmd_grant(args: argparse.Namespace, revoke: bool = False) -> None:
     )
 
 
+def cmd_person(args: argparse.Namespace) -> None:
+    """People on several channels: merge the person behind one account into the person behind another."""
+    from bot.services.merge import merge_people
+
+    merged = _with_session(lambda s: merge_people(s, source=args.source, into=args.into))
+    member = f"member record {merged.member_id} ({merged.branch})" if merged.member_id else "no member record"
+    print(
+        f"person {merged.removed_person_id} merged into person {merged.person_id}: "
+        f"accounts {', '.join(merged.accounts)}; {member}"
+    )
+
+
 def cmd_invite(args: argparse.Namespace) -> None:
     from bot.services import admin
 
@@ -392,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--branch", help="branch id or name (secretary, committee)")
         p.add_argument("--township", help="township id or name (agent)")
         p.set_defaults(func=lambda a, r=revoke: cmd_grant(a, revoke=r))
+
+    person = sub.add_parser("person", help="people on several channels")
+    person_sub = person.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    merge = person_sub.add_parser(
+        "merge",
+        help="join two people into one (a member who moved from Telegram to WeChat keeps their history)",
+    )
+    merge.add_argument(
+        "--from", dest="source", type=user_ref, required=True, help="an account of the person who goes away"
+    )
+    merge.add_argument("--into", type=user_ref, required=True, help="an account of the person who stays")
+    person.set_defaults(func=cmd_person)
 
     from app.cli import INVITE_CHANNELS, add_channel_commands
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dialog import Inbound, Reply, Screen
-from bot.i18n import Catalogue, catalogue
+from bot.i18n import Catalogue, catalogue, resolve_language
 from bot.logging import set_person
 from bot.services.drafts import active_draft
 from bot.services.identity import Actor, actor_for
@@ -83,6 +83,14 @@ class Turn:
 
 
 Handler = Callable[[Turn], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """The person an upload is kept for, and the language to refuse it in (too large)."""
+
+    person_id: int
+    language: str
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,26 @@ class Conversation:
                     return None
             await session.commit()
         return reply
+
+    async def uploader(self, sender: Sender, *, event_id: int | None = None) -> Uploader | None:
+        """Who a photo or file from ``sender`` would be kept for: a known person with a form open (the
+        core hands media only to an open form), unless the event was handled before. A channel asks
+        this before it fetches the bytes, so a stray picture is never downloaded."""
+        query = select(Person.id, Person.language, Person.client_language)
+        if sender.channel == TELEGRAM:
+            query = query.where(Person.telegram_user_id == int(sender.external_id))
+        else:
+            query = query.join(Account, Account.person_id == Person.id).where(
+                Account.channel == sender.channel, Account.external_id == sender.external_id
+            )
+        query = query.where(exists().where(Draft.person_id == Person.id, Draft.flow.in_(set(self.forms))))
+        if event_id is not None:
+            query = query.where(~exists().where(HandledUpdate.update_id == event_id))
+        async with self.db.session() as session:
+            row = (await session.execute(query.limit(1))).first()
+        if row is None:
+            return None
+        return Uploader(row[0], resolve_language(row[1], row[2] or sender.client_language))
 
     async def route(self, turn: Turn) -> Reply:
         inbound = turn.inbound

@@ -67,7 +67,8 @@ def already_done(language: str | None) -> Reply:
 # -- what a flow receives -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Media:
-    """A photo or file a person sent: the channel's reference to it (a cache key), its name and type."""
+    """A photo or file a person sent: its reference (``material:<id>`` once the project keeps it, see
+    ``bot.services.materials``), its name and type."""
 
     kind: str  # "photo" | "document"
     ref: str

@@ -8,6 +8,7 @@ from telegram import Update
 from bot.conversation import Sender
 from bot.dialog import Inbound, Media
 from handlers.context import BotContext
+from handlers.materials import keep_upload
 from handlers.render import send_reply
 
 CHANNEL = "telegram"
@@ -62,6 +63,11 @@ async def on_update(update: Update, context: BotContext) -> None:
     sender, inbound = sender_of(update), inbound_of(update, context.bot.username)
     if sender is None or inbound is None:
         return
+    if inbound.media is not None:
+        kept = await keep_upload(update, context, sender, inbound)
+        if kept is None:
+            return  # refused (too large): the person was told
+        inbound = kept
     reply = await context.deps.conversation.handle(sender, inbound, event_id=update.update_id)
     if reply is None:  # handled before: answer a press so the phone stops spinning, say nothing else
         if update.callback_query is not None:

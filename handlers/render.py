@@ -12,6 +12,7 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
+from bot.delivery.telegram import TelegramFiles
 from bot.dialog import Reply, Screen
 from handlers.context import BotContext
 from handlers.keyboards import inline_keyboard
@@ -28,6 +29,14 @@ def _markup(screen: Screen) -> ReplyKeyboardMarkup | ReplyKeyboardRemove | Inlin
     if screen.remove_keyboard:
         return ReplyKeyboardRemove()
     return inline_keyboard(screen.buttons)
+
+
+def telegram_files(context: BotContext) -> TelegramFiles:
+    """The one sender of kept materials for this Application's replies (its memory of file ids)."""
+    files = context.deps.components.get("telegram_files")
+    if files is None:
+        files = context.deps.components["telegram_files"] = TelegramFiles(context.bot, context.deps.db)
+    return files
 
 
 def _editable(screen: Screen) -> bool:
@@ -68,9 +77,14 @@ async def send_reply(update: Update, context: BotContext, reply: Reply) -> None:
                 chat.id, InputFile(content, filename=filename), caption=screen.text
             )
         elif screen.media is not None and screen.media.kind in ("photo", "document"):
-            # A file the channel already holds: sent again by its reference, the text as its caption.
-            send = context.bot.send_photo if screen.media.kind == "photo" else context.bot.send_document
-            await send(chat.id, screen.media.ref, caption=screen.text[:1024])
+            # A file the project keeps (or an older Telegram file id), the text as its caption; the text
+            # alone when the file was erased since.
+            media = screen.media
+            sent = await telegram_files(context).send(
+                chat.id, media.kind, media.ref, filename=media.filename, caption=screen.text[:1024]
+            )
+            if sent is None:
+                await context.bot.send_message(chat.id, screen.text, reply_markup=_markup(screen))
         elif screen.photo is not None:
             await context.bot.send_photo(
                 chat.id, InputFile(screen.photo, filename="chart.png"), caption=screen.text

@@ -68,6 +68,11 @@ class FakeBotAPI(BaseRequest):
         self._message_ids = itertools.count(1000)
         self._failures: dict[tuple[str | None, int | None], deque[str]] = defaultdict(deque)
         self.blocked: set[int] = set()
+        # Files people sent, by file id, served by getFile and the file download URL; a file id that is
+        # not here gets made-up bytes (a JPEG header, or a PDF one for ids starting "doc").
+        self.files: dict[str, bytes] = {}
+        self.too_big: set[str] = set()  # file ids getFile refuses ("file is too big", as over 20 MB)
+        self._uploads = itertools.count(1)
 
     # -- BaseRequest ------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -90,6 +95,9 @@ class FakeBotAPI(BaseRequest):
         connect_timeout: Any = None,
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
+        if "/file/bot" in url:  # a file download (File.download_as_bytearray)
+            self.calls.append(Call("downloadFile", {"file_path": url.partition("/files/")[2]}))
+            return 200, self.file_content(url.partition("/files/")[2])
         api_method = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         files: dict[str, tuple[str | None, bytes]] = {}
@@ -99,6 +107,8 @@ class FakeBotAPI(BaseRequest):
                     files[name] = (value[0], value[1] if isinstance(value[1], bytes) else b"")
         call = Call(api_method, params, files)
         chat_id = call.chat_id
+        if api_method == "getFile" and params.get("file_id") in self.too_big:
+            return self._fail("bad_request:file is too big", call)
         failure = self._next_failure(api_method, chat_id)
         if failure is None and chat_id in self.blocked and api_method in SEND_METHODS:
             failure = "forbidden"
@@ -174,10 +184,12 @@ class FakeBotAPI(BaseRequest):
         if method == "sendMessage":
             return self._message(params, text=params.get("text", ""))
         if method == "sendPhoto":
-            photo = [{"file_id": "photo-file", "file_unique_id": "photo-u", "width": 90, "height": 90}]
+            file_id = self._sent_file_id(params.get("photo"), "photo")
+            photo = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 90, "height": 90}]
             return self._message(params, photo=photo, caption=params.get("caption"))
         if method == "sendDocument":
-            document = {"file_id": "doc-file", "file_unique_id": "doc-u", "file_name": "file"}
+            file_id = self._sent_file_id(params.get("document"), "doc")
+            document = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": "file"}
             return self._message(params, document=document, caption=params.get("caption"))
         if method in ("editMessageText", "editMessageCaption", "editMessageReplyMarkup"):
             if "inline_message_id" in params:
@@ -188,9 +200,27 @@ class FakeBotAPI(BaseRequest):
         if method == "getUpdates":
             return []
         if method == "getFile":
-            file_id = params.get("file_id", "file")
-            return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": 10, "file_path": "f/x"}
+            file_id = str(params.get("file_id", "file"))
+            size = len(self.file_content(file_id))
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": size,
+                "file_path": f"files/{file_id}",
+            }
         return True
+
+    def file_content(self, file_id: str) -> bytes:
+        if file_id in self.files:
+            return self.files[file_id]
+        header = b"%PDF-1.4 " if file_id.startswith("doc") else b"\xff\xd8\xff\xe0 "
+        return header + file_id.encode()
+
+    def _sent_file_id(self, value: Any, kind: str) -> str:
+        """A file sent by its id keeps it; an uploaded one (multipart) gets a new one."""
+        if isinstance(value, str) and value and not value.startswith("attach://"):
+            return value
+        return f"uploaded-{kind}-{next(self._uploads)}"
 
     # -- reading what was sent ---------------------------------------------------------------
     def sent(self, chat_id: int | None = None, method: str | None = None) -> list[Call]:
@@ -199,7 +229,8 @@ class FakeBotAPI(BaseRequest):
             for c in self.calls
             if (method is None or c.method == method)
             and (chat_id is None or c.chat_id == chat_id)
-            and c.method not in ("getMe", "setMyCommands", "answerCallbackQuery", "getUpdates")
+            and c.method
+            not in ("getMe", "setMyCommands", "answerCallbackQuery", "getUpdates", "getFile", "downloadFile")
         ]
 
     def texts(self, chat_id: int | None = None) -> list[str]:

@@ -33,7 +33,7 @@ class BotHarness:
         self.clock = clock
         self.fake = FakeBotAPI()
         self.settings = Settings(
-            bot_token=TEST_TOKEN,
+            bot_token=settings.pop("bot_token", None) or TEST_TOKEN,
             database_url=database_url,
             encryption_key=settings.pop("encryption_key", None) or _test_key(),
             admin_chat_id=ADMIN_CHAT_ID,
@@ -58,11 +58,15 @@ class BotHarness:
         await self.app.shutdown()
         await self.db.dispose()
 
-    async def restart(self) -> BotHarness:
-        """A new Application on the same database and clock, as after a process restart."""
+    async def restart(self, *, bot_token: str | None = None) -> BotHarness:
+        """A new Application on the same database and clock, as after a process restart (with a new
+        bot token when one is given: another bot, to which this one's file ids mean nothing)."""
         await self.stop()
         fresh = BotHarness(
-            self.settings.database_url, self.clock, encryption_key=self.settings.encryption_key
+            self.settings.database_url,
+            self.clock,
+            encryption_key=self.settings.encryption_key,
+            bot_token=bot_token or self.settings.token(),
         )
         await fresh.start()
         return fresh

@@ -10,7 +10,6 @@ messages.
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.conversation import Conversation, Sender
 from bot.dialog import Button, Inbound, Media, Reply, Screen
+from bot.services.materials import (  # noqa: F401 (UPLOAD_MAX_BYTES: the web routes import it from here)
+    UPLOAD_MAX_BYTES,
+    material_bytes,
+    sniff,
+    store_material,
+)
 from storage.db import Database
 from storage.models import Account, Material, OutboxMessage, OutboxStatus, WebMessage
 
@@ -28,9 +33,6 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "web"
 TEXT_MAX = 4000
-UPLOAD_MAX_BYTES = 20 * 1024 * 1024
-PNG, JPEG, PDF = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"%PDF-"
-ZIP = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -39,28 +41,6 @@ class Outcome:
 
     toast: str | None = None
     handled: bool = True
-
-
-def sniff(content: bytes, filename: str | None) -> tuple[str, str]:
-    """(kind, mime type) from the bytes, never from the name: a picture is a photo, the rest a document."""
-    if content.startswith(PNG):
-        return "photo", "image/png"
-    if content.startswith(JPEG):
-        return "photo", "image/jpeg"
-    if content.startswith(PDF):
-        return "document", "application/pdf"
-    if content.startswith(ZIP):
-        name = (filename or "").lower()
-        if name.endswith(".xlsx"):
-            return "document", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        if name.endswith(".docx"):
-            return "document", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        return "document", "application/zip"
-    try:
-        content.decode("utf-8")
-        return "document", "text/plain"
-    except UnicodeDecodeError:
-        return "document", "application/octet-stream"
 
 
 def parse_text(text: str) -> Inbound:
@@ -272,36 +252,6 @@ class WebChannel:
                 delivered += 1
             await session.commit()
         return delivered
-
-
-async def store_material(
-    session: AsyncSession,
-    person_id: int | None,
-    kind: str,
-    filename: str | None,
-    mime: str,
-    content: bytes,
-    *,
-    uploaded: bool,
-    now: Any,
-) -> Material:
-    material = Material(
-        person_id=person_id,
-        kind=kind,
-        filename=filename,
-        mime_type=mime,
-        size=len(content),
-        content=base64.b64encode(content).decode("ascii"),
-        uploaded=uploaded,
-        created_at=now,
-    )
-    session.add(material)
-    await session.flush()
-    return material
-
-
-def material_bytes(material: Material) -> bytes:
-    return base64.b64decode(material.content)
 
 
 def _editable(screen: Screen) -> bool:

@@ -2,7 +2,8 @@
 
 The sender knows rows, rates and the error matrix; a channel knows one network's API. A channel
 sends the payload written by ``bot.services.outbox.Outgoing.to_payload`` (text, buttons, an
-optional photo or document by file id), or edits an earlier message when the payload carries
+optional photo or document by its media reference: ``material:<id>`` for a file the project
+keeps), or edits an earlier message when the payload carries
 ``edit_message_id``. It returns the new message's id and raises ``DeliveryError`` for every failure
 (translated into an ``ErrorKind``). It must not retry on its own, except for the rate limiter's
 429 handling, which the budget coordinates. The Telegram adapter is ``bot.delivery.telegram``;

@@ -68,10 +68,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.clock import Clock
-from bot.delivery.channel import Channel
+from bot.delivery.channel import Channel, is_edit
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
 from bot.delivery.limits import RateBudget, current_slot
 from bot.delivery.share import REFRESH, RateShare
+from bot.services.outbox import fallback_route
 from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, Person
@@ -128,6 +129,7 @@ class SenderStats:
     uncertain: int = 0
     retried: int = 0
     recovered: int = 0
+    rerouted: int = 0  # blocked here, moved to the person's next reachable account
     by_code: dict[str, int] = field(default_factory=dict)
 
 
@@ -512,6 +514,30 @@ class OutboxSender:
                 await session.execute(
                     update(Person).where(Person.id == row.person_id).values(unreachable=True)
                 )
+                if row.payload is not None and not is_edit(row.payload):
+                    # One copy still reaches them where they can be reached (the web chat, WeChat).
+                    route = await fallback_route(
+                        session,
+                        person_id=row.person_id,
+                        source=row.source,
+                        failed_channel=self.channel.name,
+                        failed_address=str(row.chat_id),
+                    )
+                    if route is not None:
+                        moved = self._mine(row.id).values(
+                            **route,
+                            status=OutboxStatus.PENDING,
+                            last_error=decision.code,
+                            attempts=_OUTBOX.c.attempts + 1,
+                            next_attempt_at=now,
+                            claimed_by=None,
+                            claimed_at=None,
+                        )
+                        await session.execute(moved)
+                        await session.commit()
+                        self.stats.rerouted += 1
+                        logger.info("outbox row %s: %s -> moved to %s", row.id, error.kind, route["channel"])
+                        return
             if decision.new_chat_id is not None:
                 # Everyone who wrote from the old group now lives at the new id; this row moves there.
                 await session.execute(

@@ -14,18 +14,24 @@
   exceptions into ``DeliveryError`` kinds: a ``TimedOut`` whose message starts with "Pool timeout"
   never left (httpx ``PoolTimeout``), any other ``TimedOut`` is a read/write timeout (maybe
   delivered). "message is not modified" on an edit counts as done.
+* ``TelegramFiles`` sends a photo or file the project keeps (``material:<id>``): by the file id this
+  bot already holds for it when there is one, else by uploading the bytes, whose new file id it then
+  remembers (``Material.channel_cache``, keyed by the bot's id, so a new token uploads again).
 * ``TelegramDelivery`` is the background component (``handlers.application.component_factories``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import inspect
+import logging
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import httpx
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -45,8 +51,11 @@ from bot.delivery.errors import DeliveryError, ErrorKind, slug
 from bot.delivery.hooks import default_hooks
 from bot.delivery.limits import RateBudget, current_slot, timer_for
 from bot.delivery.sender import CONCURRENCY, Hook, OutboxSender
+from bot.services.materials import cached_ref, material_bytes, material_id_of, remember_ref
 from storage.db import Database
-from storage.models import Priority
+from storage.models import Material, Priority
+
+logger = logging.getLogger(__name__)
 
 INTERACTIVE_RETRIES = 2
 POOL_SIZE = 256  # PTB's default for the bot's own requests
@@ -189,13 +198,113 @@ def _forbidden_code(message: str) -> str:
     return "forbidden"
 
 
+def cache_key(bot: ExtBot[Any]) -> str:
+    """Whose file ids these are: a file id is valid only for the bot that received or sent it. A
+    token starts with the bot's id, so this needs no request."""
+    return f"telegram:{bot.token.partition(':')[0]}"
+
+
+def file_id_of(message: Message) -> str | None:
+    """The file id Telegram gave the photo or document just sent."""
+    if message.photo:
+        return message.photo[-1].file_id
+    if message.document is not None:
+        return message.document.file_id
+    return None
+
+
+class TelegramFiles:
+    """Send materials kept by the project to Telegram chats, by this bot's file id once it has one.
+
+    Known file ids are remembered in memory too (a notice's picture to thousands of members reads the
+    database once), and the first upload of a material is done once: parallel sends of it wait for
+    that upload and then use its file id.
+    """
+
+    MEMORY = 2048
+
+    def __init__(self, bot: ExtBot[Any], db: Database) -> None:
+        self.bot = bot
+        self.db = db
+        self._known: OrderedDict[int, str] = OrderedDict()
+        self._uploading: dict[int, asyncio.Lock] = {}
+
+    async def send(
+        self, chat_id: int | str, kind: str, ref: str, *, filename: str | None = None, **kwargs: Any
+    ) -> Message | None:
+        """Send a photo or document by its media reference; None when the material is gone (erased)."""
+        method = self.bot.send_photo if kind == "photo" else self.bot.send_document
+        material_id = material_id_of(ref)
+        if material_id is None:  # a file id from before the project kept the bytes
+            return await method(chat_id, ref, **kwargs)
+        known = self._recall(material_id)
+        if known is not None:
+            return await method(chat_id, known, **kwargs)
+        lock = self._uploading.setdefault(material_id, asyncio.Lock())
+        async with lock:
+            try:
+                known = self._recall(material_id)
+                if known is not None:
+                    return await method(chat_id, known, **kwargs)
+                async with self.db.session() as session:
+                    material = await session.get(Material, material_id)
+                    if material is None:
+                        return None
+                    cached = cached_ref(material, cache_key(self.bot))
+                    upload = InputFile(material_bytes(material), filename=material.filename or filename)
+                if cached is not None:
+                    try:
+                        message = await method(chat_id, cached, **kwargs)
+                        self._keep(material_id, cached)
+                        return message
+                    except BadRequest as error:
+                        if "file" not in error.message.lower():
+                            raise
+                        # Telegram no longer knows that id: upload the bytes below.
+                message = await method(chat_id, upload, **kwargs)
+                await self._remember(material_id, file_id_of(message))
+                return message
+            finally:
+                # Sends already waiting hold this lock and find the file id in memory; later ones
+                # take that path without a lock.
+                self._uploading.pop(material_id, None)
+
+    def _recall(self, material_id: int) -> str | None:
+        known = self._known.get(material_id)
+        if known is not None:
+            self._known.move_to_end(material_id)
+        return known
+
+    def _keep(self, material_id: int, file_id: str) -> None:
+        self._known[material_id] = file_id
+        self._known.move_to_end(material_id)
+        while len(self._known) > self.MEMORY:
+            self._known.popitem(last=False)
+
+    async def _remember(self, material_id: int, file_id: str | None) -> None:
+        if file_id is None:
+            return
+        self._keep(material_id, file_id)
+        try:
+            async with self.db.session() as session:
+                material = await session.get(Material, material_id)
+                if material is not None:
+                    remember_ref(material, cache_key(self.bot), file_id)
+                    await session.commit()
+        except Exception as exc:  # only a cache: the next send uploads again
+            logger.warning(
+                "could not remember the file id of material %s: %s", material_id, type(exc).__name__
+            )
+
+
 class TelegramChannel:
     """Send one outbox payload through the Application's bot (see ``bot.delivery.channel``)."""
 
     name = "telegram"
 
-    def __init__(self, bot: ExtBot[Any]) -> None:
+    def __init__(self, bot: ExtBot[Any], files: TelegramFiles | None = None) -> None:
         self.bot = bot
+        self.files = files
 
     async def send(self, chat_id: int, payload: dict[str, Any]) -> int | None:
         try:
@@ -236,15 +345,24 @@ class TelegramChannel:
             )
             return edited.message_id if isinstance(edited, Message) else None
         kind, ref = payload.get("media_kind"), payload.get("media_ref")
-        if kind == "photo" and ref:
-            message = await self.bot.send_photo(
-                chat_id, photo=ref, caption=text or None, reply_markup=markup, rate_limit_args=PREACQUIRED
-            )
-        elif kind == "document" and ref:
-            message = await self.bot.send_document(
-                chat_id, document=ref, caption=text or None, reply_markup=markup, rate_limit_args=PREACQUIRED
-            )
-        else:
+        message: Message | None = None
+        if kind in ("photo", "document") and ref:
+            if self.files is not None:
+                message = await self.files.send(
+                    chat_id,
+                    kind,
+                    ref,
+                    filename=payload.get("filename"),
+                    caption=text or None,
+                    reply_markup=markup,
+                    rate_limit_args=PREACQUIRED,
+                )
+            elif material_id_of(ref) is None:
+                method = self.bot.send_photo if kind == "photo" else self.bot.send_document
+                message = await method(
+                    chat_id, ref, caption=text or None, reply_markup=markup, rate_limit_args=PREACQUIRED
+                )
+        if message is None:  # no file, or a material erased since: the text alone
             message = await self.bot.send_message(
                 chat_id, text, reply_markup=markup, rate_limit_args=PREACQUIRED
             )
@@ -270,7 +388,7 @@ def build_sender(
     return OutboxSender(
         db,
         clock,
-        TelegramChannel(bot),
+        TelegramChannel(bot, TelegramFiles(bot, db)),
         budget_of(bot),
         concurrency=concurrency,
         hooks=default_hooks() if hooks is None else hooks,

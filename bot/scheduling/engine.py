@@ -98,7 +98,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.rules.dates import next_allowed_time
 from bot.scheduling.sql import language_of_person
-from bot.services.outbox import Outgoing, off_telegram_join
+from bot.services.outbox import Outgoing, off_telegram_join, telegram_route
 from storage.dialect import insert_ignore_stmt
 from storage.models import Account, OutboxBody, OutboxMessage, OutboxStatus, Person, Priority, UTCDateTime
 from storage.models.core import HandledUpdate
@@ -378,7 +378,7 @@ async def copy_to_outbox(
             msg.tz == occ.tz,
             msg.language == language,
         )
-        due = (*pending, occ.tz == tz, Person.unreachable.is_(False))
+        due = (*pending, occ.tz == tz)
         common = (
             literal(int(Priority.REMINDER), Integer()),
             literal(OutboxStatus.PENDING.value, String(16)),
@@ -390,19 +390,20 @@ async def copy_to_outbox(
         source = literal("reminder:", String) + cast(occ.id, String)
         head = (source, literal(OUTBOX_KIND, String(32)))
         recipients = select(occ).join(Person, Person.id == occ.person_id).join(msg, group)
-        # Telegram chats, then people off Telegram (the web chat, WeChat) at their preferred account:
-        # the same body, one row each.
+        # One copy per person, the same body: their Telegram chat (unless they blocked the bot), or
+        # their account off Telegram (the web chat, WeChat) when it is the preferred one or Telegram
+        # cannot take it.
         routes = (
             (
                 ["chat_id"],
                 (Person.chat_id,),
-                recipients.where(*due, Person.chat_id.is_not(None)),
+                recipients.where(*due, telegram_route(), Person.unreachable.is_(False)),
                 ["source", "chat_id"],
             ),
             (
                 ["channel", "address"],
                 (Account.channel, Account.address),
-                recipients.join(Account, off_telegram_join()).where(*due, Person.chat_id.is_(None)),
+                recipients.join(Account, off_telegram_join()).where(*due),
                 ["source", "channel", "address"],
             ),
         )

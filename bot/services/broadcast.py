@@ -12,10 +12,14 @@ Decisions:
   writes the notice, ALL its outbox rows and the audit entry in one transaction:
   a crash leaves all or none. The rows are written set-based, one ``INSERT ... SELECT`` per
   language (the 收到 button and the header are in the recipient's language, the text is the
-  secretary's), never one ORM object per member. Members already known to have blocked the bot
+  secretary's), never one ORM object per member. Each person gets one copy, on their preferred
+  account (``bot.services.outbox.telegram_route`` / ``off_telegram_join``), or on their next
+  reachable one when they blocked the bot; a copy the bot finds blocked while sending moves there
+  too (``fallback_route``). Members known to have blocked the bot with nowhere else to go
   (``person.unreachable``) get a row that is ``failed``/``unreachable`` at once: they are counted
-  in the report as blocked and nothing is sent to them. Outbox ``source`` is ``notice:<id>``; the
-  UNIQUE (source, chat) key makes a repeated send impossible.
+  in the report as blocked and nothing is sent to them. The report, the 收到 list and its export
+  say which channel reached whom when any copy went elsewhere than Telegram. Outbox ``source`` is
+  ``notice:<id>``; the UNIQUE (source, chat) key makes a repeated send impossible.
 * Progress: one message of the secretary (the preview, turned into "sending…"), edited through
   the outbox (rows of kind ``edit``, see ``bot.delivery.channel``) by ``advance_notices``, a
   delivery hook the sender runs: at most every ``PROGRESS_EVERY`` and only when the counts changed.
@@ -51,16 +55,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import Callbacks, Id, Word
 from bot.delivery.channel import EDIT_KEY
 from bot.dialog import Button, Reply, Screen, already_done, denied, stale
-from bot.i18n import LANGUAGES, t
+from bot.i18n import LANGUAGES, catalogue, t
 from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import (
+    TELEGRAM,
     Outgoing,
     enqueue,
     has_address,
     off_telegram_join,
-    reachable_account,
+    reachable,
+    route_to,
+    telegram_route,
 )
 from storage.dialect import insert_ignore
 from storage.models import (
@@ -379,7 +386,7 @@ async def _preview(session: AsyncSession, draft: Draft) -> Preview:
     assert audience is not None
     count, blocked = (
         await session.execute(
-            select(func.count(), func.coalesce(func.sum(case((Person.unreachable, 1), else_=0)), 0)).where(
+            select(func.count(), func.coalesce(func.sum(case((reachable(), 0), else_=1)), 0)).where(
                 Person.id.in_(_selection(data)), has_address()
             )
         )
@@ -459,12 +466,13 @@ async def _fan_out(
             literal(now, UTCDateTime()),
             case((Person.unreachable, literal("unreachable")), else_=null()),
             literal(now, UTCDateTime()),
-        ).where(Person.id.in_(recipients), Person.chat_id.is_not(None), language == lang)
+        ).where(Person.id.in_(recipients), telegram_route(), language == lang)
         if skip_unreachable:
             query = query.where(Person.unreachable.is_(False))
         result = await session.execute(insert(table).from_select(columns, query))
         count = max(result.rowcount or 0, 0)
-        # People off Telegram (the web chat, WeChat): the same body, addressed to their preferred account.
+        # People whose copy goes off Telegram (the web chat, WeChat: their preferred account, or the next
+        # reachable one when they blocked the bot or have no chat): the same body, one row each.
         elsewhere = (
             select(
                 literal(source),
@@ -481,7 +489,7 @@ async def _fan_out(
                 literal(now, UTCDateTime()),
             )
             .join(Account, off_telegram_join())
-            .where(Person.id.in_(recipients), Person.chat_id.is_(None), language == lang)
+            .where(Person.id.in_(recipients), language == lang)
         )
         other_columns = [c if c != "chat_id" else "channel" for c in columns]
         other_columns.insert(3, "address")
@@ -519,9 +527,7 @@ async def _create_notice(
     recipients = _selection(data)
     if recipients is None:
         return stale(actor.language)
-    deliverable = await session.scalar(
-        select(func.count()).where(Person.id.in_(recipients), has_address(), Person.unreachable.is_(False))
-    )
+    deliverable = await session.scalar(select(func.count()).where(Person.id.in_(recipients), reachable()))
     if not deliverable:
         return stale(actor.language)  # the preview offered no confirm button: nobody would get it
     branch_name = await session.scalar(select(Branch.name).where(Branch.id == data["branch_id"])) or ""
@@ -685,16 +691,6 @@ async def _enqueue_edit(
     return inserted == 1
 
 
-async def _route_to(session: AsyncSession, person: Person | None) -> dict[str, Any] | None:
-    """Where a message to this person goes: their Telegram chat, else their account off Telegram."""
-    if person is None:
-        return None
-    if person.chat_id is not None:
-        return {"chat_id": person.chat_id}
-    account = await reachable_account(session, person.id)
-    return {"channel": account.channel, "address": account.address} if account is not None else None
-
-
 def reason_key(status: str, code: str | None) -> str:
     """The catalogue key saying why one recipient was not reached (or not yet)."""
     if status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
@@ -741,7 +737,7 @@ def _resendable(notice_id: int):
     return (
         OutboxMessage.source == source_of(notice_id),
         OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNCERTAIN]),
-        OutboxMessage.person_id.in_(select(Person.id).where(Person.unreachable.is_(False), has_address())),
+        OutboxMessage.person_id.in_(select(Person.id).where(reachable())),
         ~exists().where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == OutboxMessage.person_id),
     )
 
@@ -755,6 +751,9 @@ async def _report(session: AsyncSession, notice: Notice, language: str) -> tuple
     counts = await notice_counts(session, notice.id)
     acked = await _acked(session, notice.id)
     lines = [t(language, "notice.report", id=notice.id, acked=acked, **counts.params())]
+    channels = await _reached_by_channel(session, notice.id)
+    if set(channels) - {TELEGRAM}:
+        lines.append(_channels_line(language, channels))
     if counts.pending:
         lines.append(t(language, "notice.report_resending", pending=counts.pending))
     missing = list(await session.execute(_not_reached_rows(notice).limit(NOT_REACHED_IN_REPORT + 1)))
@@ -768,6 +767,38 @@ async def _report(session: AsyncSession, notice: Notice, language: str) -> tuple
     resendable = await _resendable_count(session, notice.id) if counts.done else 0
     buttons = report_buttons(language, notice.id, resendable)
     return "\n".join(lines), f"{counts.key()},{acked}", buttons
+
+
+async def _reached_by_channel(session: AsyncSession, notice_id: int) -> dict[str, int]:
+    """How many people each channel reached (a copy moved off a blocked chat counts where it arrived)."""
+    rows = await session.execute(
+        select(OutboxMessage.channel, func.count())
+        .where(OutboxMessage.source == source_of(notice_id), OutboxMessage.status == OutboxStatus.SENT)
+        .group_by(OutboxMessage.channel)
+    )
+    return {str(channel): int(count) for channel, count in rows}
+
+
+def channel_name(language: str, channel: str | None) -> str:
+    key = f"channel.{channel}"
+    return t(language, key) if catalogue().has(key) else str(channel or "")
+
+
+def _channels_line(language: str, channels: dict[str, int]) -> str:
+    order = sorted(channels, key=lambda c: (c != TELEGRAM, c))
+    parts = [
+        t(language, "notice.channel_count", channel=channel_name(language, c), count=channels[c])
+        for c in order
+    ]
+    return t(language, "notice.report_channels", channels=t(language, "notice.name_separator").join(parts))
+
+
+def _reached_name(language: str, name: str | None, channel: str | None) -> str:
+    """A reached member's name, with the channel when it is not Telegram (most are on Telegram)."""
+    shown = name or t(language, "notice.unnamed")
+    if channel in (None, TELEGRAM):
+        return shown
+    return t(language, "notice.name_channel", name=shown, channel=channel_name(language, channel))
 
 
 def report_buttons(language: str, notice_id: int, resendable: int = 0) -> tuple[tuple[Button, ...], ...]:
@@ -802,7 +833,7 @@ async def _finish(
         )
     text, key, buttons = await _report(session, notice, language or "zh")
     notice.progress_counts = key
-    route = await _route_to(session, author)
+    route = await route_to(session, author) if author is not None else None
     if route is not None:
         added += await enqueue(
             session,
@@ -989,7 +1020,7 @@ async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) ->
         NoticeAck.notice_id == notice_id, NoticeAck.person_id == OutboxMessage.person_id
     )
     reached = (
-        select(Member.name)
+        select(Member.name, OutboxMessage.channel)
         .join(OutboxMessage, OutboxMessage.person_id == Member.person_id)
         .where(
             OutboxMessage.source == source_of(notice_id),
@@ -999,7 +1030,7 @@ async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) ->
         )
     )
     reached_total = int(await session.scalar(select(func.count()).select_from(reached.subquery())) or 0)
-    reached_names = list(await session.scalars(reached.order_by(Member.id).limit(UNACKED_SHOWN)))
+    reached_names = list(await session.execute(reached.order_by(Member.id).limit(UNACKED_SHOWN)))
     missing = list(await session.execute(_not_reached_rows(notice).where(not_acked).limit(UNACKED_SHOWN + 1)))
     missing_total = int(
         await session.scalar(
@@ -1029,7 +1060,7 @@ async def unacknowledged(session: AsyncSession, actor: Actor, notice_id: int) ->
     separator = t(language, "notice.name_separator")
     lines = [t(language, "notice.unacked", id=notice_id, total=total)]
     if reached_names:
-        names = [name or t(language, "notice.unnamed") for name in reached_names]
+        names = [_reached_name(language, name, channel) for name, channel in reached_names]
         if reached_total > len(names):
             names.append(t(language, "notice.unacked_more", more=reached_total - len(names)))
         lines.append(t(language, "notice.unacked_reached", count=reached_total, names=separator.join(names)))
@@ -1140,7 +1171,9 @@ async def export_receipts(session: AsyncSession, actor: Actor, notice_id: int, n
     branch = await session.get(Branch, notice.branch_id)
     tz = ZoneInfo(branch.timezone) if branch is not None else ZoneInfo("Asia/Shanghai")
     rows = await session.execute(
-        select(Member.name, OutboxMessage.status, OutboxMessage.last_error, NoticeAck.at)
+        select(
+            Member.name, OutboxMessage.status, OutboxMessage.last_error, NoticeAck.at, OutboxMessage.channel
+        )
         .select_from(OutboxMessage)
         .outerjoin(
             Member,
@@ -1155,7 +1188,7 @@ async def export_receipts(session: AsyncSession, actor: Actor, notice_id: int, n
     )
     yes, no = t(language, "notice.sheet.yes"), t(language, "notice.sheet.no")
     data = []
-    for name, status, code, at in rows:
+    for name, status, code, at, channel in rows:
         delivered = status == OutboxStatus.SENT
         data.append(
             [
@@ -1164,11 +1197,15 @@ async def export_receipts(session: AsyncSession, actor: Actor, notice_id: int, n
                 "" if delivered else t(language, reason_key(status, code)),
                 yes if at is not None else no,
                 at.astimezone(tz).replace(tzinfo=None) if at is not None else None,
+                channel_name(language, channel) if delivered else "",
             ]
         )
     sheet = Sheet(
         title=t(language, "notice.sheet.title", id=notice_id),
-        headers=[t(language, f"notice.sheet.col.{c}") for c in ("name", "delivered", "reason", "ack", "at")],
+        headers=[
+            t(language, f"notice.sheet.col.{c}")
+            for c in ("name", "delivered", "reason", "ack", "at", "channel")
+        ],
         rows=data,
     )
     content = await asyncio.to_thread(write_workbook, [sheet])

@@ -51,47 +51,135 @@ class Outgoing:
         )
 
 
+TELEGRAM = "telegram"
+
+
 def has_address() -> Any:
     """SQL: the person can be written to somewhere: a Telegram chat, or an account on another channel."""
-    return or_(Person.chat_id.is_not(None), exists().where(*_off_telegram(Person.id)))
+    return or_(
+        Person.chat_id.is_not(None),
+        exists().where(
+            Account.person_id == Person.id, Account.channel != TELEGRAM, Account.address.is_not(None)
+        ),
+    )
 
 
-def _off_telegram(person_id: Any) -> tuple[Any, ...]:
+def reachable() -> Any:
+    """SQL: the person can be reached now: a Telegram chat that did not block the bot, or a reachable
+    account on another channel."""
+    return or_(
+        and_(Person.chat_id.is_not(None), Person.unreachable.is_(False)),
+        exists().where(*_reachable_elsewhere(Person.id)),
+    )
+
+
+def _reachable_elsewhere(person_id: Any) -> tuple[Any, ...]:
     return (
         Account.person_id == person_id,
-        Account.channel != "telegram",
-        Account.preferred.is_(True),
+        Account.channel != TELEGRAM,
+        Account.unreachable.is_(False),
         Account.address.is_not(None),
     )
 
 
+def _instead_of_telegram() -> tuple[Any, ...]:
+    """An account off Telegram that takes the person's messages rather than their Telegram chat: it is
+    reachable, and it is the preferred one, or Telegram cannot take them (no chat, or blocked)."""
+    return (
+        *_reachable_elsewhere(Person.id),
+        or_(Account.preferred.is_(True), Person.chat_id.is_(None), Person.unreachable.is_(True)),
+    )
+
+
+def telegram_route() -> Any:
+    """SQL: the person's one copy goes to their Telegram chat (set-based fan-outs; callers still decide
+    what to do with people who blocked the bot and have nowhere else)."""
+    return and_(Person.chat_id.is_not(None), ~exists().where(*_instead_of_telegram()))
+
+
 def off_telegram_join() -> Any:
-    """The join condition to a person's preferred account off Telegram (for set-based fan-outs)."""
-    return and_(*_off_telegram(Person.id))
+    """The join condition to the one account off Telegram that a person's copy goes to (set-based
+    fan-outs): the preferred account, else the first reachable one when Telegram cannot take it."""
+    first = (
+        select(Account.id)
+        .where(*_instead_of_telegram())
+        .order_by(Account.preferred.desc(), Account.id)
+        .limit(1)
+        .correlate(Person)
+        .scalar_subquery()
+    )
+    return Account.id == first
 
 
 async def route_to(session: AsyncSession, person: Person) -> dict[str, Any] | None:
-    """Where a message to this person goes, as ``enqueue`` keywords: their Telegram chat, else their
-    preferred account on another channel; None when they cannot be reached anywhere."""
+    """Where a message to this person goes, as ``enqueue`` keywords: their preferred account; else,
+    when that cannot be reached, the next one that can; None when they have no address anywhere."""
+    telegram_ok = person.chat_id is not None and not person.unreachable
+    account = await reachable_account(session, person.id)
+    if account is not None and (account.preferred or not telegram_ok):
+        return {"channel": account.channel, "address": account.address}
     if person.chat_id is not None:
         return {"chat_id": person.chat_id}
-    account = await reachable_account(session, person.id)
-    return {"channel": account.channel, "address": account.address} if account is not None else None
+    return None
 
 
 async def reachable_account(session: AsyncSession, person_id: int) -> Account | None:
     """The person's account off Telegram that messages go to: the preferred reachable one first."""
     return await session.scalar(
         select(Account)
-        .where(
-            Account.person_id == person_id,
-            Account.channel != "telegram",
-            Account.unreachable.is_(False),
-            Account.address.is_not(None),
-        )
+        .where(*_reachable_elsewhere(person_id))
         .order_by(Account.preferred.desc(), Account.id)
         .limit(1)
     )
+
+
+async def fallback_route(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    source: str,
+    failed_channel: str,
+    failed_address: str | None,
+) -> dict[str, Any] | None:
+    """A message could not reach the person where it went (blocked or deactivated on Telegram,
+    unsubscribed on WeChat, a closed window): mark that account unreachable, and return where the
+    message goes instead, as outbox columns: the person's next reachable account (preferred first)
+    that has no copy of ``source`` yet. None when there is no such account."""
+    person = await session.get(Person, person_id)
+    if person is None:
+        return None
+    failed = [Account.person_id == person_id, Account.channel == failed_channel]
+    if failed_channel == TELEGRAM:
+        person.unreachable = True
+    else:
+        failed.append(Account.address == failed_address)
+    await session.execute(
+        update(Account).where(*failed).values(unreachable=True).execution_options(synchronize_session=False)
+    )
+    candidates = await session.scalars(
+        select(Account)
+        .where(Account.person_id == person_id, Account.unreachable.is_(False), Account.address.is_not(None))
+        .order_by(Account.preferred.desc(), Account.id)
+    )
+    for account in candidates:
+        if account.channel == failed_channel and (
+            failed_channel == TELEGRAM or account.address == failed_address
+        ):
+            continue
+        if account.channel == TELEGRAM:
+            if person.chat_id is None or person.unreachable:
+                continue
+            route = {"chat_id": person.chat_id, "channel": TELEGRAM, "address": None}
+            there = OutboxMessage.chat_id == person.chat_id
+        else:
+            route = {"chat_id": None, "channel": account.channel, "address": account.address}
+            there = and_(OutboxMessage.channel == account.channel, OutboxMessage.address == account.address)
+        copy = await session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.source == source[:80], there)
+        )
+        if copy is None:
+            return route
+    return None
 
 
 @dataclass
@@ -153,14 +241,11 @@ async def notify_person(
     not_before: datetime | None = None,
     **params: object,
 ) -> bool:
-    """Render catalogue entry ``key`` in the person's language and enqueue it to where they are reached:
-    their Telegram chat, else their preferred account on another channel."""
-    route: dict[str, Any] = {"chat_id": person.chat_id}
-    if person.chat_id is None:
-        account = await reachable_account(session, person.id)
-        if account is None:
-            return False
-        route = {"channel": account.channel, "address": account.address}
+    """Render catalogue entry ``key`` in the person's language and enqueue it to where they are reached
+    (``route_to``: their preferred account, or the next reachable one)."""
+    route = await route_to(session, person)
+    if route is None:
+        return False
     text = t(language_of(person), key, **params)
     return await enqueue(
         session,

@@ -40,4 +40,7 @@ class Material(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(EncryptedString())  # base64 of the bytes, then encrypted
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)  # sent by the person (not made by the bot)
+    # Copies a channel already holds, only a cache: {"telegram:<bot id>": file id}. A new bot token is
+    # another key, so its first send uploads the bytes again.
+    channel_cache: Mapped[dict[str, str] | None] = mapped_column(EncryptedJSON())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

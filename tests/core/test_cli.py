@@ -95,6 +95,7 @@ def test_every_command_has_help() -> None:
         ["township", "add", "--help"],
         ["grant", "--help"],
         ["invite", "--help"],
+        ["person", "merge", "--help"],
         ["keys", "--help"],
         ["run", "--help"],
         ["status", "--help"],
@@ -147,3 +148,33 @@ def test_grant_a_role_to_a_wechat_follower(env, capsys) -> None:
     assert code == 0 and "granted" in out
     code, out, _ = run(capsys, "grant", "--user", "wx:oAgent-1", "--role", "agent", "--township", "1")
     assert code == 0 and "already has" in out
+
+
+def test_merge_two_people_from_the_command_line(env, capsys) -> None:
+    from tests.conftest import on_postgres
+
+    if on_postgres():
+        pytest.skip("uses its own SQLite file")
+    assert run(capsys, "township", "add", "青山镇", "--village", "东村")[0] == 0
+    assert run(capsys, "grant", "--user", "tg:4242", "--role", "agent", "--township", "1")[0] == 0
+    assert run(capsys, "grant", "--user", "wx:oAgent-2", "--role", "agent", "--township", "1")[0] == 0
+    code, out, _ = run(capsys, "person", "merge", "--from", "tg:4242", "--into", "wx:oAgent-2")
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    assert "person 1 merged into person 2" in out and "telegram:4242" in out and "wechat:oAgent-2" in out
+    for args, message in (
+        (["--from", "4242", "--into", "wx:oAgent-2"], "already the same person"),
+        (["--from", "wx:nobody", "--into", "wx:oAgent-2"], "nobody has the account wechat:nobody"),
+        (["--from", "sms:1", "--into", "wx:oAgent-2"], "unknown channel"),
+        (["--into", "wx:oAgent-2"], "--from"),
+    ):
+        code, _out, err = run_or_exit(capsys, "person", "merge", *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def run_or_exit(capsys, *args: str) -> tuple[int, str, str]:
+    """`run`, also for argparse's refusals (which exit)."""
+    try:
+        return run(capsys, *args)
+    except SystemExit as exit_:
+        out, err = capsys.readouterr()
+        return int(exit_.code or 0), out, err

@@ -21,6 +21,8 @@ NOT_PERSONAL = {
     "outbox_body.payload": "one text shared by every recipient of a notice or reminder; a person's own copy "
     "is a row's payload (erased per row), and unused bodies are deleted by retention",
     "wechat_token.token": "the official account's own API access token, not about any person",
+    "material.channel_cache": "a channel's handle to a kept file (a file id), not its content; the row, and "
+    "with it the handle, goes when /deleteme erases the person's materials",
 }
 
 

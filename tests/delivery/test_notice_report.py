@@ -142,7 +142,7 @@ async def test_the_ack_list_gives_reasons_and_exports_them(harness: BotHarness) 
     assert name.endswith(".xlsx") and "共 5 人" in document.text
     sheet = load_workbook(io.BytesIO(content)).active
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
-    assert rows[0] == ["姓名", "已送达", "未送达原因", "已点收到", "收到时间"]
+    assert rows[0] == ["姓名", "已送达", "未送达原因", "已点收到", "收到时间", "送达渠道"]
     by_name = {row[0]: row[1:4] for row in rows[1:]}
     assert by_name == {
         "党员7001": ["是", None, "是"],
