@@ -54,6 +54,8 @@ def render(screen: Screen, *, language: str, start: int = 1) -> tuple[str, list[
             choices.append(TEXT_CHOICE + label)
             labels.append(_item(language, offset + len(choices), label))
     parts = [screen.text] if screen.text else []
+    if screen.contact is not None:  # the core's text may point at Telegram's share-number keyboard
+        parts.append(t(language, "text.choice.type_phone"))
     if links:
         parts.append("\n".join(links))
     if labels:
