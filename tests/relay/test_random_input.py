@@ -136,7 +136,11 @@ async def _play(url: str, script: list[tuple[str, Any]], opening: list[tuple[TgU
 async def _invariants(session: Any) -> None:
     for request in await session.scalars(select(ServiceRequest)):
         events = list(
-            await session.scalars(select(RequestEvent.key).where(RequestEvent.request_id == request.id))
+            await session.scalars(
+                select(RequestEvent.key)
+                .where(RequestEvent.request_id == request.id)
+                .order_by(RequestEvent.id)
+            )
         )
         assert events[0] == "submit"
         assert (request.receipt_no is not None) == ("accept" in events)
