@@ -215,9 +215,10 @@ async def seed(url: str, members: int) -> int:
     """A branch with ``members`` members on the roster, its secretary, and the probe member of
     another branch; then the notice, created by the real service. Returns the notice id."""
     from bot.services import admin, broadcast
+    from bot.services.accounts import UserRef, find_person
     from bot.services.identity import load_actor
     from storage.db import Database
-    from storage.models import Member, MemberState, PartyStatus, Person, Role
+    from storage.models import Account, Member, MemberState, PartyStatus, Person, Role
 
     db = Database(url)
     try:
@@ -228,7 +229,7 @@ async def seed(url: str, members: int) -> int:
             other = await admin.create_branch(session, name="探针支部", city="广州", timezone="Asia/Shanghai")
             await admin.grant(
                 session,
-                telegram_user_id=SECRETARY_USER,
+                user=SECRETARY_USER,
                 role=Role.SECRETARY,
                 branch=str(branch.id),
                 township=None,
@@ -239,7 +240,7 @@ async def seed(url: str, members: int) -> int:
             people = []
             for i in range(start, min(start + chunk, members + 1)):
                 user = PROBE_USER if i == members else MEMBER_BASE + i
-                people.append({"telegram_user_id": user, "chat_id": user, "unreachable": False})
+                people.append({"chat_id": user, "unreachable": False})
             async with db.session() as session:
                 ids = list(
                     await session.scalars(
@@ -247,21 +248,35 @@ async def seed(url: str, members: int) -> int:
                     )
                 )
                 await session.execute(
+                    insert(Account),
+                    [
+                        {
+                            "person_id": person_id,
+                            "channel": "telegram",
+                            "external_id": str(p["chat_id"]),
+                            "address": str(p["chat_id"]),
+                            "preferred": True,
+                            "unreachable": False,
+                        }
+                        for person_id, p in zip(ids, people, strict=True)
+                    ],
+                )
+                await session.execute(
                     insert(Member),
                     [
                         {
                             "person_id": person_id,
-                            "branch_id": other.id if p["telegram_user_id"] == PROBE_USER else branch.id,
+                            "branch_id": other.id if p["chat_id"] == PROBE_USER else branch.id,
                             "state": MemberState.APPROVED,
                             "party_status": PartyStatus.FULL,
-                            "name": f"党员{p['telegram_user_id']}",
+                            "name": f"党员{p['chat_id']}",
                         }
                         for person_id, p in zip(ids, people, strict=True)
                     ],
                 )
                 await session.commit()
         async with db.session() as session:
-            secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY_USER))
+            secretary = await find_person(session, UserRef("telegram", str(SECRETARY_USER)))
             secretary.chat_id = SECRETARY_USER
             await session.commit()
             actor = await load_actor(session, secretary)

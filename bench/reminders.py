@@ -50,7 +50,7 @@ from bot.scheduling.engine import QuietHours, Retention, tick
 from bot.services.outbox import Outgoing
 from storage import crypto, migrate
 from storage.db import Database
-from storage.models import Base, Branch, Member, MemberState, OutboxMessage, OutboxStatus, Person
+from storage.models import Account, Base, Branch, Member, MemberState, OutboxMessage, OutboxStatus, Person
 from storage.models.activity import ActivityEvent, ActivityPlan, ActivityReminderSlot, EventStatus
 from storage.models.core import HandledUpdate
 
@@ -260,12 +260,26 @@ async def _seed(db: Database, members: int) -> int:
                 [
                     {
                         "id": p,
-                        "telegram_user_id": 10_000_000 + p,
                         "chat_id": 10_000_000 + p,
                         "client_language": "zh-hans" if p % 10 else "en",
                         "unreachable": False,
                         "created_at": APPROVED,
                         "last_seen_at": SEEN,
+                    }
+                    for p in ids
+                ],
+            )
+            await session.execute(
+                insert(Account),
+                [
+                    {
+                        "person_id": p,
+                        "channel": "telegram",
+                        "external_id": str(10_000_000 + p),
+                        "address": str(10_000_000 + p),
+                        "preferred": True,
+                        "unreachable": False,
+                        "created_at": APPROVED,
                     }
                     for p in ids
                 ],

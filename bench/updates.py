@@ -129,12 +129,13 @@ def press(user: int, data: str) -> dict[str, Any]:
 async def seed(url: str, members: int) -> int:
     """A branch with members (rows written in bulk), its secretary, and a notice sent by the real
     service; returns the notice id (its 收到 button is what members press)."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     from bot.services import admin, broadcast
+    from bot.services.accounts import UserRef, find_person
     from bot.services.identity import load_actor
     from storage.db import Database
-    from storage.models import Member, MemberState, PartyStatus, Person, Role
+    from storage.models import Account, Member, MemberState, PartyStatus, Person, Role
 
     db = Database(url)
     try:
@@ -143,15 +144,29 @@ async def seed(url: str, members: int) -> int:
                 session, name="基准支部", city="深圳", timezone="Asia/Shanghai"
             )
             await admin.grant(
-                session, telegram_user_id=SECRETARY, role=Role.SECRETARY, branch=str(branch.id), township=None
+                session, user=SECRETARY, role=Role.SECRETARY, branch=str(branch.id), township=None
             )
             await session.commit()
-        people = [{"telegram_user_id": MEMBER_BASE + i, "chat_id": MEMBER_BASE + i} for i in range(members)]
+        people = [{"chat_id": MEMBER_BASE + i} for i in range(members)]
         async with db.session() as session:
             ids = list(
                 await session.scalars(
                     insert(Person).returning(Person.id, sort_by_parameter_order=True), people
                 )
+            )
+            await session.execute(
+                insert(Account),
+                [
+                    {
+                        "person_id": person_id,
+                        "channel": "telegram",
+                        "external_id": str(p["chat_id"]),
+                        "address": str(p["chat_id"]),
+                        "preferred": True,
+                        "unreachable": False,
+                    }
+                    for person_id, p in zip(ids, people, strict=True)
+                ],
             )
             await session.execute(
                 insert(Member),
@@ -168,7 +183,7 @@ async def seed(url: str, members: int) -> int:
             )
             await session.commit()
         async with db.session() as session:
-            secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY))
+            secretary = await find_person(session, UserRef("telegram", str(SECRETARY)))
             secretary.chat_id = SECRETARY
             await session.commit()
             actor = await load_actor(session, secretary)

@@ -168,13 +168,11 @@ class Conversation:
         """Who a photo or file from ``sender`` would be kept for: a known person with a form open (the
         core hands media only to an open form), unless the event was handled before. A channel asks
         this before it fetches the bytes, so a stray picture is never downloaded."""
-        query = select(Person.id, Person.language, Person.client_language)
-        if sender.channel == TELEGRAM:
-            query = query.where(Person.telegram_user_id == int(sender.external_id))
-        else:
-            query = query.join(Account, Account.person_id == Person.id).where(
-                Account.channel == sender.channel, Account.external_id == sender.external_id
-            )
+        query = (
+            select(Person.id, Person.language, Person.client_language)
+            .join(Account, Account.person_id == Person.id)
+            .where(Account.channel == sender.channel, Account.external_id == sender.external_id)
+        )
         query = query.where(exists().where(Draft.person_id == Person.id, Draft.flow.in_(set(self.forms))))
         if event_id is not None:
             query = query.where(~exists().where(HandledUpdate.update_id == event_id))
@@ -206,16 +204,13 @@ class Conversation:
         """Find (or create) the person with their member row, in one query that also asks whether this
         event was handled before; None for a redelivered event."""
         seen = exists().where(HandledUpdate.update_id == event_id) if event_id is not None else literal(False)
-        query = select(Person, Member, seen, Account).outerjoin(Member, Member.person_id == Person.id)
-        if sender.channel == TELEGRAM:
-            # Telegram people are found by their user id on the person row (one indexed look-up).
-            query = query.outerjoin(
-                Account, (Account.person_id == Person.id) & (Account.channel == TELEGRAM)
-            ).where(Person.telegram_user_id == int(sender.external_id))
-        else:
-            query = query.join(Account, Account.person_id == Person.id).where(
-                Account.channel == sender.channel, Account.external_id == sender.external_id
-            )
+        # A person is found by their account on the sender's channel (one unique index).
+        query = (
+            select(Person, Member, seen, Account)
+            .join(Account, Account.person_id == Person.id)
+            .outerjoin(Member, Member.person_id == Person.id)
+            .where(Account.channel == sender.channel, Account.external_id == sender.external_id)
+        )
         row = (await session.execute(query.limit(1))).first()
         if row is not None:
             person, member, handled, account = row
@@ -226,8 +221,6 @@ class Conversation:
                 return None
             # A new person is committed at once, so a refusal that rolls back cannot lose them.
             person, member, account = Person(created_at=now), None, None
-            if sender.channel == TELEGRAM:
-                person.telegram_user_id = int(sender.external_id)
             session.add(person)
             await session.flush()
         if account is None:

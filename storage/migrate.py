@@ -33,6 +33,11 @@ async def _run(url: str, action: str, revision: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # A batch migration rebuilds a table (copy, drop, rename); with foreign keys on, dropping
+                # a parent table (person) would cascade to every child row. Off for this connection
+                # only, before its transaction starts (SQLite ignores the pragma inside one).
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
 
             def work(sync_connection: Connection) -> None:
                 cfg.attributes["connection"] = sync_connection

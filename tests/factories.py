@@ -1,4 +1,5 @@
-"""Factories for Telegram updates: users, messages, commands, button presses, shared contacts."""
+"""Factories for Telegram updates (users, messages, commands, button presses, shared contacts), and for
+people known on Telegram (a person with their Telegram account)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,36 @@ class TgUser:
         if self.username:
             data["username"] = self.username
         return data
+
+
+def telegram_person(user_id: int, **fields: Any) -> Any:
+    """A new person who is the Telegram user ``user_id`` (their account comes with them); their private
+    chat is the user id unless ``chat_id`` says otherwise."""
+    from storage.models import Account, Person
+
+    fields.setdefault("chat_id", user_id)
+    chat = fields["chat_id"]
+    account = Account(
+        channel="telegram",
+        external_id=str(user_id),
+        address=str(chat) if chat is not None else None,
+        preferred=True,
+        unreachable=bool(fields.get("unreachable", False)),
+    )
+    return Person(accounts=[account], **fields)
+
+
+def telegram_user(*user_ids: int) -> Any:
+    """SQL: the person is (one of) the Telegram user(s) ``user_ids``, found by their account."""
+    from sqlalchemy import select
+
+    from storage.models import Account, Person
+
+    return Person.id.in_(
+        select(Account.person_id).where(
+            Account.channel == "telegram", Account.external_id.in_([str(u) for u in user_ids])
+        )
+    )
 
 
 def private_chat(user: TgUser) -> dict[str, Any]:

@@ -248,7 +248,7 @@ class WebChannel:
                 await session.flush()
                 row.status, row.sent_at, row.attempts = OutboxStatus.SENT, now, row.attempts + 1
                 if edit_of is None:
-                    row.telegram_message_id = message.id  # the id later edits of this message name
+                    row.message_id = message.id  # the id later edits of this message name
                 delivered += 1
             await session.commit()
         return delivered

@@ -239,9 +239,6 @@ class MessagePages:
             )
             if account is not None:
                 return Sender(account.channel, account.external_id, None, None), account
-            person = await session.get(Person, person_id)
-            if person is not None and person.telegram_user_id is not None:
-                return Sender("telegram", str(person.telegram_user_id), None, None), None
         return None, None
 
     async def _keep_window(self, account_id: int, before: datetime | None, started: datetime) -> None:

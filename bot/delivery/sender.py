@@ -472,7 +472,7 @@ class OutboxSender:
             .values(
                 status=OutboxStatus.SENT,
                 sent_at=bindparam("at", type_=OutboxMessage.sent_at.type),
-                telegram_message_id=bindparam("message_id"),
+                message_id=bindparam("sent_message_id"),
                 attempts=_OUTBOX.c.attempts + 1,
             )
         )
@@ -480,7 +480,7 @@ class OutboxSender:
         try:
             async with self.db.session() as session:
                 await session.execute(
-                    statement, [{"row_id": r.id, "at": now, "message_id": r.message_id} for r in rows]
+                    statement, [{"row_id": r.id, "at": now, "sent_message_id": r.message_id} for r in rows]
                 )
                 await session.commit()
         except BaseException:
@@ -656,7 +656,7 @@ class OutboxSender:
                     base.where(_OUTBOX.c.id == row.id).values(
                         status=OutboxStatus.SENT,
                         sent_at=now,
-                        telegram_message_id=row.message_id,
+                        message_id=row.message_id,
                         attempts=_OUTBOX.c.attempts + 1,
                     )
                 )

@@ -98,7 +98,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.rules.dates import next_allowed_time
 from bot.scheduling.sql import language_of_person
-from bot.services.outbox import Outgoing, off_telegram_join, telegram_route
+from bot.services.outbox import Outgoing, account_route_join, chat_route
 from storage.dialect import insert_ignore_stmt
 from storage.models import Account, OutboxBody, OutboxMessage, OutboxStatus, Person, Priority, UTCDateTime
 from storage.models.core import HandledUpdate
@@ -397,13 +397,13 @@ async def copy_to_outbox(
             (
                 ["chat_id"],
                 (Person.chat_id,),
-                recipients.where(*due, telegram_route(), Person.unreachable.is_(False)),
+                recipients.where(*due, chat_route(), Person.unreachable.is_(False)),
                 ["source", "chat_id"],
             ),
             (
                 ["channel", "address"],
                 (Account.channel, Account.address),
-                recipients.join(Account, off_telegram_join()).where(*due),
+                recipients.join(Account, account_route_join()).where(*due),
                 ["source", "channel", "address"],
             ),
         )

@@ -53,8 +53,6 @@ def parse_user_ref(text: str) -> UserRef:
 
 
 async def find_person(session: AsyncSession, ref: UserRef) -> Person | None:
-    if ref.channel == "telegram":
-        return await session.scalar(select(Person).where(Person.telegram_user_id == int(ref.external_id)))
     return await session.scalar(
         select(Person)
         .join(Account, Account.person_id == Person.id)
@@ -70,7 +68,7 @@ async def person_for(session: AsyncSession, ref: UserRef) -> Person:
     person = Person()
     if ref.channel == "telegram":
         # Known before their first message: a private chat's id equals the user's id.
-        person.telegram_user_id = person.chat_id = int(ref.external_id)
+        person.chat_id = int(ref.external_id)
     session.add(person)
     await session.flush()
     session.add(

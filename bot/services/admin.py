@@ -122,12 +122,11 @@ async def list_townships(session: AsyncSession) -> list[tuple[int, str, list[str
     return result
 
 
-def _ref(telegram_user_id: int | None, user: UserRef | str | None) -> UserRef:
-    if user is not None:
-        return user if isinstance(user, UserRef) else parse_user_ref(user)
-    if telegram_user_id is None:
+def _ref(user: UserRef | str | int | None) -> UserRef:
+    """A person's account: a reference ("wx:<openid>", "tg:123"), or a bare number (a Telegram user)."""
+    if user is None:
         raise AdminError("name the person: --user tg:<id>, wx:<openid> or web:<id>")
-    return UserRef("telegram", str(telegram_user_id))
+    return user if isinstance(user, UserRef) else parse_user_ref(str(user))
 
 
 async def _scope(
@@ -152,12 +151,11 @@ async def grant(
     role: Role,
     branch: str | None,
     township: str | None,
-    telegram_user_id: int | None = None,
-    user: UserRef | str | None = None,
+    user: UserRef | str | int | None = None,
 ) -> bool:
-    """Give a role to a person named by a Telegram user id or any channel's ``user``; False if they had it."""
+    """Give a role to the person behind an account (``user``, see ``_ref``); False if they had it."""
     branch_id, township_id = await _scope(session, role, branch, township)
-    person = await person_for(session, _ref(telegram_user_id, user))
+    person = await person_for(session, _ref(user))
     exists = await session.scalar(
         select(RoleGrant.id).where(
             RoleGrant.person_id == person.id,
@@ -187,12 +185,11 @@ async def revoke(
     role: Role,
     branch: str | None,
     township: str | None,
-    telegram_user_id: int | None = None,
-    user: UserRef | str | None = None,
+    user: UserRef | str | int | None = None,
 ) -> bool:
     """Take a role away; False if the person did not have it."""
     branch_id, township_id = await _scope(session, role, branch, township)
-    person = await find_person(session, _ref(telegram_user_id, user))
+    person = await find_person(session, _ref(user))
     if person is None:
         return False
     result = await session.execute(

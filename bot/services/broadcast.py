@@ -13,7 +13,7 @@ Decisions:
   a crash leaves all or none. The rows are written set-based, one ``INSERT ... SELECT`` per
   language (the 收到 button and the header are in the recipient's language, the text is the
   secretary's), never one ORM object per member. Each person gets one copy, on their preferred
-  account (``bot.services.outbox.telegram_route`` / ``off_telegram_join``), or on their next
+  account (``bot.services.outbox.chat_route`` / ``account_route_join``), or on their next
   reachable one when they blocked the bot; a copy the bot finds blocked while sending moves there
   too (``fallback_route``). Members known to have blocked the bot with nowhere else to go
   (``person.unreachable``) get a row that is ``failed``/``unreachable`` at once: they are counted
@@ -60,14 +60,14 @@ from bot.services import audiences, audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import (
-    TELEGRAM,
+    CHAT_CHANNEL,
     Outgoing,
+    account_route_join,
+    chat_route,
     enqueue,
     has_address,
-    off_telegram_join,
     reachable,
     route_to,
-    telegram_route,
 )
 from storage.dialect import insert_ignore
 from storage.models import (
@@ -466,7 +466,7 @@ async def _fan_out(
             literal(now, UTCDateTime()),
             case((Person.unreachable, literal("unreachable")), else_=null()),
             literal(now, UTCDateTime()),
-        ).where(Person.id.in_(recipients), telegram_route(), language == lang)
+        ).where(Person.id.in_(recipients), chat_route(), language == lang)
         if skip_unreachable:
             query = query.where(Person.unreachable.is_(False))
         result = await session.execute(insert(table).from_select(columns, query))
@@ -488,7 +488,7 @@ async def _fan_out(
                 null(),
                 literal(now, UTCDateTime()),
             )
-            .join(Account, off_telegram_join())
+            .join(Account, account_route_join())
             .where(Person.id.in_(recipients), language == lang)
         )
         other_columns = [c if c != "chat_id" else "channel" for c in columns]
@@ -752,7 +752,7 @@ async def _report(session: AsyncSession, notice: Notice, language: str) -> tuple
     acked = await _acked(session, notice.id)
     lines = [t(language, "notice.report", id=notice.id, acked=acked, **counts.params())]
     channels = await _reached_by_channel(session, notice.id)
-    if set(channels) - {TELEGRAM}:
+    if set(channels) - {CHAT_CHANNEL}:
         lines.append(_channels_line(language, channels))
     if counts.pending:
         lines.append(t(language, "notice.report_resending", pending=counts.pending))
@@ -785,7 +785,7 @@ def channel_name(language: str, channel: str | None) -> str:
 
 
 def _channels_line(language: str, channels: dict[str, int]) -> str:
-    order = sorted(channels, key=lambda c: (c != TELEGRAM, c))
+    order = sorted(channels, key=lambda c: (c != CHAT_CHANNEL, c))
     parts = [
         t(language, "notice.channel_count", channel=channel_name(language, c), count=channels[c])
         for c in order
@@ -796,7 +796,7 @@ def _channels_line(language: str, channels: dict[str, int]) -> str:
 def _reached_name(language: str, name: str | None, channel: str | None) -> str:
     """A reached member's name, with the channel when it is not Telegram (most are on Telegram)."""
     shown = name or t(language, "notice.unnamed")
-    if channel in (None, TELEGRAM):
+    if channel in (None, CHAT_CHANNEL):
         return shown
     return t(language, "notice.name_channel", name=shown, channel=channel_name(language, channel))
 
@@ -859,7 +859,7 @@ async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) 
     language = language_of(author) if author else "zh"
     text, key, buttons = await _report(session, notice, language)
     watching = "~" if key.split(",")[4] != "0" else ""  # a resend still going out: keep watching
-    if row is None or row.status != OutboxStatus.SENT or row.telegram_message_id is None:
+    if row is None or row.status != OutboxStatus.SENT or row.message_id is None:
         if row is not None and row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
             return 0  # not sent yet: look again once it is
         notice.progress_counts = watching + key  # no report to edit (no chat, or it failed)
@@ -887,7 +887,7 @@ async def _refresh_report(session: AsyncSession, notice: Notice, now: datetime) 
             chat_id=row.chat_id,
             channel=row.channel,
             address=row.address,
-            message_id=row.telegram_message_id,
+            message_id=row.message_id,
             text=text,
             buttons=buttons,
             now=now,

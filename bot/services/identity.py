@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +16,6 @@ class Actor:
     """The acting person with their roles, loaded once per update."""
 
     person_id: int
-    telegram_user_id: int | None
     language: str
     grants: frozenset[tuple[str, int | None, int | None]] = field(default_factory=frozenset)
     member_id: int | None = None
@@ -67,28 +65,6 @@ class Actor:
         return result
 
 
-async def touch_person(
-    session: AsyncSession,
-    *,
-    telegram_user_id: int,
-    chat_id: int | None,
-    client_language: str | None,
-    now: datetime,
-) -> Person:
-    """Find or create the person for a Telegram user and note that they were seen."""
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == telegram_user_id))
-    if person is None:
-        person = Person(telegram_user_id=telegram_user_id, created_at=now)
-        session.add(person)
-    person.client_language = (client_language or "")[:16] or None
-    if chat_id is not None and chat_id > 0:
-        person.chat_id = chat_id
-        person.unreachable = False  # they wrote to us, so they can be reached again
-    person.last_seen_at = now
-    await session.flush()
-    return person
-
-
 async def load_actor(session: AsyncSession, person: Person) -> Actor:
     member = await session.scalar(select(Member).where(Member.person_id == person.id))
     return await actor_for(session, person, member)
@@ -103,7 +79,6 @@ async def actor_for(session: AsyncSession, person: Person, member: Member | None
     )
     return Actor(
         person_id=person.id,
-        telegram_user_id=person.telegram_user_id,
         language=resolve_language(person.language, person.client_language),
         grants=frozenset((str(role), branch, township) for role, branch, township in rows),
         member_id=member.id if member else None,

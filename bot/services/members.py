@@ -384,7 +384,14 @@ async def my_data(
     member = await member_of(session, person_id)
     document: dict[str, Any] = {
         "person": {
-            "telegram_user_id": person.telegram_user_id,
+            "accounts": [
+                {"channel": channel, "id": external_id, "preferred": preferred}
+                for channel, external_id, preferred in await session.execute(
+                    select(Account.channel, Account.external_id, Account.preferred)
+                    .where(Account.person_id == person_id)
+                    .order_by(Account.id)
+                )
+            ],
             "language": person.language,
             "created_at": _iso(person.created_at),
             "last_seen_at": _iso(person.last_seen_at),
@@ -567,7 +574,7 @@ async def erase(
 
     Kept, without anything that names them: the member row (branch, home township, full or
     probationary, dates of report-in) so the ledgers' counts stay true, consent records and the audit
-    log (ids only). The person row loses its Telegram ids: a later message starts a new, empty person.
+    log (ids only). The person row loses its accounts and chat: a later message starts a new, empty person.
     """
     if await session.scalar(select(RoleGrant.id).where(RoleGrant.person_id == person_id).limit(1)):
         return Reply.say(t(language, "me.erase_officer"))
@@ -634,7 +641,7 @@ async def erase(
     )
     await session.execute(delete(Material).where(Material.person_id == person_id))
     await session.execute(delete(Account).where(Account.person_id == person_id))  # and their web messages
-    person.telegram_user_id = person.chat_id = None
+    person.chat_id = None
     person.language = person.client_language = None
     person.last_seen_at = None
     audit.record(

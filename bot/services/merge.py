@@ -130,12 +130,9 @@ async def merge_people(session: AsyncSession, *, source: str | UserRef, into: st
             await _move(session, column, newer.id, older.id)
         await session.execute(delete(Member).where(Member.id == newer.id))
         await session.flush()
-    # The Telegram fast look-up and chat move to the person who stays, when they have none.
-    if kept.telegram_user_id is None and gone.telegram_user_id is not None:
-        kept_user, kept_chat, gone.telegram_user_id = gone.telegram_user_id, gone.chat_id, None
-        await session.flush()
-        kept.telegram_user_id, kept.chat_id = kept_user, kept_chat
-        kept.unreachable = gone.unreachable
+    # The private chat moves with its account to the person who stays, when they have none.
+    if kept.chat_id is None and gone.chat_id is not None:
+        kept.chat_id, kept.unreachable = gone.chat_id, gone.unreachable
     kept.language = kept.language or gone.language
     kept.client_language = kept.client_language or gone.client_language
     kept.created_at = min(kept.created_at, gone.created_at)

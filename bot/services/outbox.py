@@ -51,7 +51,9 @@ class Outgoing:
         )
 
 
-TELEGRAM = "telegram"
+# The channel whose people are written to at ``Person.chat_id`` (``OutboxMessage.chat_id``); every other
+# channel addresses people by their account's text address.
+CHAT_CHANNEL = "telegram"
 
 
 def has_address() -> Any:
@@ -59,7 +61,7 @@ def has_address() -> Any:
     return or_(
         Person.chat_id.is_not(None),
         exists().where(
-            Account.person_id == Person.id, Account.channel != TELEGRAM, Account.address.is_not(None)
+            Account.person_id == Person.id, Account.channel != CHAT_CHANNEL, Account.address.is_not(None)
         ),
     )
 
@@ -76,13 +78,13 @@ def reachable() -> Any:
 def _reachable_elsewhere(person_id: Any) -> tuple[Any, ...]:
     return (
         Account.person_id == person_id,
-        Account.channel != TELEGRAM,
+        Account.channel != CHAT_CHANNEL,
         Account.unreachable.is_(False),
         Account.address.is_not(None),
     )
 
 
-def _instead_of_telegram() -> tuple[Any, ...]:
+def _account_instead_of_chat() -> tuple[Any, ...]:
     """An account off Telegram that takes the person's messages rather than their Telegram chat: it is
     reachable, and it is the preferred one, or Telegram cannot take them (no chat, or blocked)."""
     return (
@@ -91,18 +93,18 @@ def _instead_of_telegram() -> tuple[Any, ...]:
     )
 
 
-def telegram_route() -> Any:
+def chat_route() -> Any:
     """SQL: the person's one copy goes to their Telegram chat (set-based fan-outs; callers still decide
     what to do with people who blocked the bot and have nowhere else)."""
-    return and_(Person.chat_id.is_not(None), ~exists().where(*_instead_of_telegram()))
+    return and_(Person.chat_id.is_not(None), ~exists().where(*_account_instead_of_chat()))
 
 
-def off_telegram_join() -> Any:
+def account_route_join() -> Any:
     """The join condition to the one account off Telegram that a person's copy goes to (set-based
     fan-outs): the preferred account, else the first reachable one when Telegram cannot take it."""
     first = (
         select(Account.id)
-        .where(*_instead_of_telegram())
+        .where(*_account_instead_of_chat())
         .order_by(Account.preferred.desc(), Account.id)
         .limit(1)
         .correlate(Person)
@@ -114,9 +116,9 @@ def off_telegram_join() -> Any:
 async def route_to(session: AsyncSession, person: Person) -> dict[str, Any] | None:
     """Where a message to this person goes, as ``enqueue`` keywords: their preferred account; else,
     when that cannot be reached, the next one that can; None when they have no address anywhere."""
-    telegram_ok = person.chat_id is not None and not person.unreachable
+    chat_ok = person.chat_id is not None and not person.unreachable
     account = await reachable_account(session, person.id)
-    if account is not None and (account.preferred or not telegram_ok):
+    if account is not None and (account.preferred or not chat_ok):
         return {"channel": account.channel, "address": account.address}
     if person.chat_id is not None:
         return {"chat_id": person.chat_id}
@@ -149,7 +151,7 @@ async def fallback_route(
     if person is None:
         return None
     failed = [Account.person_id == person_id, Account.channel == failed_channel]
-    if failed_channel == TELEGRAM:
+    if failed_channel == CHAT_CHANNEL:
         person.unreachable = True
     else:
         failed.append(Account.address == failed_address)
@@ -163,13 +165,13 @@ async def fallback_route(
     )
     for account in candidates:
         if account.channel == failed_channel and (
-            failed_channel == TELEGRAM or account.address == failed_address
+            failed_channel == CHAT_CHANNEL or account.address == failed_address
         ):
             continue
-        if account.channel == TELEGRAM:
+        if account.channel == CHAT_CHANNEL:
             if person.chat_id is None or person.unreachable:
                 continue
-            route = {"chat_id": person.chat_id, "channel": TELEGRAM, "address": None}
+            route = {"chat_id": person.chat_id, "channel": CHAT_CHANNEL, "address": None}
             there = OutboxMessage.chat_id == person.chat_id
         else:
             route = {"chat_id": None, "channel": account.channel, "address": account.address}
@@ -285,7 +287,7 @@ async def update_copies(
         if row.status == OutboxStatus.PENDING:
             row.status = OutboxStatus.CANCELLED
             continue
-        if row.status != OutboxStatus.SENT or row.telegram_message_id is None:
+        if row.status != OutboxStatus.SENT or row.message_id is None:
             continue
         person = await session.get(Person, row.person_id)
         if person is None:
@@ -295,7 +297,7 @@ async def update_copies(
             if row.chat_id is not None
             else {"channel": row.channel, "address": row.address}
         )
-        payload = Outgoing(text=text_for(person)).to_payload() | {EDIT_KEY: row.telegram_message_id}
+        payload = Outgoing(text=text_for(person)).to_payload() | {EDIT_KEY: row.message_id}
         inserted = await insert_ignore(
             session,
             OutboxMessage,

@@ -34,6 +34,8 @@ def do_run_migrations(connection: Connection) -> None:
 async def run_async_migrations() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # see storage.migrate._run
         await connection.run_sync(do_run_migrations)
         await connection.commit()
     await engine.dispose()

@@ -61,18 +61,22 @@ class VillageBranch(Base):
 
 
 class Person(Base):
-    """Anyone who talks to the bot, known by their Telegram user id."""
+    """Anyone who talks to the bot, on any channel: who they are there is their accounts (``Account``)."""
 
     __tablename__ = "person"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # The private chat the Telegram adapter writes to (None for people off Telegram); set-based fan-outs
+    # read it beside the accounts.
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     language: Mapped[str | None] = mapped_column(String(8))
     client_language: Mapped[str | None] = mapped_column(String(16))
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # For making a person with their accounts in one go; never loaded implicitly (query ``Account``).
+    accounts: Mapped[list[Account]] = relationship(passive_deletes=True, lazy="raise_on_sql")
 
 
 class Account(Base):

@@ -74,7 +74,9 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The channel's id of the message once sent (a later edit names it): a Telegram message id, a web
+    # message row.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
     # A WeChat template message's msgid, named by its TEMPLATESENDJOBFINISH report (``wechat.delivery``).
     template_msgid: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.features import reminder_kinds
 from bot.scheduling.engine import QuietHours, tick
 from bot.services import admin
-from storage.models import AuditEntry, Member, MemberState, Person, Role
-from tests.factories import TgUser
+from storage.models import AuditEntry, Member, MemberState, Role
+from tests.factories import TgUser, telegram_person
 from tests.fakes import Call
 from tests.harness import BotHarness
 
@@ -38,9 +38,8 @@ async def add_member(
     state: str = MemberState.APPROVED,
     language: str | None = None,
 ) -> Member:
-    person = Person(
-        telegram_user_id=user.id,
-        chat_id=user.id,
+    person = telegram_person(
+        user.id,
         client_language=user.language_code,
         language=language,
         created_at=approved_at,
@@ -72,9 +71,7 @@ async def make_branch(
     approved_at: datetime,
 ) -> BranchWorld:
     info = await admin.create_branch(session, name=name, city="上海", timezone=timezone)
-    await admin.grant(
-        session, telegram_user_id=secretary.id, role=Role.SECRETARY, branch=str(info.id), township=None
-    )
+    await admin.grant(session, user=secretary.id, role=Role.SECRETARY, branch=str(info.id), township=None)
     world = BranchWorld(branch_id=info.id, secretary=secretary)
     for user in members:
         member = await add_member(session, info.id, user, approved_at=approved_at)

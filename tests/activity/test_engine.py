@@ -20,7 +20,7 @@ from storage.models import Branch, Member, MemberState, OutboxMessage, OutboxSta
 from storage.models.scheduling import ReminderOccurrence
 from tests.activity.factory import make_branch, set_plan
 from tests.conftest import on_postgres
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person
 from tests.fakes import FakeBotAPI
 from tests.harness import BotHarness
 
@@ -259,7 +259,7 @@ async def test_only_one_instance_runs_the_tick(harness: BotHarness) -> None:
 )
 async def test_sql_language_matches_resolve_language(harness: BotHarness, chosen, client) -> None:
     async with harness.session() as session:
-        person = Person(telegram_user_id=9, chat_id=9, language=chosen, client_language=client)
+        person = telegram_person(9, language=chosen, client_language=client)
         session.add(person)
         await session.flush()
         got = await session.scalar(select(language_of_person()).where(Person.id == person.id))

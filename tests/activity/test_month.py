@@ -32,7 +32,7 @@ from storage.models.activity import (
 from storage.models.scheduling import ReminderOccurrence
 from storage.models.study import StudyCheckin
 from tests.activity.factory import add_member, local, make_branch
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.fakes import Call
 from tests.harness import BotHarness
 
@@ -147,7 +147,7 @@ async def _seed(harness: BotHarness) -> None:
         members[D.id] = world.member_ids[D.id]
         await session.execute(
             Person.__table__.update()
-            .where(Person.telegram_user_id.in_([A.id, B.id, C.id]))
+            .where(telegram_user(*[A.id, B.id, C.id]))
             .values(last_seen_at=local(2026, 2, 20, 12, 0))
         )
         session.add(

@@ -23,7 +23,7 @@ from storage.models.core import HandledUpdate
 from storage.models.scheduling import ReminderOccurrence, SchedulerState
 from tests.activity.factory import add_member
 from tests.activity.test_engine import MEMBERS, NO_QUIET, _world, local, ping_kind
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.harness import BotHarness
 
 
@@ -201,7 +201,7 @@ async def test_retention_prunes_updates_blanks_old_text_and_compacts_bounded_occ
     now = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
     day = timedelta(days=1)
     async with harness.session() as session:
-        person = await session.scalar(select(Person.id).where(Person.telegram_user_id == MEMBERS[0].id))
+        person = await session.scalar(select(Person.id).where(telegram_user(MEMBERS[0].id)))
         await session.execute(
             insert(HandledUpdate),
             [{"update_id": i, "handled_at": now - i * day} for i in range(1, 11)],

@@ -22,7 +22,7 @@ async def test_a_web_person_gets_a_person_and_one_account(harness: BotHarness) -
         accounts = list(await session.scalars(select(Account).where(Account.channel == "web")))
         assert len(accounts) == 1 and accounts[0].preferred and accounts[0].address == "visitor-1"
         person = await session.get(Person, accounts[0].person_id)
-        assert person.telegram_user_id is None
+        assert person.chat_id is None
 
 
 async def test_a_telegram_person_gets_a_telegram_account(harness: BotHarness) -> None:

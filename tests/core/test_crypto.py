@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from storage import crypto
-from storage.models import Branch, Member, Person
+from storage.models import Branch, Member
 from tests.conftest import on_postgres
+from tests.factories import telegram_person
 from tests.harness import BotHarness
 
 
@@ -19,7 +20,7 @@ async def test_personal_fields_are_not_stored_in_plaintext(harness: BotHarness) 
     keyring = crypto.keyring()
     async with harness.session() as session:
         branch = Branch(name="深圳流动党支部", city="深圳", invite_code="abc")
-        person = Person(telegram_user_id=5, chat_id=5)
+        person = telegram_person(5)
         session.add_all([branch, person])
         await session.flush()
         session.add(

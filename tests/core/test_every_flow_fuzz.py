@@ -51,7 +51,7 @@ from storage.models.relay import OPEN_STATES, JoinApplication, RequestEvent, Ser
 from storage.models.study import StudyCheckin, StudyItem
 from tests import factories
 from tests.conftest import on_postgres
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person, telegram_user
 from tests.fakes import Call
 from tests.harness import ADMIN_CHAT_ID, BotHarness
 
@@ -279,9 +279,9 @@ class World:
 
 
 async def _member(session: Any, user: TgUser, branch_id: int, township_id: int) -> Member:
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+    person = await session.scalar(select(Person).where(telegram_user(user.id)))
     if person is None:
-        person = Person(telegram_user_id=user.id, chat_id=user.id, client_language=user.language_code)
+        person = telegram_person(user.id, client_language=user.language_code)
         session.add(person)
         await session.flush()
     member = Member(
@@ -316,7 +316,7 @@ async def build_world(harness: BotHarness) -> World:
             (OTHER_SECRETARY, Role.SECRETARY, str(b.id), None),
             (AGENT, Role.AGENT, None, str(township)),
         ):
-            await admin.grant(session, telegram_user_id=user.id, role=role, branch=branch, township=town)
+            await admin.grant(session, user=user.id, role=role, branch=branch, township=town)
         world = World(a.id, b.id, a.invite_code, b.invite_code, township)
         for user, branch_id, town in (
             (MEMBER, a.id, township),
@@ -337,7 +337,7 @@ async def build_world(harness: BotHarness) -> World:
                 promised_days=days,
                 actor_person_id=None,
             )
-        applicant = Person(telegram_user_id=APPLICANT.id, chat_id=APPLICANT.id, client_language="zh-hans")
+        applicant = telegram_person(APPLICANT.id, client_language="zh-hans")
         session.add(applicant)
         await session.flush()
         session.add(

@@ -60,7 +60,7 @@ async def test_a_member_who_moves_to_wechat_keeps_record_and_history(harness: Bo
 
     async with harness.session() as session:
         person = await session.get(Person, newcomer)
-        assert person.telegram_user_id == MEMBER_A.id and person.chat_id == MEMBER_A.id
+        assert person.chat_id == MEMBER_A.id
         assert await session.get(Person, merged.removed_person_id) is None
         assert (await session.scalar(select(Member).where(Member.person_id == newcomer))).name == "张三"
         assert await session.scalar(select(ServiceRequest.person_id)) == newcomer
@@ -140,5 +140,5 @@ async def test_two_records_in_one_branch_become_the_older_one(harness: BotHarnes
         )
         assert grants == 1
         # The person who stays had a Telegram account of their own: it stays theirs.
-        assert (await session.get(Person, merged.person_id)).telegram_user_id == again.id
+        assert (await session.get(Person, merged.person_id)).chat_id == again.id
     assert AGENT_A  # the world's agent is untouched

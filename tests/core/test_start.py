@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from bot.services import admin
 from storage.models import HandledUpdate, Person, Role
 from tests import factories
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.harness import ADMIN_CHAT_ID, BotHarness
 
 ZH_USER = TgUser(1001, "王", "zh-hans")
@@ -36,7 +36,7 @@ async def test_language_switch_is_remembered(harness: BotHarness) -> None:
         ],
     )
     async with harness.session() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == ZH_USER.id))
+        person = await session.scalar(select(Person).where(telegram_user(ZH_USER.id)))
         assert person.language == "en"
 
 
@@ -51,7 +51,7 @@ async def test_help_lists_officer_commands_only_for_officers(harness: BotHarness
 
     officer_only = [c.name for c in COMMANDS if set(c.audiences) <= {"secretary", "agent", "admin"}]
     async with harness.session() as session:
-        await admin.grant(session, telegram_user_id=ZH_USER.id, role=Role.ADMIN, branch=None, township=None)
+        await admin.grant(session, user=ZH_USER.id, role=Role.ADMIN, branch=None, township=None)
         await session.commit()
     await harness.send(EN_USER, "/help")
     plain = harness.fake.last(EN_USER.id).text

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.services import admin
 from storage.models import Member, MemberState, PartyStatus, Person, Role, Township
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person, telegram_user
 from tests.harness import BotHarness
 
 SECRETARY = TgUser(5001, "书记")
@@ -21,7 +21,7 @@ async def make_branch(
     async with harness.session() as session:
         branch = await admin.create_branch(session, name=name, city="深圳", timezone="Asia/Shanghai")
         await admin.grant(
-            session, telegram_user_id=secretary.id, role=Role.SECRETARY, branch=str(branch.id), township=None
+            session, user=secretary.id, role=Role.SECRETARY, branch=str(branch.id), township=None
         )
         await session.commit()
         return branch.id
@@ -49,9 +49,9 @@ async def add_members(
     person_ids = []
     async with harness.session() as session:
         for user_id in user_ids:
-            person = await session.scalar(select(Person).where(Person.telegram_user_id == user_id))
+            person = await session.scalar(select(Person).where(telegram_user(user_id)))
             if person is None:
-                person = Person(telegram_user_id=user_id, chat_id=user_id, language=language)
+                person = telegram_person(user_id, language=language)
                 session.add(person)
                 await session.flush()
             session.add(

@@ -27,26 +27,23 @@ async def _accounts(harness: BotHarness, person_ids: dict[int, int]) -> None:
     """Every member has their Telegram account; two also use the web chat, one of them preferring it."""
     async with harness.session() as session:
         for user_id, person_id in person_ids.items():
+            if user_id not in (WEB_PREFERRED, WEB_SECOND):
+                continue
             preferred_web = user_id == WEB_PREFERRED
+            await session.execute(
+                update(Account)
+                .where(Account.person_id == person_id, Account.channel == "telegram")
+                .values(preferred=not preferred_web)
+            )
             session.add(
                 Account(
                     person_id=person_id,
-                    channel="telegram",
-                    external_id=str(user_id),
-                    address=str(user_id),
-                    preferred=not preferred_web,
+                    channel="web",
+                    external_id=f"w{user_id}",
+                    address=f"w{user_id}",
+                    preferred=preferred_web,
                 )
             )
-            if user_id in (WEB_PREFERRED, WEB_SECOND):
-                session.add(
-                    Account(
-                        person_id=person_id,
-                        channel="web",
-                        external_id=f"w{user_id}",
-                        address=f"w{user_id}",
-                        preferred=preferred_web,
-                    )
-                )
         await session.commit()
 
 

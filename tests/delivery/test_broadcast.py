@@ -24,7 +24,7 @@ from storage.models import (
 )
 from tests import factories
 from tests.delivery.helpers import OTHER_SECRETARY, SECRETARY, add_members, make_branch, make_township
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.harness import BotHarness
 
 TEXT = "本周六上午九点在党群服务中心开会，请准时参加。"
@@ -97,7 +97,7 @@ async def test_secretary_sends_a_notice_and_gets_the_delivery_report(harness: Bo
     assert report.button_data() == ["ntc:na:1", "ntc:fu:1"]
 
     async with harness.session() as session:
-        blocked = await session.scalar(select(Person).where(Person.telegram_user_id == 7003))
+        blocked = await session.scalar(select(Person).where(telegram_user(7003)))
         assert blocked.unreachable is True
         notice = await session.get(Notice, 1)
         assert notice.recipients == 20 and notice.finished_at is not None
@@ -234,9 +234,7 @@ async def test_a_member_an_agent_and_another_branchs_secretary_cannot_reach_this
     township = await make_township(harness, "青山镇")
     agent = TgUser(6001)
     async with harness.session() as session:
-        await admin.grant(
-            session, telegram_user_id=agent.id, role=Role.AGENT, branch=None, township=str(township)
-        )
+        await admin.grant(session, user=agent.id, role=Role.AGENT, branch=None, township=str(township))
         await session.commit()
 
     for user in (TgUser(7001), agent):
@@ -274,9 +272,7 @@ async def test_a_revoked_secretary_cannot_confirm_an_old_preview(harness: BotHar
     await add_members(harness, branch, [7001])
     await compose(harness)
     async with harness.session() as session:
-        await admin.revoke(
-            session, telegram_user_id=SECRETARY.id, role=Role.SECRETARY, branch=str(branch), township=None
-        )
+        await admin.revoke(session, user=SECRETARY.id, role=Role.SECRETARY, branch=str(branch), township=None)
         await session.commit()
     calls = await harness.press(SECRETARY, harness.fake.last(SECRETARY.id).button("确认"))
     assert "没有权限" in calls[-1].text
@@ -486,7 +482,7 @@ async def test_service_refuses_a_secretary_of_another_branch_directly(harness: B
     branch = await make_branch(harness)
     await make_branch(harness, "广州流动党支部", OTHER_SECRETARY)
     async with harness.session() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == OTHER_SECRETARY.id))
+        person = await session.scalar(select(Person).where(telegram_user(OTHER_SECRETARY.id)))
         actor = await load_actor(session, person)
         reply = await broadcast.choose_branch(session, actor, branch)
         assert reply == denied(actor.language)  # refused, with nothing written but the audit entry
@@ -501,7 +497,7 @@ async def test_notice_rows_are_bulk_and_a_notification_overtakes_them(harness: B
     await compose(harness)
     await confirm(harness)
     async with harness.session() as session:
-        secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY.id))
+        secretary = await session.scalar(select(Person).where(telegram_user(SECRETARY.id)))
         from bot.services.outbox import notify_person
 
         await notify_person(
@@ -521,9 +517,7 @@ async def test_a_secretary_of_two_branches_chooses_one(harness: BotHarness) -> N
     first = await make_branch(harness)
     second = await make_branch(harness, "广州流动党支部", OTHER_SECRETARY)
     async with harness.session() as session:
-        await admin.grant(
-            session, telegram_user_id=SECRETARY.id, role=Role.COMMITTEE, branch=str(second), township=None
-        )
+        await admin.grant(session, user=SECRETARY.id, role=Role.COMMITTEE, branch=str(second), township=None)
         await session.commit()
     await add_members(harness, first, [7001])
     await add_members(harness, second, [7101])

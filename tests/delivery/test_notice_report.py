@@ -87,7 +87,7 @@ async def report_message_id(harness: BotHarness) -> int:
     """The Telegram message id the report was sent as (recorded on its outbox row)."""
     async with harness.session() as session:
         return await session.scalar(
-            select(OutboxMessage.telegram_message_id).where(OutboxMessage.source.like("notice:%:report"))
+            select(OutboxMessage.message_id).where(OutboxMessage.source.like("notice:%:report"))
         )
 
 
@@ -226,9 +226,7 @@ async def test_mydata_shows_and_deleteme_erases_notices_and_acks(harness: BotHar
     await harness.press(member, "self:del")
     # An officer cannot erase themselves; a former secretary can.
     async with harness.session() as session:
-        await admin.revoke(
-            session, telegram_user_id=SECRETARY.id, role=Role.SECRETARY, branch=str(branch), township=None
-        )
+        await admin.revoke(session, user=SECRETARY.id, role=Role.SECRETARY, branch=str(branch), township=None)
         await session.commit()
     await harness.send(SECRETARY, "/deleteme")
     await harness.press(SECRETARY, "self:del")
@@ -242,5 +240,5 @@ async def test_mydata_shows_and_deleteme_erases_notices_and_acks(harness: BotHar
             .where(OutboxMessage.source == f"notice:{notice_id}")
         )
         assert rows == 2  # the delivery record stays, for the counts
-        people = await session.scalars(select(Person.telegram_user_id))
+        people = await session.scalars(select(Person.chat_id))
         assert member.id not in list(people)

@@ -16,6 +16,7 @@ from bot.delivery.telegram import budget_of, build_sender
 from bot.services.outbox import Outgoing, enqueue
 from storage.models import OutboxMessage, OutboxStatus, Person
 from tests.conftest import on_postgres
+from tests.factories import telegram_person
 from tests.harness import BotHarness
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*")
@@ -62,7 +63,7 @@ async def test_each_row_is_sent_once_and_marked_sent(harness: BotHarness) -> Non
     assert sorted(c.chat_id for c in calls) == chats
     rows = await rows_by_chat(harness)
     assert {r.status for r in rows.values()} == {OutboxStatus.SENT}
-    assert all(r.attempts == 1 and r.telegram_message_id for r in rows.values())
+    assert all(r.attempts == 1 and r.message_id for r in rows.values())
     assert await harness.deliver() == []
 
 
@@ -115,7 +116,7 @@ async def test_429_beyond_the_in_process_retries_goes_back_to_the_table(harness:
 
 async def test_forbidden_marks_the_person_unreachable_and_is_not_retried(harness: BotHarness) -> None:
     async with harness.session() as session:
-        person = Person(telegram_user_id=8002, chat_id=8002)
+        person = telegram_person(8002)
         session.add(person)
         await session.flush()
         for chat_id, person_id in ((8001, None), (8002, person.id)):
@@ -191,7 +192,7 @@ async def test_network_errors_back_off_exponentially(harness: BotHarness) -> Non
 
 async def test_chat_migrated_moves_the_row_and_the_person_and_retries_once(harness: BotHarness) -> None:
     async with harness.session() as session:
-        session.add(Person(telegram_user_id=None, chat_id=-555))
+        session.add(Person(chat_id=-555))
         await session.commit()
     await enqueue_many(harness, [-555, -777])
     harness.fake.fail("migrate:-100555", chat_id=-555)

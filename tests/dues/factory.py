@@ -17,7 +17,7 @@ from bot.services import admin, dues
 from bot.services.identity import Actor, load_actor
 from storage.models import Member, MemberState, OutboxMessage, PartyStatus, Person, Role
 from storage.models.dues import DuesMonth
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person, telegram_user
 from tests.harness import BotHarness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,9 +47,8 @@ async def add_member(
     party_status: str = PartyStatus.FULL,
     state: str = MemberState.APPROVED,
 ) -> Member:
-    person = Person(
-        telegram_user_id=user.id,
-        chat_id=user.id,
+    person = telegram_person(
+        user.id,
         client_language=user.language_code,
         created_at=approved_at,
     )
@@ -82,9 +81,7 @@ async def make_world(
 ) -> World:
     async with harness.session() as session:
         info = await admin.create_branch(session, name=name, city="上海", timezone="Asia/Shanghai")
-        await admin.grant(
-            session, telegram_user_id=secretary.id, role=role, branch=str(info.id), township=None
-        )
+        await admin.grant(session, user=secretary.id, role=role, branch=str(info.id), township=None)
         world = World(branch_id=info.id, secretary=secretary)
         for user in members:
             member = await add_member(session, info.id, user, approved_at=approved_at or local(2026, 1, 5))
@@ -119,7 +116,7 @@ async def outbox_for(harness: BotHarness, chat_id: int) -> list[OutboxMessage]:
 async def actor_for(harness: BotHarness, user: TgUser) -> Actor:
     """The Actor the handlers would load for this Telegram user."""
     async with harness.session() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+        person = await session.scalar(select(Person).where(telegram_user(user.id)))
         assert person is not None
         return await load_actor(session, person)
 

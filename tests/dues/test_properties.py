@@ -81,9 +81,7 @@ async def test_reminders_audience_and_ledger_follow_the_rule(harness: BotHarness
         # as new, not as already seen today (its daily kinds remember their last run).
         await session.execute(delete(SchedulerState))
         info = await admin.create_branch(session, name=f"支部{n}", city="上海", timezone="Asia/Shanghai")
-        await admin.grant(
-            session, telegram_user_id=9001, role="secretary", branch=str(info.id), township=None
-        )
+        await admin.grant(session, user=9001, role="secretary", branch=str(info.id), township=None)
         member = await add_member(
             session, info.id, TgUser(700000 + n, f"党员{n}"), approved_at=local(2025, 12, 20)
         )
@@ -211,9 +209,7 @@ async def test_random_input_at_every_typed_step(harness: BotHarness, step: str, 
     user = TgUser(810000 + n, "党员")
     async with harness.session() as session:
         info = await admin.create_branch(session, name=f"随机{n}", city="上海", timezone="Asia/Shanghai")
-        await admin.grant(
-            session, telegram_user_id=secretary.id, role="secretary", branch=str(info.id), township=None
-        )
+        await admin.grant(session, user=secretary.id, role="secretary", branch=str(info.id), township=None)
         member = await add_member(session, info.id, user, approved_at=local(2026, 1, 5))
         session.add(DuesMonth(branch_id=info.id, month=date(2026, 3, 1), opened_at=local(2026, 3, 1)))
         await session.commit()

@@ -39,7 +39,7 @@ async def occurrences(harness: BotHarness) -> list[tuple[str, int, str, str]]:
     """(kind, telegram user id, period, local due time) of every dues reminder that happened."""
     async with harness.session() as session:
         rows = await session.execute(
-            select(ReminderOccurrence, Person.telegram_user_id)
+            select(ReminderOccurrence, Person.chat_id)  # a private chat: the user id
             .join(Person, Person.id == ReminderOccurrence.person_id)
             .where(ReminderOccurrence.kind.like("dues.%"))
             .order_by(ReminderOccurrence.id)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.services import admin
 from storage.models import Member, Role, Township, VillageBranch
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.harness import BotHarness
 
 SECRETARY_A = TgUser(5001, "书记甲")
@@ -38,22 +38,12 @@ async def make_world(harness: BotHarness) -> World:
         b = await admin.create_branch(session, name="东莞流动党支部", city="东莞", timezone="Asia/Shanghai")
         qingshan, _ = await admin.add_township(session, name="青山镇", villages=["东村", "西村"])
         heshang, _ = await admin.add_township(session, name="河上镇", villages=["南村"])
-        await admin.grant(
-            session, telegram_user_id=SECRETARY_A.id, role=Role.SECRETARY, branch=str(a.id), township=None
-        )
-        await admin.grant(
-            session, telegram_user_id=COMMITTEE_A.id, role=Role.COMMITTEE, branch=str(a.id), township=None
-        )
-        await admin.grant(
-            session, telegram_user_id=SECRETARY_B.id, role=Role.SECRETARY, branch=str(b.id), township=None
-        )
-        await admin.grant(
-            session, telegram_user_id=AGENT_QS.id, role=Role.AGENT, branch=None, township="青山镇"
-        )
-        await admin.grant(
-            session, telegram_user_id=AGENT_HS.id, role=Role.AGENT, branch=None, township="河上镇"
-        )
-        await admin.grant(session, telegram_user_id=ADMIN.id, role=Role.ADMIN, branch=None, township=None)
+        await admin.grant(session, user=SECRETARY_A.id, role=Role.SECRETARY, branch=str(a.id), township=None)
+        await admin.grant(session, user=COMMITTEE_A.id, role=Role.COMMITTEE, branch=str(a.id), township=None)
+        await admin.grant(session, user=SECRETARY_B.id, role=Role.SECRETARY, branch=str(b.id), township=None)
+        await admin.grant(session, user=AGENT_QS.id, role=Role.AGENT, branch=None, township="青山镇")
+        await admin.grant(session, user=AGENT_HS.id, role=Role.AGENT, branch=None, township="河上镇")
+        await admin.grant(session, user=ADMIN.id, role=Role.ADMIN, branch=None, township=None)
         await session.commit()
     return World(a.id, b.id, a.invite_code, b.invite_code, qingshan, heshang)
 
@@ -92,9 +82,7 @@ async def member_row(harness: BotHarness, user: TgUser) -> Member | None:
 
     async with harness.session() as session:
         return await session.scalar(
-            select(Member)
-            .join(Person, Person.id == Member.person_id)
-            .where(Person.telegram_user_id == user.id)
+            select(Member).join(Person, Person.id == Member.person_id).where(telegram_user(user.id))
         )
 
 

@@ -17,7 +17,7 @@ from bot.services.registration import (
 )
 from storage.models import Person
 from tests import factories
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_user
 from tests.registration.helpers import make_world, member_row, play, report_in_steps
 
 USER = TgUser(7101, "小李")
@@ -30,7 +30,7 @@ async def _draft(harness, user=USER):
     from sqlalchemy import select
 
     async with harness.session() as session:
-        person_id = await session.scalar(select(Person.id).where(Person.telegram_user_id == user.id))
+        person_id = await session.scalar(select(Person.id).where(telegram_user(user.id)))
         return await get_draft(session, person_id, FLOW)
 
 

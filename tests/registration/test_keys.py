@@ -14,8 +14,9 @@ from bot.services.outbox import Outgoing, enqueue
 from storage import crypto, migrate
 from storage.crypto import Keyring
 from storage.db import Database
-from storage.models import Branch, Draft, Member, OutboxMessage, Person
+from storage.models import Branch, Draft, Member, OutboxMessage
 from tests.conftest import run_blocking
+from tests.factories import telegram_person
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 PHONE = "+8613800138000"
@@ -38,7 +39,7 @@ async def _seed(url: str) -> None:
     try:
         async with db.session() as session:
             branch = Branch(name="深圳流动党支部", city="深圳", timezone="Asia/Shanghai", invite_code="abc")
-            person = Person(telegram_user_id=42, chat_id=42)
+            person = telegram_person(42)
             session.add_all([branch, person])
             await session.flush()
             session.add(

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.services import dues
+from bot.services.accounts import UserRef, find_person
 from bot.services.identity import load_actor
 from storage.crypto import keyring
-from storage.models import AuditEntry, Draft, Member, MemberState, OutboxMessage, Person
+from storage.models import AuditEntry, Draft, Member, MemberState, OutboxMessage
 from storage.models.activity import (
     ActivityAttendance,
     ActivityEvent,
@@ -24,7 +25,7 @@ from storage.models.activity import (
 )
 from storage.models.dues import DuesMonth
 from storage.models.study import StudyCheckin, StudyItem
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person
 from tests.registration.helpers import COMMITTEE_A, SECRETARY_A, SECRETARY_B, make_world, play, village_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -58,7 +59,7 @@ async def add_member(
     tg_id = user.id if user else 700_000 + number
     phone = f"+86137{tg_id:08d}"
     async with harness.session() as session:
-        person = Person(telegram_user_id=tg_id, chat_id=tg_id, created_at=approved, last_seen_at=approved)
+        person = telegram_person(tg_id, created_at=approved, last_seen_at=approved)
         session.add(person)
         await session.flush()
         member = Member(
@@ -151,7 +152,7 @@ async def li_declares_and_pays(harness, li: int) -> None:
                 now=now,
             )
             reports.append(outcome.report_id)
-        secretary = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY_A.id))
+        secretary = await find_person(session, UserRef("telegram", str(SECRETARY_A.id)))
         actor = await load_actor(session, secretary)
         await dues.decide_report(session, report_id=reports[0], actor=actor, confirm=True, now=now)
         await session.commit()
@@ -423,7 +424,7 @@ async def test_only_officers_of_the_branch_use_a_card(harness) -> None:
     assert await audit_count(harness, "roster.message", "denied") == 3
     # The secretary of branch B, with a message form forged open on branch A's member, relays nothing.
     async with harness.session() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == SECRETARY_B.id))
+        person = await find_person(session, UserRef("telegram", str(SECRETARY_B.id)))
         session.add(
             Draft(
                 person_id=person.id,

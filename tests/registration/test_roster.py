@@ -14,8 +14,8 @@ from bot.conversation import Conversation, Feature
 from bot.services import admin
 from bot.services.export import Sheet
 from storage.crypto import keyring
-from storage.models import Member, MemberState, Person, Role
-from tests.factories import TgUser
+from storage.models import Member, MemberState, Role
+from tests.factories import TgUser, telegram_person
 from tests.registration.helpers import SECRETARY_A, SECRETARY_B, make_world, play
 
 PAGE = 10
@@ -33,9 +33,8 @@ async def seed(
     async with harness.session() as session:
         for n in range(first, first + count):
             phone = f"+86139{n:08d}"
-            person = Person(
-                telegram_user_id=900_000 + n,
-                chat_id=900_000 + n,
+            person = telegram_person(
+                900_000 + n,
                 last_seen_at=fields.pop("last_seen_at", harness.clock.now()),
                 unreachable=fields.pop("unreachable", False),
             )
@@ -176,7 +175,7 @@ async def test_an_officer_of_two_branches_chooses_one(harness) -> None:
     async with harness.session() as session:
         await admin.grant(
             session,
-            telegram_user_id=SECRETARY_A.id,
+            user=SECRETARY_A.id,
             role=Role.COMMITTEE,
             branch=str(world.branch_b),
             township=None,

@@ -111,7 +111,9 @@ async def test_role_command_matrix(harness, command) -> None:
             (document,) = [c for c in calls if c.method == "sendDocument"]
             if command == "/mydata":  # one's own data only
                 data = json.loads(document.files["document"][1])
-                assert data["person"]["telegram_user_id"] == user.id
+                assert {"channel": "telegram", "id": str(user.id), "preferred": True} in data["person"][
+                    "accounts"
+                ]
                 own = {"member": NAME, "applicant": "李申请"}.get(role)
                 assert (data.get("member") or {}).get("name") == own, role
         else:
@@ -147,7 +149,6 @@ async def test_the_database_file_holds_no_name_or_phone(harness) -> None:
     member = await member_row(harness, MEMBER)
     actor = Actor(
         person_id=0,
-        telegram_user_id=SECRETARY_A.id,
         language="zh",
         grants=frozenset({("secretary", world.branch_a, None)}),
     )

@@ -8,7 +8,16 @@ from sqlalchemy import func, select
 
 from bot.services.outbox import Outgoing, enqueue
 from storage.crypto import keyring
-from storage.models import AuditEntry, Draft, Member, MemberState, OutboxMessage, OutboxStatus, Person
+from storage.models import (
+    Account,
+    AuditEntry,
+    Draft,
+    Member,
+    MemberState,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
 from tests.factories import TgUser
 from tests.registration.helpers import (
     AGENT_QS,
@@ -131,7 +140,7 @@ async def test_mydata_sends_everything_held_as_a_file(harness) -> None:
     filename, content = document.files["document"]
     assert filename == "mydata.json"
     data = json.loads(content)
-    assert data["person"]["telegram_user_id"] == USER.id
+    assert data["person"]["accounts"] == [{"channel": "telegram", "id": str(USER.id), "preferred": True}]
     assert data["member"]["name"] == NAME and data["member"]["phone"] == E164
     assert data["member"]["state"] == "approved"
     assert data["consents"][0]["granted"] is True
@@ -143,7 +152,7 @@ async def test_mydata_sends_everything_held_as_a_file(harness) -> None:
         "我们保存的关于您的信息" in summary.text and NAME in summary.text and "138 0013 8000" in summary.text
     )
     assert "同意记录：1 条" in summary.text and "/deleteme" in summary.text
-    assert "telegram_user_id" not in summary.text and "approved" not in summary.text
+    assert "accounts" not in summary.text and "approved" not in summary.text
 
 
 async def test_deleteme_erases_cancels_pending_messages_and_is_idempotent(harness) -> None:
@@ -170,7 +179,8 @@ async def test_deleteme_erases_cancels_pending_messages_and_is_idempotent(harnes
             erased.branch_id == world.branch_a and erased.township_id == world.qingshan
         )  # the ledger count stays
         husk = await session.get(Person, member.person_id)
-        assert husk.telegram_user_id is None and husk.chat_id is None
+        assert husk.chat_id is None
+        assert not list(await session.scalars(select(Account).where(Account.person_id == husk.id)))
         rows = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == USER.id)))
         assert rows and all(r.status in (OutboxStatus.CANCELLED, OutboxStatus.SENT) for r in rows)
         assert all(r.payload == {"text": ""} for r in rows)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import admin, relay
 from storage.models import Member, MemberState, PartyStatus, Person, Role, ServiceItem
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person, telegram_user
 
 # Township A: 青山镇, its agent, and a member of branch A. Township B: 绿水镇, its own agent and member.
 SECRETARY_A = TgUser(7100, "书记甲")
@@ -46,11 +46,9 @@ async def add_member(
     at: datetime,
     state: str = MemberState.APPROVED,
 ) -> Member:
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+    person = await session.scalar(select(Person).where(telegram_user(user.id)))
     if person is None:
-        person = Person(
-            telegram_user_id=user.id, chat_id=user.id, client_language=user.language_code, created_at=at
-        )
+        person = telegram_person(user.id, client_language=user.language_code, created_at=at)
         session.add(person)
         await session.flush()
     member = Member(
@@ -85,7 +83,7 @@ async def make_world(session: AsyncSession, at: datetime) -> World:
         (AGENT_A, Role.AGENT, None, str(township_a)),
         (AGENT_B, Role.AGENT, None, str(township_b)),
     ):
-        await admin.grant(session, telegram_user_id=user.id, role=role, branch=branch, township=township)
+        await admin.grant(session, user=user.id, role=role, branch=branch, township=township)
     world = World(branch_a.id, branch_b.id, township_a, township_b)
     for user, branch_id, township_id, name, phone in (
         (MEMBER_A, branch_a.id, township_a, "张三", "+8613800138001"),
@@ -116,7 +114,7 @@ async def make_world(session: AsyncSession, at: datetime) -> World:
         world.items[key] = item.id
     await session.commit()
     for user in (SECRETARY_A, SECRETARY_B, AGENT_A, AGENT_B):
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+        person = await session.scalar(select(Person).where(telegram_user(user.id)))
         world.person_ids[user.id] = person.id
     return world
 

@@ -16,6 +16,7 @@ from bot.services import relay
 from bot.services.identity import load_actor
 from bot.services.relay import Part
 from storage.models import Person
+from tests.factories import telegram_user
 from tests.harness import BotHarness
 from tests.relay.factory import (
     AGENT_A,
@@ -43,7 +44,7 @@ async def _tick(harness: BotHarness) -> int:
 
 
 async def _actor(session, user):
-    person = await session.scalar(select(Person).where(Person.telegram_user_id == user.id))
+    person = await session.scalar(select(Person).where(telegram_user(user.id)))
     return await load_actor(session, person)
 
 

@@ -23,6 +23,7 @@ from storage.models import (
 )
 from tests import factories
 from tests.conftest import on_postgres
+from tests.factories import telegram_user
 from tests.harness import BotHarness
 from tests.relay.factory import AGENT_A, MEMBER_A, make_world
 from tests.relay.helpers import tap, texts
@@ -50,7 +51,7 @@ async def _request_with_materials(harness: BotHarness) -> None:
 
 async def _person_id(harness: BotHarness, user) -> int:
     async with harness.session() as session:
-        return await session.scalar(select(Person.id).where(Person.telegram_user_id == user.id))
+        return await session.scalar(select(Person.id).where(telegram_user(user.id)))
 
 
 async def test_nothing_personal_is_stored_in_plain_text(harness: BotHarness) -> None:

@@ -11,6 +11,7 @@ from bot.services.identity import load_actor
 from bot.services.relay import Part, RelayError
 from storage.models import OutboxMessage, Person, RequestAttachment, RequestState
 from tests import factories
+from tests.factories import telegram_user
 from tests.harness import BotHarness
 from tests.relay.factory import AGENT_A, MEMBER_A, SECRETARY_A, make_world
 from tests.relay.helpers import audit_entries, button, event_keys, request_row, tap, texts
@@ -69,7 +70,7 @@ async def test_a_refusal_without_a_reason_is_impossible(harness: BotHarness) -> 
     await _submit(harness)
     # In the service: no reason, or only blanks, is refused and nothing changes.
     async with harness.session() as session:
-        person = await session.scalar(select(Person).where(Person.telegram_user_id == AGENT_A.id))
+        person = await session.scalar(select(Person).where(telegram_user(AGENT_A.id)))
         agent = await load_actor(session, person)
         for reason in (None, "", "   \n "):
             with pytest.raises(RelayError) as caught:

@@ -82,7 +82,7 @@ async def test_an_officer_of_two_branches_picks_one(harness: BotHarness, world: 
     async with harness.session() as session:
         await admin.grant(
             session,
-            telegram_user_id=SECRETARY_A.id,
+            user=SECRETARY_A.id,
             role=Role.COMMITTEE,
             branch=str(world.branch_b),
             township=None,

@@ -11,6 +11,7 @@ from bot.reports.chart import HEIGHT_PX, WIDTH_PX
 from bot.scheduling.engine import QuietHours, tick
 from storage.models import OutboxMessage
 from storage.models.scheduling import ReminderOccurrence
+from tests.factories import telegram_user
 from tests.harness import BotHarness
 from tests.reports.expected import Expect
 from tests.reports.test_report_command import expected_lines, png_size
@@ -139,4 +140,4 @@ async def _person_ids(harness: BotHarness, *telegram_ids: int) -> list[int]:
     from storage.models import Person
 
     async with harness.session() as session:
-        return list(await session.scalars(select(Person.id).where(Person.telegram_user_id.in_(telegram_ids))))
+        return list(await session.scalars(select(Person.id).where(telegram_user(*telegram_ids))))

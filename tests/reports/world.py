@@ -26,7 +26,7 @@ from storage.models.activity import ActivityAttendance, ActivityEvent, ActivityR
 from storage.models.dues import DuesAdjustment, DuesMonth, DuesPayment, DuesReport
 from storage.models.relay import JoinApplication, ServiceItem, ServiceRequest
 from storage.models.study import StudyCheckin, StudyItem
-from tests.factories import TgUser
+from tests.factories import TgUser, telegram_person, telegram_user
 
 TZ = ZoneInfo("Asia/Shanghai")
 SECRETARY_A = TgUser(8100, "书记甲")
@@ -424,9 +424,8 @@ class World:
 async def _person(
     session: AsyncSession, user: TgUser, *, seen: datetime, unreachable: bool = False
 ) -> Person:
-    person = Person(
-        telegram_user_id=user.id,
-        chat_id=user.id,
+    person = telegram_person(
+        user.id,
         client_language=user.language_code,
         created_at=seen,
         last_seen_at=seen,
@@ -454,7 +453,7 @@ async def build_world(session: AsyncSession, plan: Plan | None = None) -> World:
     ):
         await admin.grant(
             session,
-            telegram_user_id=user.id,
+            user=user.id,
             role=role,
             branch=str(branch) if branch else None,
             township=str(township) if township else None,
@@ -463,7 +462,7 @@ async def build_world(session: AsyncSession, plan: Plan | None = None) -> World:
     for user in (SECRETARY_A, COMMITTEE_A, SECRETARY_B, AGENT_1, AGENT_2):
         await session.execute(
             update(Person)
-            .where(Person.telegram_user_id == user.id)
+            .where(telegram_user(user.id))
             .values(client_language=user.language_code, chat_id=user.id)
         )
     for spec in plan.members:

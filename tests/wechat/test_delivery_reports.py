@@ -172,10 +172,11 @@ async def test_an_unfollowed_account_hands_the_row_to_the_telegram_chat(
     branch_id = await branch(harness)
     person_id = await add_wechat_member(harness, branch_id, 8)
     async with harness.session() as session:
-        from storage.models import Person
+        from storage.models import Account, Person
 
         person = await session.get(Person, person_id)
-        person.chat_id = person.telegram_user_id = 880008
+        person.chat_id = 880008
+        session.add(Account(person_id=person_id, channel="telegram", external_id="880008", address="880008"))
         await session.commit()
     wx.fake.unfollow(openid(8))
     await notify(harness, 8, "test:tg", "审核通过。")
