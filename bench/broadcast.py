@@ -65,6 +65,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from bench.fake_botapi import FakeBotAPIThread
+from bench.seed import insert_telegram_people
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:BENCH-token-not-real"
@@ -218,7 +219,7 @@ async def seed(url: str, members: int) -> int:
     from bot.services.accounts import UserRef, find_person
     from bot.services.identity import load_actor
     from storage.db import Database
-    from storage.models import Account, Member, MemberState, PartyStatus, Person, Role
+    from storage.models import Member, MemberState, PartyStatus, Role
 
     db = Database(url)
     try:
@@ -237,41 +238,23 @@ async def seed(url: str, members: int) -> int:
             await session.commit()
         chunk = 2000
         for start in range(0, members + 1, chunk):
-            people = []
-            for i in range(start, min(start + chunk, members + 1)):
-                user = PROBE_USER if i == members else MEMBER_BASE + i
-                people.append({"chat_id": user, "unreachable": False})
+            chats = [
+                PROBE_USER if i == members else MEMBER_BASE + i
+                for i in range(start, min(start + chunk, members + 1))
+            ]
             async with db.session() as session:
-                ids = list(
-                    await session.scalars(
-                        insert(Person).returning(Person.id, sort_by_parameter_order=True), people
-                    )
-                )
-                await session.execute(
-                    insert(Account),
-                    [
-                        {
-                            "person_id": person_id,
-                            "channel": "telegram",
-                            "external_id": str(p["chat_id"]),
-                            "address": str(p["chat_id"]),
-                            "preferred": True,
-                            "unreachable": False,
-                        }
-                        for person_id, p in zip(ids, people, strict=True)
-                    ],
-                )
+                ids = await insert_telegram_people(session, chats)
                 await session.execute(
                     insert(Member),
                     [
                         {
                             "person_id": person_id,
-                            "branch_id": other.id if p["chat_id"] == PROBE_USER else branch.id,
+                            "branch_id": other.id if chat == PROBE_USER else branch.id,
                             "state": MemberState.APPROVED,
                             "party_status": PartyStatus.FULL,
-                            "name": f"党员{p['chat_id']}",
+                            "name": f"党员{chat}",
                         }
-                        for person_id, p in zip(ids, people, strict=True)
+                        for person_id, chat in zip(ids, chats, strict=True)
                     ],
                 )
                 await session.commit()

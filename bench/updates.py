@@ -131,11 +131,12 @@ async def seed(url: str, members: int) -> int:
     service; returns the notice id (its 收到 button is what members press)."""
     from sqlalchemy import insert
 
+    from bench.seed import insert_telegram_people
     from bot.services import admin, broadcast
     from bot.services.accounts import UserRef, find_person
     from bot.services.identity import load_actor
     from storage.db import Database
-    from storage.models import Account, Member, MemberState, PartyStatus, Person, Role
+    from storage.models import Member, MemberState, PartyStatus, Role
 
     db = Database(url)
     try:
@@ -147,27 +148,8 @@ async def seed(url: str, members: int) -> int:
                 session, user=SECRETARY, role=Role.SECRETARY, branch=str(branch.id), township=None
             )
             await session.commit()
-        people = [{"chat_id": MEMBER_BASE + i} for i in range(members)]
         async with db.session() as session:
-            ids = list(
-                await session.scalars(
-                    insert(Person).returning(Person.id, sort_by_parameter_order=True), people
-                )
-            )
-            await session.execute(
-                insert(Account),
-                [
-                    {
-                        "person_id": person_id,
-                        "channel": "telegram",
-                        "external_id": str(p["chat_id"]),
-                        "address": str(p["chat_id"]),
-                        "preferred": True,
-                        "unreachable": False,
-                    }
-                    for person_id, p in zip(ids, people, strict=True)
-                ],
-            )
+            ids = await insert_telegram_people(session, [MEMBER_BASE + i for i in range(members)])
             await session.execute(
                 insert(Member),
                 [

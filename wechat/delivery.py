@@ -82,7 +82,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
 from bot.delivery.limits import RateBudget, timer_for
-from bot.delivery.sender import Hook, new_instance_id
+from bot.delivery.sender import Hook, new_instance_id, run_delivery_hooks
 from bot.dialog import Button, Screen
 from bot.i18n import t
 from bot.services.identity import language_of
@@ -436,17 +436,7 @@ class WeChatDelivery:
         return self.stats.sent - before
 
     async def run_hooks(self) -> int:
-        added = 0
-        for hook in self.hooks:
-            try:
-                async with self.db.session() as session:
-                    added += await hook(session, self.clock.now())
-                    await session.commit()
-            except Exception as exc:
-                logger.error(
-                    "delivery hook %s failed: %s", getattr(hook, "__name__", hook), type(exc).__name__
-                )
-        return added
+        return await run_delivery_hooks(self.db, self.clock, self.hooks)
 
     async def _round(self, limit: int | None = None) -> int:
         now = self.clock.now()

@@ -98,6 +98,20 @@ _OUTBOX = OutboxMessage.__table__
 _PAYLOAD = EncryptedJSON()
 
 
+async def run_delivery_hooks(db: Database, clock: Clock, hooks: Sequence[Hook]) -> int:
+    """Run each hook in a session of its own and commit it; a failing hook is logged (no personal
+    data) and the others still run. Returns how many rows they enqueued. Every channel's sender uses it."""
+    added = 0
+    for hook in hooks:
+        try:
+            async with db.session() as session:
+                added += await hook(session, clock.now())
+                await session.commit()
+        except Exception as exc:
+            logger.error("delivery hook %s failed: %s", getattr(hook, "__name__", hook), type(exc).__name__)
+    return added
+
+
 @dataclass
 class Claimed:
     """One claimed row, held in memory while it is sent."""
@@ -669,16 +683,7 @@ class OutboxSender:
     # ------------------------------------------------------------------ hooks
     async def run_hooks(self) -> int:
         """Let features follow up on delivery progress; returns how many rows they enqueued."""
-        added = 0
-        for hook in self.hooks:
-            try:
-                async with self.db.session() as session:
-                    added += await hook(session, self.clock.now())
-                    await session.commit()
-            except Exception as exc:
-                logger.error(
-                    "delivery hook %s failed: %s", getattr(hook, "__name__", hook), type(exc).__name__
-                )
+        added = await run_delivery_hooks(self.db, self.clock, self.hooks)
         if added:
             self._notify()
         return added
