@@ -351,7 +351,7 @@ def run_demo(
 
 async def _serve(settings: Settings, data_dir: Path, browser: bool) -> None:
     from bot.http.host import HttpHost
-    from handlers.application import configure_encryption
+    from bot.services.keys import configure_encryption
     from storage import migrate
     from web.routes import web_routes
 

@@ -19,6 +19,7 @@ from bot.flows import (
     study,
 )
 from bot.scheduling.engine import ReminderKind
+from bot.scheduling.kinds import collect
 
 
 def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
@@ -45,14 +46,5 @@ def build_features(extra: Sequence[Feature] = ()) -> list[Feature]:
 
 
 def reminder_kinds(features: Sequence[Feature] | None = None) -> list[ReminderKind]:
-    """Every feature's reminder kinds, in the features' order: the activity day's come first, because
-    its ``activity.rsvp`` plans next month's events that the later kinds read; the monthly report last."""
-    kinds: list[ReminderKind] = []
-    seen: set[str] = set()
-    for feature in build_features() if features is None else features:
-        for kind in feature.reminder_kinds:
-            if kind.name in seen:
-                raise ValueError(f"{feature.name}: reminder kind {kind.name!r} is plugged in twice")
-            seen.add(kind.name)
-            kinds.append(kind)
-    return kinds
+    """The tick's kinds from the features (this list unless others are given): `bot.scheduling.kinds`."""
+    return collect(build_features() if features is None else features)

@@ -28,8 +28,10 @@ DRAIN_TIMEOUT_S = 3.0
 
 def run(settings: Settings, *, webhook: bool = False) -> None:
     """`branchbot run`: the schema is brought to the latest revision first (under a lock on PostgreSQL)."""
+    from app.features import build_features
     from bot.backup import instance_lock
-    from handlers.application import build_application, configure_encryption
+    from bot.services.keys import configure_encryption
+    from handlers.application import build_application
     from storage import migrate
 
     telegram = settings.bot_token is not None
@@ -44,7 +46,7 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
         raise ConfigError("WEBHOOK_URL and WEBHOOK_SECRET must be set for `branchbot run --webhook`")
     with instance_lock(settings.database_url):
         asyncio.run(migrate.upgrade(settings.database_url))
-        application = build_application(settings) if telegram else None
+        application = build_application(settings, features=build_features()) if telegram else None
         if application is None:
             configure_encryption(settings)
         channels = [name for name, on in (("telegram", telegram), ("wechat", settings.wechat_enabled)) if on]

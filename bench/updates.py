@@ -187,6 +187,7 @@ def _now():
 
 
 def project_app(url: str, request: FakeRequest):
+    from app.features import build_features
     from bot.config import Settings
     from handlers.application import build_application
 
@@ -197,7 +198,7 @@ def project_app(url: str, request: FakeRequest):
         quiet_hours_start=None,
         quiet_hours_end=None,
     )
-    return build_application(settings, request, background=False)
+    return build_application(settings, request, background=False, features=build_features())
 
 
 def echo_app(request: FakeRequest):

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.dialog import Inbound, Reply, Screen
+from bot.dialog import Inbound, Media, Reply, Screen
 from bot.i18n import Catalogue, catalogue, resolve_language
 from bot.logging import set_person
 from bot.services.drafts import active_draft
@@ -181,6 +181,36 @@ class Conversation:
         if row is None:
             return None
         return Uploader(row[0], resolve_language(row[1], row[2] or sender.client_language))
+
+    async def keep_upload(
+        self,
+        uploader: Uploader,
+        media: Media,
+        content: bytes,
+        *,
+        cache: Mapping[str, str] | None = None,
+    ) -> Media:
+        """Keep an upload's bytes (encrypted, `bot.services.materials`) for the person a channel fetched
+        them for, and give the flows its ``material:<id>`` reference; the type comes from the bytes, never
+        from the name. ``cache``: the channel's own file id, kept beside it only to send it again."""
+        from bot.services.materials import material_ref, sniff, store_material
+
+        _, mime = sniff(content, media.filename)
+        filename = (media.filename or "")[:200] or None
+        async with self.db.session() as session:
+            material = await store_material(
+                session,
+                uploader.person_id,
+                media.kind,
+                filename,
+                mime,
+                content,
+                uploaded=True,
+                now=self.clock.now(),
+                cache=dict(cache or {}),
+            )
+            await session.commit()
+        return replace(media, ref=material_ref(material.id), mime_type=mime, size=len(content))
 
     async def route(self, turn: Turn) -> Reply:
         inbound = turn.inbound

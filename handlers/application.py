@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any, Protocol
 
 from telegram import BotCommand
@@ -19,6 +18,7 @@ from bot.config import Settings
 from bot.conversation import Conversation, Feature
 from bot.delivery.telegram import make_rate_limiter, make_request
 from bot.i18n import catalogue
+from bot.services.keys import configure_encryption
 from handlers.context import DEPS_KEY, BotContext, BotData
 from handlers.observe import ObservedApplication
 from handlers.registry import register_handlers
@@ -37,23 +37,13 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
-def configure_encryption(settings: Settings) -> None:
-    """Use ENCRYPTION_KEY, or for the embedded default a key file kept in the data folder."""
-    if settings.encryption_key is not None:
-        value = settings.encryption_key.get_secret_value()
-    else:
-        value = crypto.load_or_create_key_file(Path(settings.data_dir) / "encryption.key")
-        logger.warning("ENCRYPTION_KEY is not set: using the key file in the data folder")
-    crypto.configure(crypto.Keyring.from_setting(value))
-
-
-def component_factories() -> list[Any]:
-    """Background components, in start order; feature modules add theirs here."""
+def component_factories(features: Sequence[Feature]) -> list[Any]:
+    """Background components, in start order: the tick runs the given features' reminder kinds."""
     from bot.delivery.telegram import TelegramDelivery  # the outbox sender
     from bot.scheduling.component import ReminderTick  # the one-minute reminder tick (a JobQueue job)
-    from bot.scheduling.kinds import default_kinds  # every feature's reminder kinds, passed in
+    from bot.scheduling.kinds import collect  # every feature's reminder kinds, from the features passed in
 
-    kinds = default_kinds()
+    kinds = collect(features)
     return [partial(ReminderTick, kinds=kinds), TelegramDelivery]
 
 
@@ -64,9 +54,10 @@ def build_application(
     clock: Clock | None = None,
     db: Database | None = None,
     background: bool = True,
-    features: Sequence[Feature] | None = None,
+    features: Sequence[Feature],
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The bot, ready to initialize: tests pass a fake `request`, a fake clock and background=False."""
+    """The bot, ready to initialize, running the composition root's `features` (`app.features`): tests
+    pass a fake `request`, a fake clock and background=False."""
     if crypto._keyring is None:
         configure_encryption(settings)
     clock = clock or SystemClock()
@@ -92,10 +83,6 @@ def build_application(
         builder = builder.request(make_request())
     application = builder.build()
     deps = BotData(settings=settings, db=db or Database(settings.database_url), clock=clock)
-    if features is None:
-        from app.features import build_features  # the composition root's one list
-
-        features = build_features()
     deps.conversation = Conversation(
         features, db=deps.db, clock=deps.clock, settings=settings, texts=deps.catalogue
     )
@@ -111,7 +98,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     if not deps.components.get("background"):
         return
     started = []
-    for factory in component_factories():
+    for factory in component_factories(deps.conversation.features):
         component = factory(deps)
         await component.start(application)
         started.append(component)

@@ -13,7 +13,7 @@ from telegram.error import BadRequest
 from bot.conversation import Sender
 from bot.delivery.telegram import cache_key
 from bot.dialog import Inbound
-from bot.services.materials import UPLOAD_MAX_BYTES, UPLOAD_MAX_MB, material_ref, sniff, store_material
+from bot.services.materials import UPLOAD_MAX_BYTES, UPLOAD_MAX_MB
 from handlers.context import BotContext
 
 logger = logging.getLogger(__name__)
@@ -46,21 +46,9 @@ async def keep_upload(
                 deps.catalogue.text(uploader.language, "upload.too_large", mb=UPLOAD_MAX_MB)
             )
         return None
-    _, mime = sniff(content, media.filename)  # the type from the bytes, never from the name
-    async with deps.db.session() as session:
-        material = await store_material(
-            session,
-            uploader.person_id,
-            media.kind,
-            (media.filename or "")[:200] or None,
-            mime,
-            content,
-            uploaded=True,
-            now=deps.clock.now(),
-            cache={cache_key(context.bot): media.ref},
-        )
-        await session.commit()
-    kept = replace(media, ref=material_ref(material.id), mime_type=mime, size=len(content))
+    kept = await deps.conversation.keep_upload(
+        uploader, media, content, cache={cache_key(context.bot): media.ref}
+    )
     return replace(inbound, media=kept)
 
 

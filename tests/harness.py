@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
+from app.features import build_features
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.delivery.sender import OutboxSender
@@ -42,7 +43,7 @@ class BotHarness:
         )
         self.db = Database(database_url)
         self.app: Application[Any, Any, Any, Any, Any, Any] = build_application(
-            self.settings, self.fake, clock=clock, db=self.db, background=False
+            self.settings, self.fake, clock=clock, db=self.db, background=False, features=build_features()
         )
 
     @property

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, Text, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import crypto
 from storage.crypto import EncryptedJSON, EncryptedString, keyring
 from storage.models import Base, Member
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def configure_encryption(settings: Settings) -> None:
+    """Use ENCRYPTION_KEY, or for the embedded default a key file kept in the data folder."""
+    if settings.encryption_key is not None:
+        value = settings.encryption_key.get_secret_value()
+    else:
+        value = crypto.load_or_create_key_file(Path(settings.data_dir) / "encryption.key")
+        logger.warning("ENCRYPTION_KEY is not set: using the key file in the data folder")
+    crypto.configure(crypto.Keyring.from_setting(value))
+
 
 BATCH = 500
 

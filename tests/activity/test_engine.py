@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from app.features import reminder_kinds
+from app.features import build_features, reminder_kinds
 from bot.i18n import resolve_language
 from bot.scheduling.component import JOB_NAME, ReminderTick
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, tick
@@ -128,7 +128,9 @@ async def test_three_restarts_within_a_minute_make_one_occurrence(harness: BotHa
 async def test_one_tick_job_with_an_explicit_id_however_often_it_starts(harness: BotHarness) -> None:
     """Three restarts: each Application has exactly one `send_due_reminders` job, coalescing, no grace."""
     for _ in range(3):
-        app = build_application(harness.settings, FakeBotAPI(), clock=harness.clock, db=harness.db)
+        app = build_application(
+            harness.settings, FakeBotAPI(), clock=harness.clock, db=harness.db, features=build_features()
+        )
         await app.initialize()
         try:
             await app.post_init(app)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bot import cli
+from app import cli
 
 
 @pytest.fixture(autouse=True)
@@ -102,14 +102,14 @@ def test_every_command_has_help() -> None:
         ["backup", "--help"],
         ["restore", "--help"],
     ):
-        result = subprocess.run([sys.executable, "-m", "bot.cli", *command], capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "app.cli", *command], capture_output=True, text=True)
         assert result.returncode == 0, command
         assert "usage: branchbot" in result.stdout
 
 
 def test_argparse_errors_exit_non_zero() -> None:
     for argv in (["grant", "--user", "abc", "--role", "admin"], ["grant", "--user", "x"], ["nosuch"]):
-        result = subprocess.run([sys.executable, "-m", "bot.cli", *argv], capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "app.cli", *argv], capture_output=True, text=True)
         assert result.returncode == 2, argv
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, not the usage
         assert "--help" in result.stderr

@@ -7,7 +7,6 @@ import pytest
 from app.features import build_features, reminder_kinds
 from bot.conversation import Feature
 from bot.scheduling import kinds_dues, kinds_relay, kinds_reports
-from bot.scheduling.kinds import default_kinds
 from bot.services import activity, lifecycle, study
 
 
@@ -27,7 +26,7 @@ def test_every_kind_comes_from_one_feature_in_the_features_order() -> None:
     assert names[-1] == "report.monthly"
     assert owners["dues.unpaid"] == "dues" and owners["apply.talk"] == "applications"
     # The application's background tick gets the very same list.
-    assert [kind.name for kind in default_kinds()] == names
+    assert [kind.name for kind in reminder_kinds()] == names
 
 
 def test_a_kind_plugged_in_twice_is_refused() -> None:

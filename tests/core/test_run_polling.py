@@ -45,7 +45,7 @@ async def test_run_polls_and_answers_start_in_the_users_language(fresh_database_
             "HTTP_PORT": "0",  # the HTTP host serves in polling mode too; any free port
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "app.cli", "run"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
@@ -105,7 +105,7 @@ async def test_run_webhook_serves_updates_with_the_right_secret(fresh_database_f
             "HTTP_PORT": str(port),
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--webhook"],
+            [sys.executable, "-m", "app.cli", "run", "--webhook"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,

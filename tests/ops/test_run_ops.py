@@ -63,7 +63,7 @@ def bot_env(api: FakeBotAPI, database_url: str, port: int, **extra: str) -> dict
 
 def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
 
 
@@ -96,7 +96,7 @@ async def test_health_metrics_and_status_in_both_modes(mode, fresh_database_fact
         env = bot_env(api, database_url, port, **extra)
         args = ["run", "--webhook"] if mode == "webhook" else ["run"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
@@ -172,7 +172,7 @@ async def test_a_backup_during_a_notice_restores_soundly(tmp_path) -> None:
     async with FakeBotAPI() as api:
         env = bot_env(api, database_url, 0, GLOBAL_RATE="10")  # HTTP on any free port: not used here
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "app.cli", "run"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import cli
+from app import cli
 from bot.status import language_from_env
 from storage.models import MemberState, ServiceRequest
 from storage.models.relay import RequestState

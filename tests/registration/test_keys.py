@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Text, select, type_coerce
 
-from bot import cli
+from app import cli
 from bot.services.keys import encrypted_columns
 from bot.services.outbox import Outgoing, enqueue
 from storage import crypto, migrate

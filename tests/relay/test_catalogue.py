@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import cli
+from app import cli
 from bot.services.relay import RelayError, parse_days, parse_list
 from storage.models import ServiceItem
 from tests.harness import BotHarness

@@ -33,7 +33,7 @@ def demo_url(tmp_path):
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "app.cli",
             "demo",
             "--port",
             "0",

@@ -84,11 +84,11 @@ async def test_a_reminder_outside_the_window_goes_as_a_template_whose_page_answe
         time="19:00",
         place="社区党群服务中心",
     )
+    from app.features import reminder_kinds
     from bot.scheduling.engine import QuietHours, tick
-    from bot.scheduling.kinds import default_kinds
 
     harness.clock.set(local(2026, 3, 12, 8, 0))
-    await tick(harness.db, harness.clock.now(), QuietHours(), default_kinds())
+    await tick(harness.db, harness.clock.now(), QuietHours(), reminder_kinds())
     assert await wx.drain() == 1
 
     assert wx.fake.texts_to(openid(1)) == []  # outside the window: no customer-service message

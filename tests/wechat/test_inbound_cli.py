@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from bot import cli
+from app import cli
 from bot.config import ConfigError, load_settings
 from tests.harness import _test_key
 from tests.wechat.fake_server import AES_KEY, APP_ID, APP_SECRET, CALLBACK_TOKEN, FakeWeChat

@@ -37,7 +37,7 @@ async def _ticked(client: httpx.AsyncClient) -> bool:
 
 def _start(env: dict[str, str], cwd) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "app.cli", "run"],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
