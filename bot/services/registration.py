@@ -75,7 +75,6 @@ STEPS = (
 )
 DECISIONS = {"ok": "approve", "no": "reject", "rt": "return"}
 TRADES = ("construction", "factory", "delivery", "catering", "housekeeping", "trade", "other")
-NAME_MAX = 40
 CARD_MAX = 32
 DISTRICT_MAX = 40
 EMPLOYER_MAX = 60
@@ -227,7 +226,8 @@ def display_phone(e164: str | None) -> str:
     return national
 
 
-def _today(branch: Branch | None, now: datetime) -> date:
+def branch_today(branch: Branch | None, now: datetime) -> date:
+    """The date in the branch's time zone."""
     return now.astimezone(ZoneInfo(branch.timezone if branch else "Asia/Shanghai")).date()
 
 
@@ -420,10 +420,6 @@ def trade_name(key: str) -> str:
     return t("zh", f"reg.trade.{key}")
 
 
-def branch_today(branch: Branch | None, now: datetime) -> date:
-    return _today(branch, now)
-
-
 async def record_consent(
     session: AsyncSession, person_id: int, granted: bool, branch_id: int | None, now: datetime
 ) -> None:
@@ -560,7 +556,7 @@ async def submit(
     branch = await session.get(Branch, values.get("branch_id"))
     if branch is None:
         return Reply.say(t(language, "reg.bad_invite"))
-    refused = await problem(session, values, _today(branch, now))
+    refused = await problem(session, values, branch_today(branch, now))
     if refused is not None:
         raise refused
     if not await has_consent(session, person_id):
@@ -813,7 +809,7 @@ async def tell_home_township(
 ) -> int:
     """Tell every agent of the member's home township (who needs the name: that is the relay's point)."""
     township, village = await place_names(session, member.township_id, member.village_branch_id)
-    on = _today(branch, now).isoformat()
+    on = branch_today(branch, now).isoformat()
     told = 0
     for agent in await agents_of(session, member.township_id):
         told += await notify_person(
