@@ -51,12 +51,14 @@ class Invalid(Exception):
 
 
 class Closed(Exception):
-    """An answer that ends the form (too young to apply, say): the draft is dropped and this is said."""
+    """An answer that ends the form (too young to apply, say): the draft is dropped and this is said,
+    with ``rows`` of buttons under it when there is a way on (read the notice again, apply instead)."""
 
-    def __init__(self, key: str, /, **params: object) -> None:
+    def __init__(self, key: str, /, *, rows: Rows = (), **params: object) -> None:
         super().__init__(key)
         self.key = key
         self.params = params
+        self.rows = tuple(tuple(row) for row in rows)
 
 
 @dataclass
@@ -126,6 +128,9 @@ class Step:
     edit_label: str | None = None  # its label, when not "修改<field>"
     edit_action: str | None = None  # its own action, when not ``ed:<name>``
     contact: str | None = None  # the label of a "share my number" keyboard button shown with the prompt
+    # After an answer to that question: the line that takes the keyboard away (default "好的。"), saying
+    # what was kept ("手机号已记录：138 0013 8000").
+    saved: Callable[[Ask], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ class Form:
         steps: Sequence[Step],
         confirm: Confirm,
         *,
-        again: str,
+        again: str | Callable[[Turn, Mapping[str, Any]], str],
         first: str | None = None,
         expires: timedelta | None = timedelta(days=30),
         exit: Callable[[Turn], Awaitable[Reply]] | None = None,
@@ -183,7 +188,9 @@ class Form:
         self.codec = codec
         self.steps: dict[str, Step] = {}
         self.confirm = confirm
-        self.again = again  # how to start the form again (a command), said when it is cancelled or expired
+        # How to start the form again (a command, or a function of the turn and the draft's answers giving
+        # the words), said when it is cancelled or expired.
+        self.again = again
         self.first = first or steps[0].name
         self.expires = expires
         self.exit = exit
@@ -253,7 +260,7 @@ class Form:
         if draft is None:
             return None
         if self._expired(turn, draft) or not self._known(draft.step):
-            return await self._expire(turn)
+            return await self._expire(turn, draft)
         await self._save(turn, draft.step, dict(draft.data))
         return await self._show(turn, draft.step, dict(draft.data), pressed=turn.inbound.data is not None)
 
@@ -268,7 +275,7 @@ class Form:
             # A double tap on 提交 or 取消 is normal; any other button of a closed form is stale.
             return already_done(turn.language) if kind in ("submit", "cancel") else self._stale(turn)
         if self._expired(turn, draft) or not self._known(draft.step):
-            return await self._expire(turn)
+            return await self._expire(turn, draft)
         if kind == "cancel":
             return await self._cancel(turn, draft)
         if kind == "back":
@@ -315,7 +322,7 @@ class Form:
         if draft is None:
             return turn.say("forms.nothing_open")
         if self._expired(turn, draft) or not self._known(draft.step):
-            return await self._expire(turn)
+            return await self._expire(turn, draft)
         inbound = turn.inbound
         if _is_label(turn, inbound.text, "common.cancel"):
             return await self._cancel(turn, draft)
@@ -371,11 +378,14 @@ class Form:
     def _expired(self, turn: Turn, draft: Draft) -> bool:
         return self.expires is not None and turn.now - draft.updated_at > self.expires
 
-    async def _expire(self, turn: Turn) -> Reply:
+    def _again_words(self, turn: Turn, draft: Draft) -> str:
+        return self.again if isinstance(self.again, str) else self.again(turn, dict(draft.data))
+
+    async def _expire(self, turn: Turn, draft: Draft) -> Reply:
         """A draft left too long (or from an older version of the form): dropped, and said so."""
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         days = self.expires.days if self.expires is not None else 0
-        text = turn.text("steps.expired", days=days, again=self.again)
+        text = turn.text("steps.expired", days=days, again=self._again_words(turn, draft))
         return Reply(screens=(Screen(text, remove_keyboard=turn.inbound.data is None),), edit=True)
 
     async def _save(self, turn: Turn, step: str, data: dict[str, Any]) -> None:
@@ -395,7 +405,7 @@ class Form:
     async def _cancel(self, turn: Turn, draft: Draft) -> Reply:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         step = self.steps.get(draft.step)
-        text = turn.text("steps.cancelled", again=self.again)
+        text = turn.text("steps.cancelled", again=self._again_words(turn, draft))
         screen = Screen(text, remove_keyboard=step is not None and step.contact is not None)
         return Reply(screens=(screen,), edit=turn.inbound.data is not None)
 
@@ -403,7 +413,7 @@ class Form:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         step = self.steps.get(draft.step)
         contact = step is not None and step.contact is not None
-        screen = Screen(turn.text(end.key, **end.params), remove_keyboard=contact)
+        screen = Screen(turn.text(end.key, **end.params), end.rows, remove_keyboard=contact)
         return Reply(screens=(screen,), edit=pressed)
 
     async def _back_target(self, ask: Ask) -> str | None:
@@ -427,7 +437,7 @@ class Form:
         if target == EXIT:
             await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
             if self.exit is None:
-                return turn.say("steps.cancelled", again=self.again)
+                return turn.say("steps.cancelled", again=self._again_words(turn, draft))
             return await self.exit(turn)
         if target == CONFIRM:
             ask.data.pop(EDITING, None)
@@ -459,7 +469,7 @@ class Form:
         if target == CONFIRM:
             ask.data.pop(EDITING, None)
         await self._save(turn, target, ask.data)
-        return await self._show(turn, target, ask.data, left=step.name, pressed=pressed)
+        return await self._show(turn, target, ask.data, left=step.name, pressed=pressed, answered=True)
 
     async def _again(self, turn: Turn, draft: Draft, why: Invalid, *, pressed: bool = False) -> Reply:
         """A refused answer: why, above the same question (a new message after typed input)."""
@@ -489,7 +499,14 @@ class Form:
         return names
 
     async def _show(
-        self, turn: Turn, step: str, data: dict[str, Any], *, left: str | None = None, pressed: bool
+        self,
+        turn: Turn,
+        step: str,
+        data: dict[str, Any],
+        *,
+        left: str | None = None,
+        pressed: bool,
+        answered: bool = False,
     ) -> Reply:
         """Ask ``step``; leaving a question that showed the "share my number" keyboard takes it away."""
         screens = []
@@ -497,7 +514,11 @@ class Form:
         if came_from is not None and came_from.contact is not None:
             going_to = self.steps.get(step)
             if going_to is None or going_to.contact is None:
-                screens.append(Screen(turn.text("steps.keyboard_closed"), remove_keyboard=True))
+                if answered and came_from.saved is not None:
+                    line = await _call(came_from.saved, Ask(turn, dict(data), came_from.name))
+                else:
+                    line = turn.text("steps.keyboard_closed")
+                screens.append(Screen(line, remove_keyboard=True))
         screens.append(await self._screen(turn, step, data))
         return Reply(screens=tuple(screens), edit=pressed)
 

@@ -8,8 +8,8 @@ from bot.callbacks import Callbacks, Word
 from bot.commands import commands_for
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Reply
+from bot.flows import registration
 from bot.i18n import LANGUAGES
-from bot.services import registration
 from storage.models import Person
 
 INVITE_PREFIX = "j_"
@@ -27,18 +27,10 @@ def help_text(turn: Turn) -> str:
 
 async def start(turn: Turn) -> Reply:
     """Follow an invite link (j_<code>), else resume an open report-in, else greet with the commands."""
-    args, actor = turn.inbound.args, turn.actor
+    args = turn.inbound.args
     if args and args[0].startswith(INVITE_PREFIX):
-        return await registration.open_invite(
-            turn.session,
-            person_id=actor.person_id,
-            code=args[0][len(INVITE_PREFIX) :],
-            language=actor.language,
-            now=turn.now,
-        )
-    reply = await registration.resume(
-        turn.session, person_id=actor.person_id, language=actor.language, now=turn.now
-    )
+        return await registration.open_invite(turn, args[0][len(INVITE_PREFIX) :])
+    reply = await registration.start(turn)
     if reply is not None:
         return reply
     return Reply.say(turn.text("start.welcome") + "\n\n" + help_text(turn))

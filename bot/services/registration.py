@@ -1,9 +1,12 @@
-"""Reporting in (报到): the report-in form, consent, the secretary's decision and the notices they send.
+"""Reporting in (报到): the rules of the report-in form, consent, submitting it, the secretary's decision
+and the notices they send.
 
-The form is a draft (flow ``register``) walked step by step, mostly with buttons. Every function takes
-plain values, writes through the session it is given (flushing, never committing: the conversation
-core commits once per inbound event) and returns a `Reply`: channel-neutral screens (text, buttons, and
-whether to ask for the phone contact) that a handler turns into Telegram messages.
+The form itself (its questions, 返回, 取消, 修改, stale buttons) is data run by the step engine in
+`bot.flows.registration`; what is business stays here: reading and checking answers (phones, a shared
+contact, card numbers, a joining date that fits the membership), the look-ups the questions offer,
+consent records, creating the pending member and asking the branch's officers, their decisions and
+telling the home township. Every function writes through the session it is given (flushing, never
+committing: the conversation core commits once per inbound event).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from bot.i18n import LANGUAGES, t
 from bot.rules.dates import PARTY_FOUNDED, parse_date
 from bot.rules.errors import DateInputError, PhoneInputError, RuleInputError
 from bot.rules.phone import mask_phone, normalize_mobile
-from bot.rules.validate import clean_name, clean_short_text
-from bot.services import admin, audit
+from bot.rules.validate import clean_short_text
+from bot.services import audit
 from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import notify_person, update_copies
@@ -46,12 +49,14 @@ from storage.models import (
 
 logger = logging.getLogger(__name__)
 
+
 FLOW = "register"
 REASON_FLOW = "reg_reason"
 # Bump when the notice text (reg.notice / reg.consent) changes: people are asked to agree again.
 NOTICE_VERSION = "2026-03"
 CONSENT_PURPOSE = "report_in"
 
+# The form's questions (bot.flows.registration runs them on the step engine), the confirmation last.
 STEPS = (
     "notice",
     "consent",
@@ -66,45 +71,10 @@ STEPS = (
     "card",
     "district",
     "employer",
-    "summary",
+    "confirm",
 )
-# What one edit button on the summary changes: a group of consecutive steps.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "name": ("name",),
-    "phone": ("phone",),
-    "home": ("township", "village"),
-    "status": ("status",),
-    "joined": ("year", "month", "day"),
-    "card": ("card",),
-    "district": ("district",),
-    "employer": ("employer",),
-}
-_GROUP_OF = {step: group for group, steps in GROUPS.items() for step in steps}
-# Which step each button of the form belongs to; a button pressed at another step is stale.
-_BUTTON_STEPS: dict[str, frozenset[str]] = {
-    "go": frozenset({"notice"}),
-    "cs": frozenset({"consent"}),
-    "tw": frozenset({"township"}),
-    "tp": frozenset({"township"}),
-    "vb": frozenset({"village"}),
-    "vp": frozenset({"village"}),
-    "ps": frozenset({"status"}),
-    "yr": frozenset({"year"}),
-    "yp": frozenset({"year"}),
-    "mo": frozenset({"month"}),
-    "dy": frozenset({"day"}),
-    "ds": frozenset({"district"}),
-    "skip": frozenset({"card", "district", "employer"}),
-    "tr": frozenset({"employer"}),
-    "ed": frozenset({"summary"}),
-    "submit": frozenset({"summary"}),
-}
-TYPED_STEPS = frozenset({"name", "phone", "card", "district", "employer", "year", "month", "day"})
 DECISIONS = {"ok": "approve", "no": "reject", "rt": "return"}
 TRADES = ("construction", "factory", "delivery", "catering", "housekeeping", "trade", "other")
-OPTIONS_PER_PAGE = 8
-YEARS_PER_PAGE = 12
-NAME_MAX = 40
 CARD_MAX = 32
 DISTRICT_MAX = 40
 EMPLOYER_MAX = 60
@@ -186,6 +156,66 @@ def check_joined(status: str | None, joined: date | None, today: date) -> None:
         raise JoinedInputError("full_too_recent")
 
 
+YEARS_PER_PAGE = 12
+
+
+def _number(text: str) -> int | None:
+    """A bare number typed for a year, month or day ("2015", "７月", "1日"), or None."""
+    bare = unicodedata.normalize("NFKC", text).strip().rstrip("年月日号")
+    return int(bare) if bare.isdecimal() and len(bare) < 10 else None
+
+
+def read_joined(text: str, part: str, year: int | None, month: int | None, today: date) -> int | date:
+    """A typed joining date at the year, month or day question: a whole date at any of them, or a bare
+    year, month or day at its own; DateInputError when it is no date, or before 1921-07-01 or after today."""
+    number = _number(text)
+    if number is None or number > 9999:
+        return parse_date(text, today)
+    if part == "year":
+        if not PARTY_FOUNDED.year <= number <= today.year:
+            code = "in_future" if number > today.year else "too_old" if number >= 1000 else "bad_format"
+            raise DateInputError(code)
+        return number
+    if part == "month":
+        if not 1 <= number <= 12:
+            raise DateInputError("bad_month")
+        picked, last = (year or 0, number), (today.year, today.month)
+        if not (PARTY_FOUNDED.year, PARTY_FOUNDED.month) <= picked <= last:
+            raise DateInputError("in_future" if picked > last else "too_old")
+        return number
+    try:
+        joined = date(year or 0, month or 0, number)
+    except ValueError:
+        raise DateInputError("no_such_day") from None
+    if not PARTY_FOUNDED <= joined <= today:
+        raise DateInputError("in_future" if joined > today else "too_old")
+    return joined
+
+
+def joining_years(today: date, page: int) -> tuple[list[int], bool]:
+    """One page of years to pick from, newest first, and whether earlier ones follow."""
+    newest = today.year - page * YEARS_PER_PAGE
+    years = [y for y in range(newest, newest - YEARS_PER_PAGE, -1) if y >= PARTY_FOUNDED.year]
+    return years, bool(years) and years[-1] > PARTY_FOUNDED.year
+
+
+def joining_months(year: int, today: date) -> list[int]:
+    first, last = (PARTY_FOUNDED.year, PARTY_FOUNDED.month), (today.year, today.month)
+    return [m for m in range(1, 13) if first <= (year, m) <= last]
+
+
+def joining_days(year: int, month: int, today: date) -> list[int]:
+    days = []
+    for d in range(1, 32):
+        try:
+            day = date(year, month, d)
+        except ValueError:
+            break
+        if PARTY_FOUNDED <= day <= today:
+            days.append(d)
+    return days
+
+
 def display_phone(e164: str | None) -> str:
     """+8613800138000 -> 138 0013 8000 (the way people read their own number)."""
     if not e164:
@@ -196,7 +226,8 @@ def display_phone(e164: str | None) -> str:
     return national
 
 
-def _today(branch: Branch | None, now: datetime) -> date:
+def branch_today(branch: Branch | None, now: datetime) -> date:
+    """The date in the branch's time zone."""
     return now.astimezone(ZoneInfo(branch.timezone if branch else "Asia/Shanghai")).date()
 
 
@@ -339,192 +370,28 @@ async def summary_body(
     return "\n".join(f"{t(language, f'reg.field.{key}')}：{value or unset}" for key, value in rows)
 
 
-# -- screens ----------------------------------------------------------------------------------------
-def _back_cancel(language: str) -> tuple[Button, ...]:
-    return (
-        Button(t(language, "common.back"), data="reg:back"),
-        Button(t(language, "common.cancel"), data="reg:cancel"),
-    )
-
-
-def _rows(buttons: list[Button], per_row: int) -> list[tuple[Button, ...]]:
-    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
-
-
-def _paged(
-    options: list[tuple[int, str]], page: int, pick: str, turn: str, language: str
-) -> list[tuple[Button, ...]]:
-    pages = max(1, -(-len(options) // OPTIONS_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
-    chunk = options[page * OPTIONS_PER_PAGE : (page + 1) * OPTIONS_PER_PAGE]
-    rows = _rows([Button(name, data=f"reg:{pick}:{oid}") for oid, name in chunk], 2)
-    pager = []
-    if page > 0:
-        pager.append(Button(t(language, "reg.btn.prev_page"), data=f"reg:{turn}:{page - 1}"))
-    if page < pages - 1:
-        pager.append(Button(t(language, "reg.btn.next_page"), data=f"reg:{turn}:{page + 1}"))
-    if pager:
-        rows.append(tuple(pager))
-    return rows
-
-
-async def screen_for(
-    session: AsyncSession,
-    step: str,
-    data: dict[str, Any],
-    language: str,
-    *,
-    error: str | None = None,
-    head: str | None = None,
-    page: int = 0,
-    now: datetime,
-) -> Screen:
-    """The question of ``step``, after an optional error line (a refused answer) or heading."""
-    branch = await session.get(Branch, data.get("branch_id")) if data.get("branch_id") else None
-    lead = "".join(f"{line}\n" for line in (head, error) if line)
-
-    def screen(key: str, rows: list[tuple[Button, ...]] | None = None, **params: object) -> Screen:
-        return Screen(lead + t(language, key, **params), buttons=(*(rows or ()), _back_cancel(language)))
-
-    if step == "notice":
-        return Screen(
-            lead
-            + t(
-                language,
-                "reg.notice",
-                branch=branch.name if branch else "",
-                city=branch.city if branch else "",
-                version=NOTICE_VERSION,
-            ),
-            buttons=(
-                (
-                    Button(t(language, "reg.btn.continue"), data="reg:go"),
-                    Button(t(language, "common.cancel"), data="reg:cancel"),
-                ),
-                # The application to join is another feature's flow; its handler answers "apply:start".
-                (Button(t(language, "reg.btn.not_member"), data="apply:start"),),
-            ),
-        )
-    if step == "consent":
-        return Screen(
-            lead + t(language, "reg.consent"),
-            buttons=(
-                (
-                    Button(t(language, "reg.btn.agree"), data="reg:cs:y"),
-                    Button(t(language, "reg.btn.disagree"), data="reg:cs:n"),
-                ),
-                _back_cancel(language),
-            ),
-        )
-    if step == "name":
-        return screen("reg.ask_name")
-    if step == "phone":
-        return Screen(
-            lead + t(language, "reg.ask_phone"),
-            contact=(
-                t(language, "reg.btn.share_phone"),
-                t(language, "common.back"),
-                t(language, "common.cancel"),
-            ),
-        )
-    if step == "township":
-        townships = [(tw.id, tw.name) for tw in await session.scalars(select(Township).order_by(Township.id))]
-        if not townships:
-            return screen("reg.no_townships")
-        return screen("reg.ask_township", _paged(townships, page, "tw", "tp", language))
-    if step == "village":
-        township, _ = await place_names(session, data.get("township_id"), None)
-        villages = [
-            (v.id, v.name)
-            for v in await session.scalars(
-                select(VillageBranch)
-                .where(VillageBranch.township_id == data.get("township_id"))
-                .order_by(VillageBranch.name)
-            )
-        ]
-        return screen("reg.ask_village", _paged(villages, page, "vb", "vp", language), township=township)
-    if step == "status":
-        return screen(
-            "reg.ask_status",
-            [
-                (
-                    Button(t(language, "reg.status.full"), data="reg:ps:full"),
-                    Button(t(language, "reg.status.probationary"), data="reg:ps:probationary"),
-                )
-            ],
-        )
-    today = _today(branch, now)
-    if step == "year":
-        newest = today.year - page * YEARS_PER_PAGE
-        years = [y for y in range(newest, newest - YEARS_PER_PAGE, -1) if y >= PARTY_FOUNDED.year]
-        rows = _rows([Button(str(y), data=f"reg:yr:{y}") for y in years], 4)
-        pager = []
-        if years and years[-1] > PARTY_FOUNDED.year:
-            pager.append(Button(t(language, "reg.btn.earlier"), data=f"reg:yp:{page + 1}"))
-        if page > 0:
-            pager.append(Button(t(language, "reg.btn.later"), data=f"reg:yp:{page - 1}"))
-        if pager:
-            rows.append(tuple(pager))
-        return screen("reg.ask_year", rows)
-    if step == "month":
-        year = int(data.get("year") or today.year)
-        months = [
-            m
-            for m in range(1, 13)
-            if (PARTY_FOUNDED.year, PARTY_FOUNDED.month) <= (year, m) <= (today.year, today.month)
-        ]
-        labels = [Button(t(language, "reg.month_label", month=m), data=f"reg:mo:{m}") for m in months]
-        return screen("reg.ask_month", _rows(labels, 4), year=year)
-    if step == "day":
-        year, month = int(data.get("year") or today.year), int(data.get("month") or 1)
-        days = []
-        for d in range(1, 32):
-            try:
-                day = date(year, month, d)
-            except ValueError:
-                break
-            if PARTY_FOUNDED <= day <= today:
-                days.append(Button(str(d), data=f"reg:dy:{d}"))
-        rows = _rows(days, 7)
-        if days:  # many remember the month, not the day: record the 1st and say so
-            rows.append((Button(t(language, "reg.btn.day_unknown"), data="reg:dy:1"),))
-        return screen("reg.ask_day", rows, year=year, month=month)
-    if step == "card":
-        return screen("reg.ask_card", [(Button(t(language, "common.skip"), data="reg:skip"),)])
-    if step == "district":
-        # The districts this branch's members gave already, as buttons; typing another is fine too.
-        known = await _branch_districts(session, branch.id) if branch else []
-        picks = [Button(name, data=f"reg:ds:{i}") for i, name in enumerate(known)]
-        return screen(
-            "reg.ask_district",
-            [*_rows(picks, 3), (Button(t(language, "common.skip"), data="reg:skip"),)],
-            city=branch.city if branch else "",
-        )
-    if step == "employer":
-        trades = [Button(t(language, f"reg.trade.{key}"), data=f"reg:tr:{key}") for key in TRADES]
-        return screen(
-            "reg.ask_employer", [*_rows(trades, 4), (Button(t(language, "common.skip"), data="reg:skip"),)]
-        )
-    # summary
-    body = await summary_body(session, language, Values.of_draft(data))
-    edit = [Button(t(language, f"reg.btn.edit_{group}"), data=f"reg:ed:{group}") for group in GROUPS]
-    return Screen(
-        lead + t(language, "reg.summary", body=body),
-        buttons=(
-            *_rows(edit, 4),
-            (Button(t(language, "reg.btn.submit"), data="reg:submit"),),
-            _back_cancel(language),
-        ),
-    )
-
-
-# -- moving through the form -----------------------------------------------------------------------
+# -- what the form looks up ---------------------------------------------------------------------------
 DISTRICT_BUTTONS = 9
 
 
-async def _branch_districts(session: AsyncSession, branch_id: int) -> list[str]:
+async def townships(session: AsyncSession) -> list[tuple[int, str]]:
+    return [(tw.id, tw.name) for tw in await session.scalars(select(Township).order_by(Township.id))]
+
+
+async def villages(session: AsyncSession, township_id: int | None) -> list[tuple[int, str]]:
+    if township_id is None:
+        return []
+    rows = await session.scalars(
+        select(VillageBranch).where(VillageBranch.township_id == township_id).order_by(VillageBranch.name)
+    )
+    return [(v.id, v.name) for v in rows]
+
+
+async def branch_districts(session: AsyncSession, branch_id: int | None) -> list[str]:
     """The city districts members of this branch gave, most common first (names are encrypted, so they
     are read and counted here: a branch has tens of members, a few hundred at most)."""
+    if branch_id is None:
+        return []
     counts: dict[str, int] = {}
     for value in await session.scalars(
         select(Member.city_district).where(Member.branch_id == branch_id, Member.city_district.is_not(None))
@@ -534,77 +401,23 @@ async def _branch_districts(session: AsyncSession, branch_id: int) -> list[str]:
     return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:DISTRICT_BUTTONS]
 
 
-async def _has_villages(session: AsyncSession, township_id: int | None) -> bool:
+async def has_villages(session: AsyncSession, township_id: int | None) -> bool:
     if township_id is None:
         return False
-    return (
-        await session.scalar(
-            select(VillageBranch.id).where(VillageBranch.township_id == township_id).limit(1)
-        )
-    ) is not None
+    found = await session.scalar(
+        select(VillageBranch.id).where(VillageBranch.township_id == township_id).limit(1)
+    )
+    return found is not None
 
 
-def _complete(data: dict[str, Any]) -> bool:
+def complete(data: dict[str, Any]) -> bool:
+    """Whether every required answer is there (a returned report-in, or one agreed to again)."""
     return all(data.get(k) for k in ("name", "phone", "township_id", "status", "joined"))
 
 
-async def _after(session: AsyncSession, step: str, data: dict[str, Any]) -> str:
-    """The step that follows ``step``: the next one, or back to the summary when editing one field."""
-    if data.get("ret") and step in _GROUP_OF and step == GROUPS[_GROUP_OF[step]][-1]:
-        data.pop("ret", None)
-        return "summary"
-    if step == "consent" and _complete(data):
-        return "summary"  # a returned report-in, or a new notice version: nothing to fill in again
-    following = STEPS[STEPS.index(step) + 1] if step != "summary" else "summary"
-    if following == "village" and not await _has_villages(session, data.get("township_id")):
-        data["village_id"] = None
-        return await _after(session, "village", data)
-    return following
-
-
-async def _before(session: AsyncSession, step: str, data: dict[str, Any]) -> str:
-    if data.get("ret") and step in _GROUP_OF and step == GROUPS[_GROUP_OF[step]][0]:
-        data.pop("ret", None)
-        return "summary"
-    if step == "notice":
-        return "notice"
-    previous = STEPS[STEPS.index(step) - 1]
-    if previous == "village" and not await _has_villages(session, data.get("township_id")):
-        return "township"
-    return previous
-
-
-async def _go(
-    session: AsyncSession,
-    person_id: int,
-    data: dict[str, Any],
-    left: str,
-    step: str,
-    language: str,
-    now: datetime,
-    *,
-    note: str | None = None,
-    error: str | None = None,
-    page: int = 0,
-) -> Reply:
-    """Save the draft at ``step`` and show its question (closing the phone keyboard when leaving it)."""
-    await save_draft(session, person_id, FLOW, step, data)
-    await session.flush()
-    screens = []
-    if left == "phone" and step != "phone":
-        screens.append(Screen(note or t(language, "reg.keyboard_closed"), remove_keyboard=True))
-    screens.append(await screen_for(session, step, data, language, error=error, page=page, now=now))
-    return Reply(screens=tuple(screens))
-
-
-async def _again(
-    session: AsyncSession, draft: Draft, language: str, now: datetime, error: str, page: int = 0
-) -> Reply:
-    """A refused answer: say why and ask the same question again."""
-    screen = await screen_for(
-        session, draft.step, dict(draft.data), language, error=error, page=page, now=now
-    )
-    return Reply(screens=(screen,), edit=False)
+def trade_name(key: str) -> str:
+    """The ledger is kept in Chinese, so a chosen trade is stored as its Chinese name."""
+    return t("zh", f"reg.trade.{key}")
 
 
 async def record_consent(
@@ -646,7 +459,7 @@ async def has_consent(session: AsyncSession, person_id: int) -> bool:
     )
 
 
-def _member_block(language: str, member: Member, branch: Branch | None) -> Reply | None:
+def member_block(language: str, member: Member, branch: Branch | None) -> Reply | None:
     """Why this person cannot start a report-in now, if they cannot."""
     name = branch.name if branch else ""
     if member.state == MemberState.APPROVED:
@@ -658,429 +471,100 @@ def _member_block(language: str, member: Member, branch: Branch | None) -> Reply
     return None
 
 
-async def open_invite(
-    session: AsyncSession, *, person_id: int, code: str, language: str, now: datetime
-) -> Reply:
-    """An invite link was followed: start (or resume) the report-in to that branch."""
-    branch = await admin.branch_for_invite(session, code)
-    if branch is None:
-        return Reply.say(t(language, "reg.bad_invite"))
-    member = await member_of(session, person_id)
-    if member is not None:
-        if member.state == MemberState.APPROVED and member.branch_id == branch.id:
-            return Reply.say(t(language, "reg.already_member_here", branch=branch.name))
-        block = _member_block(language, member, await session.get(Branch, member.branch_id))
-        if block is not None:
-            return block
-        if member.state == MemberState.RETURNED and member.branch_id == branch.id:
-            draft = await get_draft(session, person_id, FLOW)
-            if draft is None or draft.data.get("branch_id") != branch.id:
-                return await reopen_returned(session, person_id=person_id, language=language, now=now)
-    draft = await get_draft(session, person_id, FLOW)
-    if draft is not None and draft.data.get("branch_id") == branch.id:
-        return await _resume_draft(session, draft, language, now)
-    data: dict[str, Any] = {"branch_id": branch.id}
-    await save_draft(session, person_id, FLOW, "notice", data)
+def record_start(session: AsyncSession, person_id: int, branch_id: int) -> None:
     audit.record(
-        session, actor_person_id=person_id, action="register.start", target_type="branch", target_id=branch.id
-    )
-    await session.flush()
-    return Reply(screens=(await screen_for(session, "notice", data, language, now=now),))
-
-
-async def _resume_draft(session: AsyncSession, draft: Draft, language: str, now: datetime) -> Reply:
-    screen = await screen_for(
-        session, draft.step, dict(draft.data), language, head=t(language, "reg.resume"), now=now
-    )
-    return Reply(screens=(screen,), edit=False)
-
-
-async def resume(session: AsyncSession, *, person_id: int, language: str, now: datetime) -> Reply | None:
-    """A plain /start: the open report-in form, or a returned one to correct; None when there is none."""
-    draft = await get_draft(session, person_id, FLOW)
-    if draft is not None:
-        return await _resume_draft(session, draft, language, now)
-    member = await member_of(session, person_id)
-    if member is not None and member.state == MemberState.RETURNED:
-        return await reopen_returned(session, person_id=person_id, language=language, now=now)
-    if member is not None and member.state == MemberState.PENDING:
-        branch = await session.get(Branch, member.branch_id)
-        since = (member.submitted_at or now).astimezone(
-            ZoneInfo(branch.timezone if branch else "Asia/Shanghai")
-        )
-        return Reply.say(
-            t(
-                language,
-                "reg.pending_since",
-                branch=branch.name if branch else "",
-                since=since.strftime("%Y-%m-%d %H:%M"),
-                name=member.name or "",
-            )
-        )
-    return None
-
-
-async def reopen_returned(session: AsyncSession, *, person_id: int, language: str, now: datetime) -> Reply:
-    """Open the returned report-in as a draft at the summary, with the secretary's request on top."""
-    member = await member_of(session, person_id)
-    if member is None or member.state != MemberState.RETURNED:
-        return already_done(language)
-    data = Values.of_member(member).draft_data()
-    data.update(branch_id=member.branch_id, member_id=member.id)
-    await save_draft(session, person_id, FLOW, "summary", data)
-    await session.flush()
-    head = t(language, "reg.fix_head", reason=member.decision_reason or "")
-    return Reply(
-        screens=(await screen_for(session, "summary", data, language, head=head, now=now),), edit=False
+        session, actor_person_id=person_id, action="register.start", target_type="branch", target_id=branch_id
     )
 
 
-async def _cancel(session: AsyncSession, person_id: int, draft: Draft, language: str) -> Reply:
-    fixing = bool(draft.data.get("member_id"))
-    await clear_draft(session, person_id, FLOW)
-    audit.record(
-        session,
-        actor_person_id=person_id,
-        action="register.cancel",
-        target_type="person",
-        target_id=person_id,
-    )
-    await session.flush()
-    text = t(language, "reg.fix_cancelled" if fixing else "reg.cancelled")
-    return Reply.say(text, remove_keyboard=draft.step == "phone")
-
-
-async def _stale(session: AsyncSession, person_id: int, language: str) -> Reply:
+async def record_stale(session: AsyncSession, person_id: int, language: str) -> Reply:
+    """A press of ``reg:`` data that is no button of ours (an old keyboard, forged): audited as stale."""
     audit.record(session, actor_person_id=person_id, action="register.button", result="stale")
     await session.flush()
     return stale(language)
 
 
-def wrong_kind(language: str, step: str) -> str:
-    """What to say when the answer is of the wrong kind: a step wants typing, or a button."""
-    return t(language, "reg.text_please" if step in TYPED_STEPS else "reg.use_buttons")
+async def returned_answers(session: AsyncSession, person_id: int) -> tuple[dict[str, Any], str] | None:
+    """A returned report-in as the form's answers, with the secretary's reason; None when none is."""
+    member = await member_of(session, person_id)
+    if member is None or member.state != MemberState.RETURNED:
+        return None
+    data = Values.of_member(member).draft_data()
+    data.update(branch_id=member.branch_id, member_id=member.id)
+    if await has_consent(session, person_id):
+        data["consent"] = NOTICE_VERSION
+    return data, member.decision_reason or ""
 
 
-def _int(text: str) -> int | None:
-    return int(text) if text.isdecimal() and len(text) < 10 else None
-
-
-async def press(session: AsyncSession, *, person_id: int, language: str, data: str, now: datetime) -> Reply:
-    """A button of the form (``reg:<action>[:<arg>]``), re-checked against the sender's draft."""
-    _, _, rest = data.partition(":")
-    action, _, arg = rest.partition(":")
-    if action == "fix":
-        return await reopen_returned(session, person_id=person_id, language=language, now=now)
-    if action == "again":  # after 不同意: read the notice again, without hunting for the invite link
-        branch = await session.get(Branch, _int(arg)) if _int(arg) else None
-        if branch is None:
-            return await _stale(session, person_id, language)
-        return await open_invite(
-            session, person_id=person_id, code=branch.invite_code, language=language, now=now
+async def pending_since(session: AsyncSession, person_id: int, language: str, now: datetime) -> Reply | None:
+    """What /start says while the report-in waits for the secretary."""
+    member = await member_of(session, person_id)
+    if member is None or member.state != MemberState.PENDING:
+        return None
+    branch = await session.get(Branch, member.branch_id)
+    since = (member.submitted_at or now).astimezone(ZoneInfo(branch.timezone if branch else "Asia/Shanghai"))
+    return Reply.say(
+        t(
+            language,
+            "reg.pending_since",
+            branch=branch.name if branch else "",
+            since=since.strftime("%Y-%m-%d %H:%M"),
+            name=member.name or "",
         )
-    draft = await get_draft(session, person_id, FLOW)
-    if draft is None:
-        return await _stale(session, person_id, language)
-    step, values = draft.step, dict(draft.data)
-    if action == "cancel":
-        return await _cancel(session, person_id, draft, language)
-    if action == "back":
-        return await _go(
-            session, person_id, values, step, await _before(session, step, values), language, now
-        )
-    if step not in _BUTTON_STEPS.get(action, frozenset()):
-        return await _stale(session, person_id, language)
-    branch = await session.get(Branch, values.get("branch_id"))
-    if branch is None:
-        return await _cancel(session, person_id, draft, language)
-    today = _today(branch, now)
-
-    async def advance(done: str, **kwargs: Any) -> Reply:
-        return await _go(
-            session, person_id, values, step, await _after(session, done, values), language, now, **kwargs
-        )
-
-    if action == "go":
-        return await advance("notice")
-    if action == "cs":
-        if arg not in ("y", "n"):
-            return await _stale(session, person_id, language)
-        await record_consent(session, person_id, arg == "y", branch.id, now)
-        if arg == "n":
-            await clear_draft(session, person_id, FLOW)
-            await session.flush()
-            way_back = (
-                (Button(t(language, "reg.btn.read_again"), data=f"reg:again:{branch.id}"),),
-                (Button(t(language, "reg.btn.not_member"), data="apply:start"),),
-            )
-            return Reply.say(t(language, "reg.refused"), buttons=way_back)
-        values["consent"] = NOTICE_VERSION
-        return await advance("consent")
-    if action in ("tp", "vp", "yp"):
-        page = _int(arg)
-        if page is None:
-            return await _stale(session, person_id, language)
-        return Reply(screens=(await screen_for(session, step, values, language, page=page, now=now),))
-    if action == "tw":
-        township = await session.get(Township, _int(arg) or 0)
-        if township is None:
-            return await _stale(session, person_id, language)
-        values["township_id"] = township.id
-        values.pop("village_id", None)
-        return await advance("township")
-    if action == "vb":
-        village = await session.get(VillageBranch, _int(arg) or 0)
-        if village is None or village.township_id != values.get("township_id"):
-            return await _stale(session, person_id, language)
-        values["village_id"] = village.id
-        return await advance("village")
-    if action == "ps":
-        if arg not in set(PartyStatus):
-            return await _stale(session, person_id, language)
-        values["status"] = arg
-        try:
-            check_joined(arg, Values.of_draft(values).joined, today)
-        except JoinedInputError as exc:
-            values["ret"] = "summary"
-            return await _go(
-                session, person_id, values, step, "year", language, now, error=error_text(language, exc)
-            )
-        return await advance("status")
-    if action == "yr":
-        year = _int(arg)
-        if year is None or not PARTY_FOUNDED.year <= year <= today.year:
-            return await _stale(session, person_id, language)
-        values["year"] = year
-        return await advance("year")
-    if action == "mo":
-        month, year = _int(arg), int(values.get("year") or 0)
-        if month is None or not (PARTY_FOUNDED.year, PARTY_FOUNDED.month) <= (year, month) <= (
-            today.year,
-            today.month,
-        ):
-            return await _stale(session, person_id, language)
-        values["month"] = month
-        return await advance("month")
-    if action == "dy":
-        try:
-            joined = date(int(values.get("year") or 0), int(values.get("month") or 0), _int(arg) or 0)
-        except ValueError:
-            return await _stale(session, person_id, language)
-        if not PARTY_FOUNDED <= joined <= today:
-            return await _stale(session, person_id, language)
-        return await _set_joined(session, person_id, draft, values, joined, language, now, today)
-    if action == "ds":  # a district another member of this branch gave
-        known = await _branch_districts(session, branch.id)
-        index = _int(arg)
-        if index is None or not 0 <= index < len(known):
-            return await _stale(session, person_id, language)
-        values["district"] = known[index]
-        return await advance("district")
-    if action == "skip":
-        values[step] = None
-        return await advance(step)
-    if action == "tr":
-        if arg not in TRADES:
-            return await _stale(session, person_id, language)
-        # The ledger is kept in Chinese, so a chosen trade is stored as its Chinese name.
-        values["employer"] = t("zh", f"reg.trade.{arg}")
-        return await advance("employer")
-    if action == "ed":
-        if arg not in GROUPS:
-            return await _stale(session, person_id, language)
-        values["ret"] = "summary"
-        return await _go(session, person_id, values, step, GROUPS[arg][0], language, now)
-    # submit
-    return await submit(session, person_id=person_id, draft=draft, language=language, now=now)
-
-
-async def _set_joined(
-    session: AsyncSession,
-    person_id: int,
-    draft: Draft,
-    values: dict[str, Any],
-    joined: date,
-    language: str,
-    now: datetime,
-    today: date,
-) -> Reply:
-    try:
-        check_joined(values.get("status"), joined, today)
-    except JoinedInputError as exc:
-        values.update(year=None, month=None, joined=None)
-        return await _go(
-            session, person_id, values, draft.step, "year", language, now, error=error_text(language, exc)
-        )
-    values.update(joined=joined.isoformat(), year=joined.year, month=joined.month)
-    return await _go(
-        session, person_id, values, draft.step, await _after(session, "day", values), language, now
     )
 
 
-async def type_text(
-    session: AsyncSession, *, person_id: int, draft: Draft, text: str, language: str, now: datetime
-) -> Reply:
-    """Typed text for the form's current step: validated, stored, and the next question asked."""
-    step, values = draft.step, dict(draft.data)
-    if is_label(text, "common.cancel"):
-        return await _cancel(session, person_id, draft, language)
-    if is_label(text, "common.back"):
-        return await _go(
-            session, person_id, values, step, await _before(session, step, values), language, now
-        )
-    branch = await session.get(Branch, values.get("branch_id"))
-    today = _today(branch, now)
-    try:
-        if step == "name":
-            values["name"] = clean_name(text)
-        elif step == "phone":
-            values["phone"] = read_phone(text)
-            note = t(language, "reg.phone_saved", phone=display_phone(values["phone"]))
-            return await _go(
-                session,
-                person_id,
-                values,
-                step,
-                await _after(session, step, values),
-                language,
-                now,
-                note=note,
-            )
-        elif step == "card":
-            values["card"] = read_card(text)
-        elif step == "district":
-            values["district"] = clean_short_text(text, DISTRICT_MAX)
-        elif step == "employer":
-            values["employer"] = clean_short_text(text, EMPLOYER_MAX)
-        elif step in ("year", "month", "day"):
-            return await _typed_date(session, person_id, draft, values, text, language, now, today)
-        else:
-            return await _again(session, draft, language, now, wrong_kind(language, step))
-    except RuleInputError as exc:
-        return await _again(session, draft, language, now, error_text(language, exc))
-    return await _go(session, person_id, values, step, await _after(session, step, values), language, now)
+class NotReady(Exception):
+    """The report-in cannot be submitted as it is: what to fix (a catalogue key, and the key naming the
+    field when one is missing)."""
+
+    def __init__(self, key: str, field: str | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.field = field
 
 
-async def _typed_date(
-    session: AsyncSession,
-    person_id: int,
-    draft: Draft,
-    values: dict[str, Any],
-    text: str,
-    language: str,
-    now: datetime,
-    today: date,
-) -> Reply:
-    """A full date at any of the three date steps; a bare year, month or day at its own step."""
-    step = draft.step
-    number = _int(unicodedata.normalize("NFKC", text).strip().rstrip("年月日号"))
-    if number is None or number > 9999:
-        try:
-            joined = parse_date(text, today)
-        except DateInputError as exc:
-            return await _again(session, draft, language, now, error_text(language, exc))
-        return await _set_joined(session, person_id, draft, values, joined, language, now, today)
-    year, month = int(values.get("year") or 0), int(values.get("month") or 0)
-    if step == "year":
-        if not PARTY_FOUNDED.year <= number <= today.year:
-            code = "in_future" if number > today.year else "too_old" if number >= 1000 else "bad_format"
-            return await _again(session, draft, language, now, error_text(language, DateInputError(code)))
-        values["year"] = number
-    elif step == "month":
-        if not 1 <= number <= 12:
-            return await _again(
-                session, draft, language, now, error_text(language, DateInputError("bad_month"))
-            )
-        if not (PARTY_FOUNDED.year, PARTY_FOUNDED.month) <= (year, number) <= (today.year, today.month):
-            code = "in_future" if (year, number) > (today.year, today.month) else "too_old"
-            return await _again(session, draft, language, now, error_text(language, DateInputError(code)))
-        values["month"] = number
-    else:
-        try:
-            joined = date(year, month, number)
-        except ValueError:
-            return await _again(
-                session, draft, language, now, error_text(language, DateInputError("no_such_day"))
-            )
-        if not PARTY_FOUNDED <= joined <= today:
-            code = "in_future" if joined > today else "too_old"
-            return await _again(session, draft, language, now, error_text(language, DateInputError(code)))
-        return await _set_joined(session, person_id, draft, values, joined, language, now, today)
-    return await _go(session, person_id, values, step, await _after(session, step, values), language, now)
-
-
-async def share_contact(
-    session: AsyncSession,
-    *,
-    person_id: int,
-    draft: Draft,
-    phone: str,
-    is_own: bool,
-    language: str,
-    now: datetime,
-) -> Reply:
-    """A shared contact: at the phone step, one's own number is taken; anyone else's is refused."""
-    if draft.step != "phone":
-        return await _again(session, draft, language, now, wrong_kind(language, draft.step))
-    values = dict(draft.data)
-    try:
-        values["phone"] = read_contact(phone, is_own)
-    except RuleInputError as exc:
-        return await _again(session, draft, language, now, error_text(language, exc))
-    note = t(language, "reg.phone_saved", phone=display_phone(values["phone"]))
-    return await _go(
-        session, person_id, values, "phone", await _after(session, "phone", values), language, now, note=note
-    )
-
-
-async def other_input(session: AsyncSession, *, draft: Draft, language: str, now: datetime) -> Reply:
-    """A photo, file or anything else where the form wants text or a button."""
-    return await _again(session, draft, language, now, wrong_kind(language, draft.step))
-
-
-async def _problem(session: AsyncSession, values: dict[str, Any], today: date) -> tuple[str, str] | None:
-    """The first step still missing or inconsistent, with the message to show there."""
-    for step, key in (
+async def problem(session: AsyncSession, values: dict[str, Any], today: date) -> NotReady | None:
+    """The first answer still missing or inconsistent."""
+    for key, field_key in (
         ("name", "name"),
         ("phone", "phone"),
-        ("township", "township_id"),
+        ("township_id", "home"),
         ("status", "status"),
     ):
         if not values.get(key):
-            return step, "reg.missing"
-    if values.get("village_id") is None and await _has_villages(session, values.get("township_id")):
-        return "village", "reg.missing"
+            return NotReady("reg.missing", f"reg.field.{field_key}")
+    if values.get("village_id") is None and await has_villages(session, values.get("township_id")):
+        return NotReady("reg.missing", "reg.field.home")
     if not values.get("joined"):
-        return "year", "reg.missing"
+        return NotReady("reg.missing", "reg.field.joined")
     try:
         check_joined(values.get("status"), date.fromisoformat(values["joined"]), today)
     except JoinedInputError as exc:
-        return "year", f"reg.err.{exc.key}"
+        return NotReady(f"reg.err.{exc.key}")
+    if values.get("consent") != NOTICE_VERSION:
+        return NotReady("reg.consent_needed")
     return None
 
 
 async def submit(
-    session: AsyncSession, *, person_id: int, draft: Draft, language: str, now: datetime
+    session: AsyncSession, *, person_id: int, data: dict[str, Any], language: str, now: datetime
 ) -> Reply:
-    """Submit the form: the member row becomes pending and every officer of the branch is asked to decide."""
-    values = dict(draft.data)
+    """Submit the confirmed answers: the member row becomes pending and every officer of the branch is
+    asked to decide. `NotReady` when an answer is missing or does not fit, or consent is not on record."""
+    values = dict(data)
     branch = await session.get(Branch, values.get("branch_id"))
     if branch is None:
-        return await _cancel(session, person_id, draft, language)
-    problem = await _problem(session, values, _today(branch, now))
-    if problem is not None:
-        step, key = problem
-        values["ret"] = "summary"
-        return await _go(session, person_id, values, "summary", step, language, now, error=t(language, key))
+        return Reply.say(t(language, "reg.bad_invite"))
+    refused = await problem(session, values, branch_today(branch, now))
+    if refused is not None:
+        raise refused
     if not await has_consent(session, person_id):
-        values.pop("consent", None)
-        return await _go(session, person_id, values, "summary", "notice", language, now)
+        raise NotReady("reg.consent_needed")
     member = await member_of(session, person_id)
     if member is not None:
-        block = _member_block(language, member, await session.get(Branch, member.branch_id))
+        block = member_block(language, member, await session.get(Branch, member.branch_id))
         if block is not None:
-            await clear_draft(session, person_id, FLOW)
-            await session.flush()
             return block
     else:
         member = Member(person_id=person_id, branch_id=branch.id, revision=0, created_at=now)
@@ -1098,7 +582,6 @@ async def submit(
     member.decided_at = member.decided_by_person_id = member.decision_reason = None
     member.leaving_at = member.left_at = None
     await session.flush()
-    await clear_draft(session, person_id, FLOW)
     audit.record(
         session,
         actor_person_id=person_id,
@@ -1138,17 +621,6 @@ def decision_buttons(language: str, member: Member) -> tuple[tuple[Button, ...],
 
 
 # -- the secretary's decision ------------------------------------------------------------------------
-def parse_decision(data: str) -> tuple[str, int, int] | None:
-    """``reg:ok|no|rt:<member id>:<revision>`` -> (decision, member id, revision)."""
-    parts = data.split(":")
-    if len(parts) != 4 or parts[0] != "reg" or parts[1] not in DECISIONS:
-        return None
-    member_id, revision = _int(parts[2]), _int(parts[3])
-    if member_id is None or revision is None:
-        return None
-    return DECISIONS[parts[1]], member_id, revision
-
-
 async def _checked_member(
     session: AsyncSession, actor: Actor, member_id: int, revision: int, language: str, action: str
 ) -> Member | Reply:
@@ -1171,14 +643,17 @@ async def _checked_member(
     return member
 
 
-async def decide(session: AsyncSession, *, actor: Actor, data: str, language: str, now: datetime) -> Reply:
+async def decide(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    decision: str,
+    member_id: int,
+    revision: int,
+    language: str,
+    now: datetime,
+) -> Reply:
     """Approve at once, or ask the officer for the reason of a rejection or a return."""
-    parsed = parse_decision(data)
-    if parsed is None:
-        audit.record(session, actor_person_id=actor.person_id, action="member.decide", result="stale")
-        await session.flush()
-        return stale(language)
-    decision, member_id, revision = parsed
     member = await _checked_member(session, actor, member_id, revision, language, decision)
     if isinstance(member, Reply):
         return member
@@ -1334,7 +809,7 @@ async def tell_home_township(
 ) -> int:
     """Tell every agent of the member's home township (who needs the name: that is the relay's point)."""
     township, village = await place_names(session, member.township_id, member.village_branch_id)
-    on = _today(branch, now).isoformat()
+    on = branch_today(branch, now).isoformat()
     told = 0
     for agent in await agents_of(session, member.township_id):
         told += await notify_person(

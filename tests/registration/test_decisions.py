@@ -125,7 +125,9 @@ async def test_a_returned_report_in_resumes_with_start(harness) -> None:
     await harness.deliver()
     await play(harness, SECRETARY_A, [(("press", "打回"), "需要修改什么"), ("手机号错了", "已打回")])
     await play(
-        harness, USER, [("/start", ["书记请您修改：手机号错了", "请核对"]), (("press", "取消"), "已取消修改")]
+        harness,
+        USER,
+        [("/start", ["书记请您修改：手机号错了", "请核对"]), (("press", "取消"), ["已取消", "/start"])],
     )
     assert (await member_row(harness, USER)).state == MemberState.RETURNED
     await play(harness, USER, [(invite(world.invite_a), "书记请您修改")])

@@ -163,7 +163,7 @@ async def test_cancel_at_every_step_deletes_the_draft(harness) -> None:
             calls = await harness.send(USER, "取消")
         else:
             calls = await harness.press(USER, harness.fake.last(USER.id).button("取消"))
-        assert any("已取消报到" in c.text for c in calls), upto
+        assert any("已取消" in c.text and "邀请链接" in c.text for c in calls), upto
         async with harness.session() as session:
             assert await session.scalar(select(func.count()).select_from(Draft)) == 0, upto
     assert await member_row(harness, USER) is None
@@ -223,7 +223,7 @@ async def test_submit_twice_creates_one_record_and_one_request(harness) -> None:
     submit = harness.fake.last(USER.id).button("提交")
     await harness.press(USER, submit)
     second = await harness.press(USER, submit)
-    assert [c.params.get("text") for c in second if c.method == "answerCallbackQuery"] == ["这个按钮已失效。"]
+    assert [c.params.get("text") for c in second if c.method == "answerCallbackQuery"] == ["已经处理过了。"]
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Member)) == 1
         sources = list(await session.scalars(select(OutboxMessage.source)))

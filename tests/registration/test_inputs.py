@@ -131,7 +131,7 @@ async def test_typing_where_a_button_is_wanted_repeats_the_question(harness, upt
     before = (await _draft(harness)).step
     question = harness.fake.last(USER.id).text
     calls = await harness.send(USER, "随便写点什么")
-    assert calls[-1].text.startswith("请点下面的按钮选择")
+    assert calls[-1].text.startswith("请点按钮选择")
     assert question.split("\n")[-1] in calls[-1].text
     assert calls[-1].buttons  # the buttons are there again
     assert (await _draft(harness)).step == before
@@ -144,7 +144,7 @@ async def test_a_photo_or_file_gets_a_clear_message(harness, upto) -> None:
     before = (await _draft(harness)).step
     for update in (factories.photo_update(USER), factories.document_update(USER)):
         calls = await harness.feed(update)
-        assert calls and ("请输入文字" in calls[-1].text or "请点下面的按钮" in calls[-1].text)
+        assert calls and ("请输入文字" in calls[-1].text or "请点按钮" in calls[-1].text)
     assert (await _draft(harness)).step == before
 
 
