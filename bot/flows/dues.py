@@ -37,11 +37,12 @@ from bot.flows.dues_text import (
     month_buttons,
     months,
     parse_base,
-    refusal,
+    refused,
     rows_of,
     screen,
     toggle,
     total_of,
+    typed,
 )
 from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_name
@@ -274,10 +275,9 @@ async def _store_date(ask: Ask, value: int | str) -> None:
 
 
 async def _parse_date(ask: Ask, text: str) -> str:
-    try:
-        return dues.parse_paid_on(text, (await _ask_overview(ask)).today).isoformat()
-    except (dues.DuesRefused, RuleInputError) as error:
-        raise refusal(error) from None
+    today = (await _ask_overview(ask)).today
+    with refused():
+        return dues.parse_paid_on(text, today).isoformat()
 
 
 def _place_options(ask: Ask) -> list[Option]:
@@ -291,20 +291,6 @@ def _payer_options(ask: Ask) -> list[Option]:
 def _store_payer(ask: Ask, value: str) -> None:
     if value == "self":
         ask.data["payer"] = None
-
-
-def _parse_name(ask: Ask, text: str) -> str:
-    try:
-        return clean_name(text)
-    except RuleInputError as error:
-        raise refusal(error) from None
-
-
-def _parse_extra(ask: Ask, text: str) -> str:
-    try:
-        return str(dues.parse_money(text))
-    except (dues.DuesRefused, RuleInputError) as error:
-        raise refusal(error) from None
 
 
 async def _summary(ask: Ask) -> str:
@@ -398,7 +384,7 @@ PAY = Form(
         Step(
             "payer_name",
             "dues.ask_payer_name",
-            parse=_parse_name,
+            parse=typed(clean_name),
             store=lambda ask, value: ask.data.update(payer=value),
             back="payer",
             part_of="payer",
@@ -406,7 +392,7 @@ PAY = Form(
         Step(
             "extra",
             "dues.ask_extra",
-            parse=_parse_extra,
+            parse=typed(dues.parse_money),
             back=CONFIRM,
             field="dues.field.extra",
             edit_label="dues.btn.extra",

@@ -36,10 +36,11 @@ from bot.flows.dues_text import (
     month_buttons,
     months,
     parse_base,
-    refusal,
+    refused,
     rows_of,
     screen,
     toggle,
+    typed,
 )
 from bot.rules.errors import RuleInputError
 from bot.services import dues, dues_ledger
@@ -520,7 +521,7 @@ def _adjusted_month(ask: Ask) -> date:
 async def _parse_reduction(ask: Ask, text: str) -> str:
     """The reduced amount, refused at once when it is above the month's standard amount."""
     turn = ask.turn
-    try:
+    with refused():
         amount = dues.parse_money(text)
         await dues.check_reduction(
             turn.session,
@@ -530,8 +531,6 @@ async def _parse_reduction(ask: Ask, text: str) -> str:
             actor=turn.actor,
             now=turn.now,
         )
-    except (dues.DuesRefused, RuleInputError) as error:
-        raise refusal(error) from None
     return str(amount)
 
 
@@ -561,7 +560,7 @@ async def _override_base(ask: Ask) -> Reply:
 async def _set(ask: Ask) -> Reply:
     """A typed setting: the reminder day, or what a farmer member pays a month."""
     values: dict[str, Any] = (
-        {"reminder_day": ask.data["set_day"]}
+        {"reminder_day": int(ask.data["set_day"])}
         if ask.step == "set_day"
         else {"farmer_amount": Decimal(ask.data["set_farmer"])}
     )
@@ -583,22 +582,8 @@ _SUBMITS = {
 
 async def _submit(ask: Ask) -> Reply:
     """The last answer of whichever task the menu started; a refusal asks that step again."""
-    try:
+    with refused():
         return await _SUBMITS[ask.step](ask)
-    except (dues.DuesRefused, RuleInputError) as error:
-        raise refusal(error) from None
-
-
-def _checked(parse: Any) -> Any:
-    """A rule's parser of typed text, its refusals the engine's invalid answers."""
-
-    def run(ask: Ask, text: str) -> Any:
-        try:
-            return parse(text)
-        except (dues.DuesRefused, RuleInputError) as error:
-            raise refusal(error) from None
-
-    return run
 
 
 FORM = Form(
@@ -635,11 +620,11 @@ FORM = Form(
             store=lambda ask, base: ask.data.update(base=base),
             next=SUBMIT,
         ),
-        Step("set_day", "dues.admin.ask_set_day", parse=_checked(dues.parse_reminder_day), next=SUBMIT),
+        Step("set_day", "dues.admin.ask_set_day", parse=typed(dues.parse_reminder_day), next=SUBMIT),
         Step(
             "set_farmer",
             "dues.admin.ask_set_farmer",
-            parse=_checked(lambda text: str(dues.parse_farmer_amount(text))),
+            parse=typed(dues.parse_farmer_amount),
             next=SUBMIT,
         ),
     ],

@@ -3,7 +3,8 @@ explanation, the category buttons and the typed base, refusals as the step engin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -68,6 +69,25 @@ def refusal(error: Exception) -> Invalid:
     raise error
 
 
+@contextmanager
+def refused() -> Iterator[None]:
+    """Inside: a dues refusal, or typed text a rule turned down, becomes the engine's invalid answer."""
+    try:
+        yield
+    except (dues.DuesRefused, RuleInputError) as error:
+        raise refusal(error) from None
+
+
+def typed(parse: Callable[[str], object]) -> Callable[[Ask, str], str]:
+    """A step's parser from a rule's parser of typed text (the value kept as text in the draft)."""
+
+    def run(ask: Ask, text: str) -> str:
+        with refused():
+            return str(parse(text))
+
+    return run
+
+
 def error_text(turn: Turn, error: Exception) -> str:
     """The catalogue message of a refusal or of a typed value a rule turned down."""
     why = refusal(error)
@@ -88,10 +108,8 @@ def base_prompt(ask: Ask) -> str:
 
 def parse_base(ask: Ask, text: str) -> str:
     """A typed base for the chosen category, or the rule's reason it is refused."""
-    try:
+    with refused():
         return str(dues.parse_base(ask.data["category"], text))
-    except (dues.DuesRefused, RuleInputError) as error:
-        raise refusal(error) from None
 
 
 def base_of(data: dict[str, object]) -> Decimal | None:
