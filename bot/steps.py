@@ -17,6 +17,10 @@ not offered, no draft at all) is stale: the person is told so and shown where th
 While one answer is changed from the confirmation (修改), answering it returns to the confirmation,
 unless the next step belongs to the same answer (`part_of`: the month after the year of a birth date,
 the payer's name after "someone else paid"); 返回 also leads back to the confirmation.
+
+A short form may end without a confirmation: a step (or a local button) going to `SUBMIT` submits
+the answers at once, as 提交 would (a typed value it refuses asks that step again under the reason).
+A form with no `Confirm` at all ends that way on every path.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from storage.models import Draft
 
 CONFIRM = "confirm"  # the confirmation step of every form
 EXIT = "<exit>"  # a back target: leave the form for the screen the form was started from
+SUBMIT = "<submit>"  # a next target: the answers are complete, submitted at once without a confirmation
 EDITING = "_editing"  # draft data: the step the confirmation sent the person back to change
 Rows = Sequence[Sequence[Button]]
 
@@ -174,9 +179,10 @@ class Form:
         name: str,
         codec: Callbacks,
         steps: Sequence[Step],
-        confirm: Confirm,
+        confirm: Confirm | None,
         *,
         again: str | Callable[[Turn, Mapping[str, Any]], str],
+        submit: Callable[[Ask], Awaitable[Reply]] | None = None,
         first: str | None = None,
         expires: timedelta | None = timedelta(days=30),
         exit: Callable[[Turn], Awaitable[Reply]] | None = None,
@@ -188,6 +194,10 @@ class Form:
         self.codec = codec
         self.steps: dict[str, Step] = {}
         self.confirm = confirm
+        # what a step going to SUBMIT runs (``ask.step`` names that step): the form's own, or 提交's
+        self.finish = submit or (confirm.submit if confirm is not None else None)
+        if self.finish is None:
+            raise ValueError(f"{name}: a form without a confirmation needs a submit")
         # How to start the form again (a command, or a function of the turn and the draft's answers giving
         # the words), said when it is cancelled or expired.
         self.again = again
@@ -197,18 +207,19 @@ class Form:
         self.back = _declare(codec, back_action, Word)
         self.cancel = _declare(codec, cancel_action)
         self.edit = _declare(codec, edit_action, Word)
-        self.submit = _declare(codec, confirm.submit_action)
+        self.submit = _declare(codec, confirm.submit_action) if confirm is not None else None
         # action name -> (what it does, the step it belongs to, the local button if one)
         self._routes: dict[str, tuple[str, str | None, Local | None]] = {
             self.back.name: ("back", None, None),
             self.cancel.name: ("cancel", None, None),
             self.edit.name: ("edit", None, None),
-            self.submit.name: ("submit", None, None),
         }
+        if self.submit is not None:
+            self._routes[self.submit.name] = ("submit", None, None)
         self._option_actions: dict[str, Action] = {}
         self._edit_actions: dict[str, Action] = {}
         for step in steps:
-            if step.name in self.steps or step.name in (CONFIRM, EXIT) or len(step.name) > 24:
+            if step.name in self.steps or step.name in (CONFIRM, EXIT, SUBMIT) or len(step.name) > 24:
                 raise ValueError(f"{name}: bad or repeated step name {step.name!r}")
             self.steps[step.name] = step
             routes: list[tuple[str, str, Local | None, tuple[Field, ...]]] = []
@@ -352,6 +363,7 @@ class Form:
     async def _collect(self, turn: Turn, draft: Draft) -> Reply:
         """Input at the check: kept by the confirmation's ``receive`` (a list of materials grows), or
         refused (the check is answered with its buttons)."""
+        assert self.confirm is not None
         if self.confirm.receive is None:
             return await self._again(turn, draft, Invalid("steps.use_buttons"))
         ask = Ask(turn, dict(draft.data), CONFIRM)
@@ -373,7 +385,7 @@ class Form:
     # -- the engine ------------------------------------------------------------------------------------
 
     def _known(self, step: str) -> bool:
-        return step == CONFIRM or step in self.steps
+        return (step == CONFIRM and self.confirm is not None) or step in self.steps
 
     def _expired(self, turn: Turn, draft: Draft) -> bool:
         return self.expires is not None and turn.now - draft.updated_at > self.expires
@@ -418,7 +430,7 @@ class Form:
 
     async def _back_target(self, ask: Ask) -> str | None:
         if ask.step == CONFIRM:
-            return await self._resolve(self.confirm.back, ask)
+            return await self._resolve(self.confirm.back if self.confirm else None, ask)
         step = self.steps[ask.step]
         if ask.data.get(EDITING) and step.part_of is None:
             return CONFIRM
@@ -462,7 +474,9 @@ class Form:
     async def _move(self, turn: Turn, step: Step, ask: Ask, target: str, *, pressed: bool) -> Reply:
         """Go on from an answered step: to ``target``, or back to the confirmation while changing one
         answer (unless ``target`` is part of the same answer)."""
-        if target != CONFIRM and target not in self.steps:
+        if target == SUBMIT:
+            return await self._finish(turn, step, ask, pressed=pressed)
+        if (target != CONFIRM or self.confirm is None) and target not in self.steps:
             raise ValueError(f"{self.name}: no step {target!r}")
         if ask.data.get(EDITING) and (target == CONFIRM or self.steps[target].part_of is None):
             target = CONFIRM
@@ -477,11 +491,30 @@ class Form:
         screen = await self._screen(turn, draft.step, dict(draft.data), note=note)
         return Reply(screens=(screen,), edit=pressed)
 
+    async def _finish(self, turn: Turn, step: Step, ask: Ask, *, pressed: bool) -> Reply:
+        """A step going to SUBMIT: the answers are submitted at once and the draft goes with them; a
+        refusal (`Invalid`) asks that step again under the reason, nothing kept of the refused answer."""
+        done = Ask(turn, ask.data, step.name, ask.memo)
+        try:
+            assert self.finish is not None
+            reply = await self.finish(done)
+        except Invalid as why:
+            draft = await self.draft(turn)
+            assert draft is not None
+            return await self._again(turn, draft, why, pressed=pressed)
+        except Closed as end:
+            await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
+            screen = Screen(turn.text(end.key, **end.params), remove_keyboard=step.contact is not None)
+            return Reply(screens=(screen,), edit=pressed)
+        await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
+        return reply
+
     async def _submit(self, turn: Turn, draft: Draft) -> Reply:
         """提交: the draft is dropped with the submission, so a second tap finds nothing and changes
         nothing; a submission refused as incomplete (`Invalid`) keeps the form open at its check."""
         ask = Ask(turn, dict(draft.data), CONFIRM)
         try:
+            assert self.confirm is not None
             reply = await self.confirm.submit(ask)
         except Invalid as why:
             return await self._again(turn, draft, why, pressed=True)
@@ -537,6 +570,7 @@ class Form:
         has_back = await self._back_target(ask) is not None
         rows: list[tuple[Button, ...]] = []
         if step_name == CONFIRM:
+            assert self.confirm is not None and self.submit is not None
             text = await self._prompt(ask, self.confirm.prompt, self.confirm.params)
             rows.append((Button(turn.text("steps.submit"), data=self.submit.data()),))
             edits = []

@@ -1,8 +1,14 @@
-"""/duesadmin: the secretary's dues menu (``dsa:...`` buttons, typed answers in the ``dues_admin`` draft).
+"""/duesadmin: the secretary's dues menu (``dsa:...`` buttons).
+
+The menu, the lists and the pickers (a member, a month, reduce or waive, a category) are plain screens;
+what asks for answers is one form on the step engine (`bot.steps`, flow ``dues_admin``), started at the
+step the menu chose: the months a member paid in person (ticked, then 保存), a reduced amount and the
+reason (or the reason alone), an overriding base, the reminder day, the farmers' amount. Each ends with
+its last answer (no check screen); 返回, 取消, refused answers asked again, stale buttons and expired
+drafts are the engine's.
 
 Every id in button data is re-checked by the service against the sender's branches; a denial is
-audited and answered as not allowed, a button naming nothing (any more) as stale. Each screen under
-the menu has 返回 to the menu, and a question waiting for typed input has 取消.
+audited and answered as not allowed, a button naming nothing (any more) as stale.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from bot.flows.dues_text import (
     CATEGORIES,
     CATEGORY_VALUES,
     Rows,
-    codes,
+    base_of,
+    base_prompt,
+    chosen,
+    chosen_text,
     error_text,
     explain,
     from_codes,
@@ -26,13 +35,16 @@ from bot.flows.dues_text import (
     month,
     month_buttons,
     months,
+    parse_base,
+    refused,
     rows_of,
     screen,
-    total_of,
+    toggle,
+    typed,
 )
 from bot.rules.errors import RuleInputError
 from bot.services import dues, dues_ledger
-from bot.services.drafts import clear_draft, get_draft, save_draft
+from bot.services.drafts import clear_draft
 from bot.services.dues import (
     A_ADJUST_KIND,
     A_ADJUST_MONTH,
@@ -60,7 +72,7 @@ from bot.services.dues import (
     A_SETTINGS,
     ADMIN_BUTTONS,
 )
-from storage.models import Draft
+from bot.steps import SUBMIT, Ask, Form, Invalid, Local, Step
 from storage.models.dues import AdjustmentKind, DeclarationReview, Rounding
 
 FLOW = "dues_admin"
@@ -70,10 +82,6 @@ PENDING_SHOWN = 10
 
 def _to_menu(turn: Turn, branch_id: int) -> tuple[Button, ...]:
     return (Button(turn.text("common.back"), data=A_BRANCH.data(branch_id)),)
-
-
-def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn.text("common.cancel"), data=A_CANCEL.data()),)
 
 
 # --- the menu ---------------------------------------------------------------------------------------
@@ -284,22 +292,6 @@ async def _officer_view(turn: Turn, member_id: int, action: str) -> dues.MemberD
     )
 
 
-def _record_screen(turn: Turn, view: dues.MemberDuesView, chosen: set[date]) -> Reply:
-    choices = sorted(set(view.overview.reportable) | set(view.overview.quarter))
-    rows = list(rows_of(month_buttons(turn, choices, chosen, A_RECORD_MONTH, view.member_id), 4))
-    rows.append(
-        (
-            Button(turn.text("dues.btn.save"), data=A_RECORD_SAVE.data(view.member_id)),
-            Button(turn.text("common.cancel"), data=A_CANCEL.data()),
-        )
-    )
-    text = turn.text("dues.admin.record_ask", name=view.name)
-    if chosen:
-        total = total_of(view.overview.amounts, chosen)
-        text += "\n" + turn.text("dues.chosen", months=months(turn, sorted(chosen)), total=money(total))
-    return screen(text, tuple(rows))
-
-
 async def _a_record(turn: Turn, args: tuple[Any, ...]) -> Reply:
     view = await _officer_view(turn, args[0], "dues.record")
     back = (_to_menu(turn, view.branch_id),)
@@ -307,50 +299,7 @@ async def _a_record(turn: Turn, args: tuple[Any, ...]) -> Reply:
         return screen(turn.text("dues.admin.no_declaration"), back)
     if not view.overview.reportable and not view.overview.quarter:
         return screen(turn.text("dues.admin.nothing_due", name=view.name), back)
-    await save_draft(
-        turn.session, turn.actor.person_id, FLOW, "record", {"member": view.member_id, "months": []}
-    )
-    return _record_screen(turn, view, set())
-
-
-async def _admin_draft(turn: Turn, step: str, member_id: int) -> Draft | None:
-    draft = await get_draft(turn.session, turn.actor.person_id, FLOW)
-    if draft is None or draft.step != step or draft.data.get("member") != member_id:
-        return None
-    return draft
-
-
-async def _a_record_toggle(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    view = await _officer_view(turn, args[0], "dues.record")
-    draft = await _admin_draft(turn, "record", view.member_id)
-    chosen_month = dues.month_of_code(args[1])
-    if draft is None or chosen_month is None or chosen_month not in view.overview.amounts:
-        return stale(turn.language)
-    chosen = (set(from_codes(draft.data["months"])) & set(view.overview.amounts)) ^ {chosen_month}
-    await save_draft(
-        turn.session, turn.actor.person_id, FLOW, "record", {**draft.data, "months": codes(sorted(chosen))}
-    )
-    return _record_screen(turn, view, chosen)
-
-
-async def _a_record_save(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    member_id = args[0]
-    draft = await _admin_draft(turn, "record", member_id)
-    if draft is None:
-        return already_done(turn.language)
-    chosen = from_codes(draft.data["months"])
-    if not chosen:
-        return Reply(toast=turn.text("dues.pick_month"))
-    await clear_draft(turn.session, turn.actor.person_id, FLOW)
-    try:
-        outcome = await dues.record_in_person(
-            turn.session, member_id=member_id, months=chosen, actor=turn.actor, now=turn.now
-        )
-    except dues.DuesRefused as refused:
-        return screen(error_text(turn, refused))
-    return screen(
-        turn.text("dues.admin.recorded", months=months(turn, outcome.months), total=money(outcome.total))
-    )
+    return await FORM.start(turn, {"member": view.member_id, "months": []}, "record")
 
 
 async def _a_adjust(turn: Turn, args: tuple[Any, ...]) -> Reply:
@@ -391,8 +340,7 @@ async def _a_adjust_kind(turn: Turn, args: tuple[Any, ...]) -> Reply:
     view, chosen = await _adjustable_month(turn, args)
     step = "adj_amount" if kind is AdjustmentKind.REDUCED else "adj_reason"
     data = {"member": view.member_id, "month": dues.month_code(chosen), "kind": kind.value}
-    await save_draft(turn.session, turn.actor.person_id, FLOW, step, data)
-    return _question(turn, step)
+    return await FORM.start(turn, data, step)
 
 
 async def _a_category(turn: Turn, args: tuple[Any, ...]) -> Reply:
@@ -436,9 +384,7 @@ async def _a_override_category(turn: Turn, args: tuple[Any, ...]) -> Reply:
         raise dues.DuesStale()
     view = await _officer_view(turn, args[0], "dues.review")
     if dues.needs_base(category):
-        data = {"member": view.member_id, "category": category}
-        await save_draft(turn.session, turn.actor.person_id, FLOW, "ovr_base", data)
-        return _question(turn, "ovr_base", category)
+        return await FORM.start(turn, {"member": view.member_id, "category": category}, "ovr_base")
     return await _override(turn, view.member_id, category, None)
 
 
@@ -446,7 +392,6 @@ async def _override(turn: Turn, member_id: int, category: str, base: Decimal | N
     _, _, result = await dues.review_declaration(
         turn.session, member_id=member_id, actor=turn.actor, now=turn.now, category=category, base=base
     )
-    await clear_draft(turn.session, turn.actor.person_id, FLOW)
     return screen(turn.text("dues.admin.decl_overridden") + "\n" + explain(turn, result))
 
 
@@ -504,8 +449,7 @@ async def _a_quarterly(turn: Turn, args: tuple[Any, ...]) -> Reply:
 async def _setting_input(turn: Turn, branch_id: int, step: str) -> Reply:
     # Checked now, and again when the value arrives.
     await dues.branch_settings(turn.session, branch_id=branch_id, actor=turn.actor)
-    await save_draft(turn.session, turn.actor.person_id, FLOW, step, {"branch": branch_id})
-    return _question(turn, step)
+    return await FORM.start(turn, {"branch": branch_id}, step)
 
 
 async def _a_day(turn: Turn, args: tuple[Any, ...]) -> Reply:
@@ -516,9 +460,181 @@ async def _a_farmer(turn: Turn, args: tuple[Any, ...]) -> Reply:
     return await _setting_input(turn, args[0], "set_farmer")
 
 
-async def _a_cancel(turn: Turn, args: tuple[Any, ...]) -> Reply:
-    await clear_draft(turn.session, turn.actor.person_id, FLOW)
-    return screen(turn.text("common.cancelled"))
+# --- the form: what the menu asks the secretary to answer ----------------------------------------------
+
+
+async def _record_view(ask: Ask) -> dues.MemberDuesView:
+    return await ask.once("view", lambda: _officer_view(ask.turn, ask.data["member"], "dues.record"))
+
+
+async def _record_text(ask: Ask) -> str:
+    view = await _record_view(ask)
+    return chosen_text(ask, ask.text("dues.admin.record_ask", name=view.name), view.overview.amounts)
+
+
+async def _record_rows(ask: Ask) -> Rows:
+    view = await _record_view(ask)
+    choices = sorted(set(view.overview.reportable) | set(view.overview.quarter))
+    ticked = chosen(ask.data, view.overview.amounts)
+    rows = rows_of(month_buttons(ask.turn, choices, ticked, A_RECORD_MONTH, view.member_id), 4)
+    return (*rows, (Button(ask.text("dues.btn.save"), data=A_RECORD_SAVE.data(view.member_id)),))
+
+
+def _same_member(ask: Ask, member_id: int) -> None:
+    """A month or 保存 button of another member's record screen (an older message) is stale."""
+    if member_id != ask.data["member"]:
+        raise Invalid("error.stale_button")
+
+
+async def _toggle_record(ask: Ask, member_id: int, code: int) -> None:
+    _same_member(ask, member_id)
+    toggle(ask.data, (await _record_view(ask)).overview.amounts, code)
+
+
+def _save_record(ask: Ask, member_id: int) -> str:
+    _same_member(ask, member_id)
+    if not ask.data["months"]:
+        raise Invalid("dues.pick_month")
+    return SUBMIT
+
+
+async def _record(ask: Ask) -> Reply:
+    turn = ask.turn
+    outcome = await dues.record_in_person(
+        turn.session,
+        member_id=ask.data["member"],
+        months=from_codes(ask.data["months"]),
+        actor=turn.actor,
+        now=turn.now,
+    )
+    return screen(
+        turn.text("dues.admin.recorded", months=months(turn, outcome.months), total=money(outcome.total))
+    )
+
+
+def _adjusted_month(ask: Ask) -> date:
+    chosen_month = dues.parse_month_code(ask.data["month"])
+    assert chosen_month is not None  # (written by the month button, checked then)
+    return chosen_month
+
+
+async def _parse_reduction(ask: Ask, text: str) -> str:
+    """The reduced amount, refused at once when it is above the month's standard amount."""
+    turn = ask.turn
+    with refused():
+        amount = dues.parse_money(text)
+        await dues.check_reduction(
+            turn.session,
+            member_id=ask.data["member"],
+            month=_adjusted_month(ask),
+            amount=amount,
+            actor=turn.actor,
+            now=turn.now,
+        )
+    return str(amount)
+
+
+async def _adjust(ask: Ask) -> Reply:
+    turn, data = ask.turn, ask.data
+    chosen_month = _adjusted_month(ask)
+    result = await dues.adjust_month(
+        turn.session,
+        member_id=data["member"],
+        month=chosen_month,
+        kind=data["kind"],
+        reduced_amount=Decimal(data["amount"]) if data.get("amount") else None,
+        reason=data["adj_reason"],
+        actor=turn.actor,
+        now=turn.now,
+    )
+    amount = money(result.amount) if result else "—"
+    return screen(
+        turn.text(f"dues.admin.adjusted_{data['kind']}", month=month(turn, chosen_month), amount=amount)
+    )
+
+
+async def _override_base(ask: Ask) -> Reply:
+    return await _override(ask.turn, ask.data["member"], ask.data["category"], base_of(ask.data))
+
+
+async def _set(ask: Ask) -> Reply:
+    """A typed setting: the reminder day, or what a farmer member pays a month."""
+    values: dict[str, Any] = (
+        {"reminder_day": int(ask.data["set_day"])}
+        if ask.step == "set_day"
+        else {"farmer_amount": Decimal(ask.data["set_farmer"])}
+    )
+    turn = ask.turn
+    settings = await dues.update_settings(
+        turn.session, branch_id=ask.data["branch"], actor=turn.actor, now=turn.now, **values
+    )
+    return _settings_screen(turn, settings)
+
+
+_SUBMITS = {
+    "record": _record,
+    "adj_reason": _adjust,
+    "ovr_base": _override_base,
+    "set_day": _set,
+    "set_farmer": _set,
+}
+
+
+async def _submit(ask: Ask) -> Reply:
+    """The last answer of whichever task the menu started; a refusal asks that step again."""
+    with refused():
+        return await _SUBMITS[ask.step](ask)
+
+
+FORM = Form(
+    FLOW,
+    ADMIN_BUTTONS,
+    [
+        Step(
+            "record",
+            _record_text,
+            rows=_record_rows,
+            locals=(
+                Local(A_RECORD_MONTH.name, _toggle_record, A_RECORD_MONTH.fields),
+                Local(A_RECORD_SAVE.name, _save_record, A_RECORD_SAVE.fields),
+            ),
+        ),
+        Step(
+            "adj_amount",
+            "dues.admin.ask_adj_amount",
+            parse=_parse_reduction,
+            store=lambda ask, amount: ask.data.update(amount=amount),
+            next="adj_reason",
+        ),
+        Step(
+            "adj_reason",
+            "dues.admin.ask_adj_reason",
+            parse=lambda ask, text: text,  # checked by the service when it is recorded
+            next=SUBMIT,
+            back=lambda ask: "adj_amount" if ask.data["kind"] == AdjustmentKind.REDUCED else None,
+        ),
+        Step(
+            "ovr_base",
+            base_prompt,
+            parse=parse_base,
+            store=lambda ask, base: ask.data.update(base=base),
+            next=SUBMIT,
+        ),
+        Step("set_day", "dues.admin.ask_set_day", parse=typed(dues.parse_reminder_day), next=SUBMIT),
+        Step(
+            "set_farmer",
+            "dues.admin.ask_set_farmer",
+            parse=typed(dues.parse_farmer_amount),
+            next=SUBMIT,
+        ),
+    ],
+    None,
+    submit=_submit,
+    again="/duesadmin",
+    back_action="bk",
+    cancel_action=A_CANCEL.name,
+    edit_action="ed",
+)
 
 
 _ACTIONS = {
@@ -532,8 +648,6 @@ _ACTIONS = {
     "xl": _a_export,
     "mem": _a_members,
     "rec": _a_record,
-    "rm": _a_record_toggle,
-    "rok": _a_record_save,
     "adj": _a_adjust,
     "am": _a_adjust_month,
     "ak": _a_adjust_kind,
@@ -547,7 +661,6 @@ _ACTIONS = {
     "day": _a_day,
     "frm": _a_farmer,
     "nag": _a_nag,
-    "no": _a_cancel,
 }
 
 
@@ -556,7 +669,12 @@ async def on_button(turn: Turn) -> Reply:
     press = ADMIN_BUTTONS.decode(turn.inbound.data)
     if press is None:
         return stale(turn.language)
+    if press.action == A_RECORD_SAVE.name and await FORM.draft(turn) is None:
+        return already_done(turn.language)  # 保存 tapped twice: recorded once
     try:
+        answered = await FORM.on_button(turn)
+        if answered is not None:
+            return answered
         return await _ACTIONS[press.action](turn, press.args)
     except dues.DuesNotAllowed:
         return denied(turn.language)
@@ -566,79 +684,13 @@ async def on_button(turn: Turn) -> Reply:
         return screen(error_text(turn, error))
 
 
-def _question(turn: Turn, step: str, category: str | None = None) -> Reply:
-    if step == "ovr_base" and category:
-        return screen(turn.text(f"dues.ask_base.{category}"), (_cancel_row(turn),))
-    return screen(turn.text(f"dues.admin.ask_{step}"), (_cancel_row(turn),))
-
-
 async def on_input(turn: Turn) -> Reply:
-    """Typed answers of the secretary: a reduced amount, a reason, an overriding base, a setting."""
-    draft = turn.draft
-    assert draft is not None
-    text, data = turn.inbound.text, draft.data
-    if text is None:
-        return _again(turn, draft, turn.text("dues.use_buttons"))
+    """Typed answers of the secretary's form; a lost right or a member gone ends the form."""
     try:
-        return await _take(turn, draft, text)
+        return await FORM.on_input(turn)
     except dues.DuesNotAllowed:
         await clear_draft(turn.session, turn.actor.person_id, FLOW)
         return denied(turn.language)
     except dues.DuesStale:
         await clear_draft(turn.session, turn.actor.person_id, FLOW)
         return stale(turn.language)
-    except (dues.DuesRefused, RuleInputError) as error:
-        return _again(turn, draft, error_text(turn, error), data.get("category"))
-
-
-def _again(turn: Turn, draft: Draft, why: str, category: str | None = None) -> Reply:
-    if draft.step == "record":
-        return screen(f"{why}", (_cancel_row(turn),), edit=False)
-    [asked] = _question(turn, draft.step, category).screens
-    return screen(f"{why}\n{asked.text}", asked.buttons, edit=False)
-
-
-async def _take(turn: Turn, draft: Draft, text: str) -> Reply:
-    session, data, person_id = turn.session, draft.data, turn.actor.person_id
-    if draft.step == "adj_amount":
-        amount = dues.parse_money(text)
-        chosen = dues.parse_month_code(data["month"])
-        assert chosen is not None
-        await dues.check_reduction(
-            session, member_id=data["member"], month=chosen, amount=amount, actor=turn.actor, now=turn.now
-        )
-        await save_draft(session, person_id, FLOW, "adj_reason", {**data, "amount": str(amount)})
-        return _question(turn, "adj_reason")
-    if draft.step == "adj_reason":
-        chosen = dues.parse_month_code(data["month"])
-        assert chosen is not None
-        result = await dues.adjust_month(
-            session,
-            member_id=data["member"],
-            month=chosen,
-            kind=data["kind"],
-            reduced_amount=Decimal(data["amount"]) if data.get("amount") else None,
-            reason=text,
-            actor=turn.actor,
-            now=turn.now,
-        )
-        await clear_draft(session, person_id, FLOW)
-        amount = money(result.amount) if result else "—"
-        return screen(
-            turn.text(f"dues.admin.adjusted_{data['kind']}", month=month(turn, chosen), amount=amount)
-        )
-    if draft.step == "ovr_base":
-        return await _override(
-            turn, data["member"], data["category"], dues.parse_base(data["category"], text)
-        )
-    if draft.step in ("set_day", "set_farmer"):
-        if draft.step == "set_day":
-            values: dict[str, Any] = {"reminder_day": dues.parse_reminder_day(text)}
-        else:
-            values = {"farmer_amount": dues.parse_farmer_amount(text)}
-        settings = await dues.update_settings(
-            session, branch_id=data["branch"], actor=turn.actor, now=turn.now, **values
-        )
-        await clear_draft(session, person_id, FLOW)
-        return _settings_screen(turn, settings)
-    return _again(turn, draft, turn.text("dues.use_buttons"))

@@ -1,8 +1,10 @@
-"""What the dues screens of members and secretaries share: amounts, months, the rule's explanation."""
+"""What the dues screens and forms of members and secretaries share: amounts, months, the rule's
+explanation, the category buttons and the typed base, refusals as the step engine's answers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -11,6 +13,7 @@ from bot.dialog import Button, Reply, Screen
 from bot.rules.dues import DuesCategory, DuesResult
 from bot.rules.errors import DuesInputError, RuleInputError
 from bot.services import dues
+from bot.steps import Ask, Invalid, Option
 
 CATEGORIES = list(DuesCategory)
 CATEGORY_VALUES = frozenset(c.value for c in CATEGORIES)
@@ -55,15 +58,88 @@ def total_of(amounts: dict[date, Decimal | None], chosen: Sequence[date] | set[d
     return sum((amounts.get(m) or Decimal("0") for m in chosen), Decimal("0.00"))
 
 
+def refusal(error: Exception) -> Invalid:
+    """A dues refusal or a typed value a rule turned down, as the step engine's invalid answer."""
+    if isinstance(error, dues.DuesRefused):
+        return Invalid(error.key, **error.params)
+    if isinstance(error, DuesInputError):
+        return Invalid(error.key)
+    if isinstance(error, RuleInputError):
+        return Invalid(f"dues.{error.key}")
+    raise error
+
+
+@contextmanager
+def refused() -> Iterator[None]:
+    """Inside: a dues refusal, or typed text a rule turned down, becomes the engine's invalid answer."""
+    try:
+        yield
+    except (dues.DuesRefused, RuleInputError) as error:
+        raise refusal(error) from None
+
+
+def typed(parse: Callable[[str], object]) -> Callable[[Ask, str], str]:
+    """A step's parser from a rule's parser of typed text (the value kept as text in the draft)."""
+
+    def run(ask: Ask, text: str) -> str:
+        with refused():
+            return str(parse(text))
+
+    return run
+
+
 def error_text(turn: Turn, error: Exception) -> str:
     """The catalogue message of a refusal or of a typed value a rule turned down."""
-    if isinstance(error, dues.DuesRefused):
-        return turn.text(error.key, **error.params)
-    if isinstance(error, DuesInputError):
-        return turn.text(error.key)
-    if isinstance(error, RuleInputError):
-        return turn.text(f"dues.{error.key}")
-    raise error
+    why = refusal(error)
+    return turn.text(why.key, **why.params)
+
+
+# --- what the member's declaration and the secretary's override both ask ------------------------------
+
+
+def category_options(ask: Ask) -> list[Option]:
+    return [Option(c.value, ask.text(f"dues.btn.cat.{c.value}")) for c in CATEGORIES]
+
+
+def base_prompt(ask: Ask) -> str:
+    """The base question of the category chosen (wages, annual salary, income or pension)."""
+    return ask.text(f"dues.ask_base.{ask.data['category']}")
+
+
+def parse_base(ask: Ask, text: str) -> str:
+    """A typed base for the chosen category, or the rule's reason it is refused."""
+    with refused():
+        return str(dues.parse_base(ask.data["category"], text))
+
+
+def base_of(data: dict[str, object]) -> Decimal | None:
+    base = data.get("base")
+    return Decimal(str(base)) if base else None
+
+
+# --- months chosen by toggles (the member's report, the secretary's record in person) -----------------
+
+
+def chosen(data: dict[str, object], amounts: dict[date, Decimal | None]) -> set[date]:
+    """The months ticked in a draft that can still be paid."""
+    return set(from_codes(data.get("months") or [])) & set(amounts)  # type: ignore[arg-type]
+
+
+def toggle(data: dict[str, object], amounts: dict[date, Decimal | None], code: int) -> None:
+    """Tick or untick one month; a month that cannot be paid (any more) is a stale button."""
+    month_ = dues.month_of_code(code)
+    if month_ is None or month_ not in amounts:
+        raise Invalid("error.stale_button")
+    data["months"] = codes(sorted(chosen(data, amounts) ^ {month_}))
+
+
+def chosen_text(ask: Ask, question: str, amounts: dict[date, Decimal | None]) -> str:
+    """The months question, with what is ticked so far and its total."""
+    picked = chosen(ask.data, amounts)
+    if not picked:
+        return question
+    total = money(total_of(amounts, picked))
+    return question + "\n" + ask.text("dues.chosen", months=months(ask.turn, sorted(picked)), total=total)
 
 
 def explain(turn: Turn, result: DuesResult | None) -> str:

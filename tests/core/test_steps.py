@@ -19,7 +19,7 @@ from bot.callbacks import Callbacks, Int
 from bot.conversation import Conversation, Feature, Sender, Turn
 from bot.dialog import Button, Inbound, Media, Reply
 from bot.i18n import Catalogue, MissingMessage
-from bot.steps import CONFIRM, EDITING, EXIT, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
+from bot.steps import CONFIRM, EDITING, EXIT, SUBMIT, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
 from storage.models import Account, Draft
 from tests.harness import BotHarness
 
@@ -181,6 +181,35 @@ async def _press_bag(turn: Turn) -> Reply:
     return await BAG_FORM.on_button(turn) or Reply(toast=turn.text("error.stale_button"))
 
 
+# A form without a check screen: its one answer is submitted at once (`SUBMIT`).
+QUICK = Callbacks("qk")
+
+
+async def _send_word(ask: Ask) -> Reply:
+    if ask.data["word"] == "late":
+        raise Invalid("toy.too_late")  # refused at submission: the step is asked again
+    SUBMITTED.append({"word": ask.data["word"], "step": ask.step})
+    return ask.turn.say("toy.done")
+
+
+QUICK_FORM = Form(
+    "quick",
+    QUICK,
+    [Step("word", "toy.ask.word", parse=lambda ask, text: text.strip() or _bad("toy.bad_word"), next=SUBMIT)],
+    None,
+    submit=_send_word,
+    again="/quick",
+)
+
+
+async def _open_quick(turn: Turn) -> Reply:
+    return await QUICK_FORM.start(turn)
+
+
+async def _press_quick(turn: Turn) -> Reply:
+    return await QUICK_FORM.on_button(turn) or Reply(toast=turn.text("error.stale_button"))
+
+
 async def _open(turn: Turn) -> Reply:
     return await FORM.resume(turn) or await FORM.start(turn, {"started": True})
 
@@ -191,9 +220,9 @@ async def _press(turn: Turn) -> Reply:
 
 FEATURE = Feature(
     name="toy",
-    commands={"toy": _open, "bag": _open_bag},
-    buttons={"toy": _press, "bag": _press_bag},
-    forms={"toy": FORM.on_input, "bag": BAG_FORM.on_input},
+    commands={"toy": _open, "bag": _open_bag, "quick": _open_quick},
+    buttons={"toy": _press, "bag": _press_bag, "qk": _press_quick},
+    forms={"toy": FORM.on_input, "bag": BAG_FORM.on_input, "quick": QUICK_FORM.on_input},
 )
 _people = itertools.count(1)
 
@@ -328,6 +357,21 @@ async def test_cancel_exit_close_and_stale(harness: BotHarness) -> None:
     await you.press("blue")
     assert "toy.closed" in await you.say("quit")
     assert (await _draft(harness, you)) is None
+
+
+async def test_a_form_without_a_check_submits_its_last_answer(harness: BotHarness) -> None:
+    you = Person(_core(harness))
+    assert "toy.ask.word" in _text(await you.do(Inbound(command="quick")))
+    cancel = you.shown[-1]
+    assert "toy.bad_word" in await you.say(" ")
+    # Refused when submitted: the reason above the same question, the form still open.
+    assert "toy.too_late\ntoy.ask.word" in await you.say("late")
+    assert (await _draft(harness, you, "quick")).step == "word"
+    assert "toy.done" in await you.say("soon")
+    assert SUBMITTED[-1] == {"word": "soon", "step": "word"}
+    assert (await _draft(harness, you, "quick")) is None
+    assert "已经处理过了" in _text(await you.do(Inbound(data=cancel)))  # its 取消, after the submission
+    assert "这个按钮已失效" in _text(await you.do(Inbound(data="qk:sub")))  # no 提交 in such a form
 
 
 async def test_an_expired_draft_is_dropped_with_one_message(harness: BotHarness) -> None:
