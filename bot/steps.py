@@ -17,6 +17,11 @@ not offered, no draft at all) is stale: the person is told so and shown where th
 While one answer is changed from the confirmation (修改), answering it returns to the confirmation,
 unless the next step belongs to the same answer (`part_of`: the month after the year of a birth date,
 the payer's name after "someone else paid"); 返回 also leads back to the confirmation.
+
+A form may have no confirmation (a `Confirm` without a prompt): the answer that completes it submits
+it at once, and a submission refused with `Invalid` asks that last question again under the reason.
+This suits a form of one question whose answer is the whole message (a leave reason): a check screen
+would only repeat what was just typed.
 """
 
 from __future__ import annotations
@@ -130,9 +135,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Confirm:
-    """The last screen: what was entered, 提交, a 修改 button per answer, 返回 and 取消."""
+    """The last screen: what was entered, 提交, a 修改 button per answer, 返回 and 取消. Without a prompt
+    there is no such screen: the form is submitted as soon as its last answer is given."""
 
-    prompt: str | Callable[[Ask], Any]
+    prompt: str | Callable[[Ask], Any] | None
     submit: Callable[[Ask], Awaitable[Reply]]  # Invalid: incomplete, the check stays; else the draft goes
     params: Callable[[Ask], Any] | None = None
     back: str | Callable[[Ask], Any] | None = None
@@ -140,7 +146,13 @@ class Confirm:
     # Invalid; without it, input there is answered "please use the buttons".
     receive: Callable[[Ask, Inbound], Any] | None = None
     submit_action: str = "sub"
+    submit_label: str = "steps.submit"  # the submit button's catalogue key (发布 for what goes to everyone)
     edits_per_row: int = 3
+
+    @property
+    def shown(self) -> bool:
+        """Whether the form ends on this check screen (else its last answer submits it)."""
+        return self.prompt is not None
 
 
 async def _call(function: Callable[..., Any] | None, *args: Any, default: Any = None) -> Any:
@@ -171,7 +183,7 @@ class Form:
         steps: Sequence[Step],
         confirm: Confirm,
         *,
-        again: str,
+        again: str | Callable[[Turn], str],
         first: str | None = None,
         expires: timedelta | None = timedelta(days=30),
         exit: Callable[[Turn], Awaitable[Reply]] | None = None,
@@ -183,26 +195,33 @@ class Form:
         self.codec = codec
         self.steps: dict[str, Step] = {}
         self.confirm = confirm
-        self.again = again  # how to start the form again (a command), said when it is cancelled or expired
+        # How to start the form again (a command, or a text in the person's language), said when it is
+        # cancelled or expired.
+        self.again = again
         self.first = first or steps[0].name
         self.expires = expires
         self.exit = exit
         self.back = _declare(codec, back_action, Word)
         self.cancel = _declare(codec, cancel_action)
-        self.edit = _declare(codec, edit_action, Word)
-        self.submit = _declare(codec, confirm.submit_action)
         # action name -> (what it does, the step it belongs to, the local button if one)
         self._routes: dict[str, tuple[str, str | None, Local | None]] = {
             self.back.name: ("back", None, None),
             self.cancel.name: ("cancel", None, None),
-            self.edit.name: ("edit", None, None),
-            self.submit.name: ("submit", None, None),
         }
+        self.edit: Action | None = None
+        self.submit: Action | None = None
+        if confirm.shown:  # a form without a check has no 提交 and no 修改 buttons
+            self.edit = _declare(codec, edit_action, Word)
+            self.submit = _declare(codec, confirm.submit_action)
+            self._routes[self.edit.name] = ("edit", None, None)
+            self._routes[self.submit.name] = ("submit", None, None)
         self._option_actions: dict[str, Action] = {}
         self._edit_actions: dict[str, Action] = {}
         for step in steps:
             if step.name in self.steps or step.name in (CONFIRM, EXIT) or len(step.name) > 24:
                 raise ValueError(f"{name}: bad or repeated step name {step.name!r}")
+            if step.field is not None and not confirm.shown:
+                raise ValueError(f"{name}: {step.name!r} has a 修改 button but the form has no check")
             self.steps[step.name] = step
             routes: list[tuple[str, str, Local | None, tuple[Field, ...]]] = []
             if step.options is not None:
@@ -305,7 +324,7 @@ class Form:
         if target is None:
             await self._save(turn, step_name, ask.data)
             return await self._show(turn, step_name, ask.data, pressed=True)
-        return await self._move(turn, step, ask, target, pressed=True)
+        return await self._move(turn, draft, step, ask, target, pressed=True)
 
     async def on_input(self, turn: Turn) -> Reply:
         """Typed text, a shared contact, a photo or file sent while this form is the open one."""
@@ -366,7 +385,10 @@ class Form:
     # -- the engine ------------------------------------------------------------------------------------
 
     def _known(self, step: str) -> bool:
-        return step == CONFIRM or step in self.steps
+        return (step == CONFIRM and self.confirm.shown) or step in self.steps
+
+    def _again_text(self, turn: Turn) -> str:
+        return self.again if isinstance(self.again, str) else self.again(turn)
 
     def _expired(self, turn: Turn, draft: Draft) -> bool:
         return self.expires is not None and turn.now - draft.updated_at > self.expires
@@ -375,7 +397,7 @@ class Form:
         """A draft left too long (or from an older version of the form): dropped, and said so."""
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         days = self.expires.days if self.expires is not None else 0
-        text = turn.text("steps.expired", days=days, again=self.again)
+        text = turn.text("steps.expired", days=days, again=self._again_text(turn))
         return Reply(screens=(Screen(text, remove_keyboard=turn.inbound.data is None),), edit=True)
 
     async def _save(self, turn: Turn, step: str, data: dict[str, Any]) -> None:
@@ -395,7 +417,7 @@ class Form:
     async def _cancel(self, turn: Turn, draft: Draft) -> Reply:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         step = self.steps.get(draft.step)
-        text = turn.text("steps.cancelled", again=self.again)
+        text = turn.text("steps.cancelled", again=self._again_text(turn))
         screen = Screen(text, remove_keyboard=step is not None and step.contact is not None)
         return Reply(screens=(screen,), edit=turn.inbound.data is not None)
 
@@ -427,7 +449,7 @@ class Form:
         if target == EXIT:
             await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
             if self.exit is None:
-                return turn.say("steps.cancelled", again=self.again)
+                return turn.say("steps.cancelled", again=self._again_text(turn))
             return await self.exit(turn)
         if target == CONFIRM:
             ask.data.pop(EDITING, None)
@@ -447,13 +469,17 @@ class Form:
             return await self._again(turn, draft, why, pressed=pressed)
         except Closed as end:
             return await self._close(turn, draft, end, pressed=pressed)
-        return await self._move(turn, step, ask, target, pressed=pressed)
+        return await self._move(turn, draft, step, ask, target, pressed=pressed)
 
-    async def _move(self, turn: Turn, step: Step, ask: Ask, target: str, *, pressed: bool) -> Reply:
+    async def _move(
+        self, turn: Turn, draft: Draft, step: Step, ask: Ask, target: str, *, pressed: bool
+    ) -> Reply:
         """Go on from an answered step: to ``target``, or back to the confirmation while changing one
-        answer (unless ``target`` is part of the same answer)."""
+        answer (unless ``target`` is part of the same answer); a form without a check is submitted."""
         if target != CONFIRM and target not in self.steps:
             raise ValueError(f"{self.name}: no step {target!r}")
+        if target == CONFIRM and not self.confirm.shown:
+            return await self._submit_answers(turn, draft, Ask(turn, ask.data, CONFIRM), pressed=pressed)
         if ask.data.get(EDITING) and (target == CONFIRM or self.steps[target].part_of is None):
             target = CONFIRM
         if target == CONFIRM:
@@ -470,13 +496,17 @@ class Form:
     async def _submit(self, turn: Turn, draft: Draft) -> Reply:
         """提交: the draft is dropped with the submission, so a second tap finds nothing and changes
         nothing; a submission refused as incomplete (`Invalid`) keeps the form open at its check."""
-        ask = Ask(turn, dict(draft.data), CONFIRM)
+        return await self._submit_answers(turn, draft, Ask(turn, dict(draft.data), CONFIRM), pressed=True)
+
+    async def _submit_answers(self, turn: Turn, draft: Draft, ask: Ask, *, pressed: bool) -> Reply:
+        """Submit ``ask.data``; refused (`Invalid`), the draft stays as it was (at its check, or at the last
+        question of a form without one) and the reason is said above it."""
         try:
             reply = await self.confirm.submit(ask)
         except Invalid as why:
-            return await self._again(turn, draft, why, pressed=True)
+            return await self._again(turn, draft, why, pressed=pressed)
         except Closed as end:
-            return await self._close(turn, draft, end, pressed=True)
+            return await self._close(turn, draft, end, pressed=pressed)
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         return reply
 
@@ -516,8 +546,9 @@ class Form:
         has_back = await self._back_target(ask) is not None
         rows: list[tuple[Button, ...]] = []
         if step_name == CONFIRM:
+            assert self.confirm.prompt is not None and self.submit is not None and self.edit is not None
             text = await self._prompt(ask, self.confirm.prompt, self.confirm.params)
-            rows.append((Button(turn.text("steps.submit"), data=self.submit.data()),))
+            rows.append((Button(turn.text(self.confirm.submit_label), data=self.submit.data()),))
             edits = []
             for name in await self._editable(ask):
                 step = self.steps[name]
