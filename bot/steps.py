@@ -20,7 +20,9 @@ the payer's name after "someone else paid"); 返回 also leads back to the confi
 
 A short form may end without a confirmation: a step (or a local button) going to `SUBMIT` submits
 the answers at once, as 提交 would (a typed value it refuses asks that step again under the reason).
-A form with no `Confirm` at all ends that way on every path.
+A form with no `Confirm` at all (or a `Confirm` without a prompt: its `submit` is then the form's) ends
+that way on every path: this suits a form of one question whose answer is the whole message (a leave
+reason), where a check screen would only repeat what was just typed.
 """
 
 from __future__ import annotations
@@ -140,9 +142,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Confirm:
-    """The last screen: what was entered, 提交, a 修改 button per answer, 返回 and 取消."""
+    """The last screen: what was entered, 提交, a 修改 button per answer, 返回 and 取消. Without a prompt
+    there is no such screen: the form is submitted as soon as its last answer is given (as if it had no
+    `Confirm` and ``submit`` were the form's own; see the module's doc)."""
 
-    prompt: str | Callable[[Ask], Any]
+    prompt: str | Callable[[Ask], Any] | None
     submit: Callable[[Ask], Awaitable[Reply]]  # Invalid: incomplete, the check stays; else the draft goes
     params: Callable[[Ask], Any] | None = None
     back: str | Callable[[Ask], Any] | None = None
@@ -150,6 +154,7 @@ class Confirm:
     # Invalid; without it, input there is answered "please use the buttons".
     receive: Callable[[Ask, Inbound], Any] | None = None
     submit_action: str = "sub"
+    submit_label: str = "steps.submit"  # the submit button's catalogue key (发布 for what goes to everyone)
     edits_per_row: int = 3
 
 
@@ -191,6 +196,8 @@ class Form:
         edit_action: str = "ed",
     ) -> None:
         self.name = name
+        if confirm is not None and confirm.prompt is None:  # no check screen: the last answer submits
+            submit, confirm = submit or confirm.submit, None
         self.codec = codec
         self.steps: dict[str, Step] = {}
         self.confirm = confirm
@@ -221,6 +228,8 @@ class Form:
         for step in steps:
             if step.name in self.steps or step.name in (CONFIRM, EXIT, SUBMIT) or len(step.name) > 24:
                 raise ValueError(f"{name}: bad or repeated step name {step.name!r}")
+            if step.field is not None and confirm is None:
+                raise ValueError(f"{name}: {step.name!r} has a 修改 button but the form has no check")
             self.steps[step.name] = step
             routes: list[tuple[str, str, Local | None, tuple[Field, ...]]] = []
             if step.options is not None:
@@ -474,7 +483,7 @@ class Form:
     async def _move(self, turn: Turn, step: Step, ask: Ask, target: str, *, pressed: bool) -> Reply:
         """Go on from an answered step: to ``target``, or back to the confirmation while changing one
         answer (unless ``target`` is part of the same answer)."""
-        if target == SUBMIT:
+        if target == SUBMIT or (target == CONFIRM and self.confirm is None):
             return await self._finish(turn, step, ask, pressed=pressed)
         if (target != CONFIRM or self.confirm is None) and target not in self.steps:
             raise ValueError(f"{self.name}: no step {target!r}")
@@ -572,7 +581,7 @@ class Form:
         if step_name == CONFIRM:
             assert self.confirm is not None and self.submit is not None
             text = await self._prompt(ask, self.confirm.prompt, self.confirm.params)
-            rows.append((Button(turn.text("steps.submit"), data=self.submit.data()),))
+            rows.append((Button(turn.text(self.confirm.submit_label), data=self.submit.data()),))
             edits = []
             for name in await self._editable(ask):
                 step = self.steps[name]

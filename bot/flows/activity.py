@@ -1,8 +1,10 @@
 """/activity: the secretary's activity-day plan, RSVPs and attendance; members' attend, leave, sign-in;
 the yearly details check (life:...). Flows over `bot.services.activity` and `bot.services.lifecycle`.
 
-Buttons are ``act:<action>:<id>[:<id>]`` and ``life:<action>:<cycle>``, declared once below; every id
-is re-checked by the service against the sender and the database. Typed answers go through drafts.
+Buttons are ``act:<action>:<id>[:<id>]`` and ``life:<action>:<cycle>``, declared in the services; every
+id is re-checked by the service against the sender and the database. Typed answers (a plan field, a leave
+reason, a new date, an excuse, what changed) are forms on the step engine (`bot.steps`), one question
+each, submitted as soon as it is answered; 取消, stale presses and expired drafts are the engine's.
 Screens a person moves between (overview, roster, history) replace the pressed message; answers to a
 reminder's buttons come as a new message, so the reminder's time and place stay readable.
 """
@@ -34,14 +36,13 @@ from bot.services.activity import (
     MARK,
     MINE,
     MOVE,
-    QUIT,
     ROSTER,
     SIGN_IN,
     Outcome,
     RsvpAnswer,
 )
-from bot.services.drafts import clear_draft, save_draft
-from bot.services.lifecycle import LIFE, LIFE_SAME, LifeOutcome
+from bot.services.lifecycle import LIFE, LIFE_CHANGED, LIFE_SAME, LifeOutcome
+from bot.steps import Ask, Confirm, Form, Invalid, Step
 from storage.models import Member, OutboxMessage, OutboxStatus
 from storage.models.activity import (
     ActivityAttendance,
@@ -56,7 +57,6 @@ FLOW_LEAVE = "activity_leave"
 FLOW_MOVE = "activity_move"
 FLOW_EXCUSE = "orglife_excuse"
 FLOW_DETAILS = "details_change"
-FLOWS = (FLOW_EDIT, FLOW_LEAVE, FLOW_MOVE, FLOW_EXCUSE, FLOW_DETAILS)
 
 # The plan's fields, in the order of their buttons (four a row).
 FIELD_BUTTONS = ("rule", "time", "place", "topic", "programme", "leads", "lost")
@@ -75,15 +75,6 @@ def _screen(text: str, rows: Rows = (), *, edit: bool = True) -> Reply:
 def _new(text: str, rows: Rows = ()) -> Reply:
     """A new message under the pressed one (which stays as it was)."""
     return _screen(text, rows, edit=False)
-
-
-def _cancel_row(turn: Turn, flow: str) -> list[list[Button]]:
-    return [[Button(turn.text("common.cancel"), data=QUIT.data(flow))]]
-
-
-def _ask_again(turn: Turn, error: RuleInputError, ask_key: str, flow: str) -> Reply:
-    """What was wrong, and the same question again with its way out."""
-    return _new(turn.text(error.key) + "\n" + turn.text(ask_key), _cancel_row(turn, flow))
 
 
 def _quiet(turn: Turn) -> QuietHours:
@@ -279,9 +270,14 @@ async def _member_reply(turn: Turn) -> Reply:
 
 
 async def on_button(turn: Turn) -> Reply:
-    """Every ``act:`` button: decode it (a forged or out-of-range one is stale), re-check in the service."""
+    """Every ``act:`` button: the forms' own go to the step engine; the others are decoded (a forged or
+    out-of-range one is stale) and re-checked in the service."""
+    for form in ACT_FORMS:
+        answered = await form.on_button(turn)
+        if answered is not None:
+            return answered
     press = ACT.decode(turn.inbound.data)
-    if press is None:
+    if press is None or press.action not in _ACTIONS:
         return stale(turn.language)
     return await _ACTIONS[press.action](turn, *press.args)
 
@@ -322,8 +318,7 @@ async def _ask_leave(turn: Turn, event_id: int) -> Reply:
     result = await activity.can_ask_leave(turn.session, turn.actor, event_id, turn.now)
     if result.outcome != Outcome.OK:
         return _tap_reply(turn, result, "leave")
-    await save_draft(turn.session, turn.actor.person_id, FLOW_LEAVE, "reason", {"event_id": event_id})
-    return _new(turn.text("activity.leave.ask"), _cancel_row(turn, FLOW_LEAVE))
+    return await LEAVE_FORM.start(turn, {"event_id": event_id}, edit=False)
 
 
 async def _sign_in(turn: Turn, event_id: int) -> Reply:
@@ -336,8 +331,7 @@ async def _edit_field(turn: Turn, branch_id: int, field_name: str) -> Reply:
         return stale(turn.language)
     if not await activity.can_edit_plan(turn.session, turn.actor, branch_id):
         return denied(turn.language)
-    await save_draft(turn.session, turn.actor.person_id, FLOW_EDIT, field_name, {"branch_id": branch_id})
-    return _new(turn.text(f"activity.ask.{field_name}"), _cancel_row(turn, FLOW_EDIT))
+    return await PLAN_FORM.start(turn, {"branch_id": branch_id}, step=field_name, edit=False)
 
 
 async def _roster_reply(turn: Turn, event_id: int) -> Reply:
@@ -367,9 +361,7 @@ async def _ask_excuse(turn: Turn, event_id: int, member_id: int) -> Reply:
         return _new(turn.text("activity.excuse.already"))
     if outcome != Outcome.OK:
         return denied(turn.language)
-    data = {"event_id": event_id, "member_id": member_id}
-    await save_draft(turn.session, turn.actor.person_id, FLOW_EXCUSE, "reason", data)
-    return _new(turn.text("activity.excuse.ask"), _cancel_row(turn, FLOW_EXCUSE))
+    return await EXCUSE_FORM.start(turn, {"event_id": event_id, "member_id": member_id}, edit=False)
 
 
 async def _ask_move(turn: Turn, event_id: int) -> Reply:
@@ -378,8 +370,7 @@ async def _ask_move(turn: Turn, event_id: int) -> Reply:
         return denied(turn.language)
     if outcome != Outcome.OK:
         return _new(turn.text("activity.stale"))
-    await save_draft(turn.session, turn.actor.person_id, FLOW_MOVE, "when", {"event_id": event_id})
-    return _new(turn.text("activity.ask.move"), _cancel_row(turn, FLOW_MOVE))
+    return await MOVE_FORM.start(turn, {"event_id": event_id}, edit=False)
 
 
 async def _ask_cancel(turn: Turn, event_id: int) -> Reply:
@@ -389,14 +380,10 @@ async def _ask_cancel(turn: Turn, event_id: int) -> Reply:
     if outcome != Outcome.OK:
         return _new(turn.text("activity.stale"))
     event = await turn.session.get(ActivityEvent, event_id)  # loaded by the check: no query
-    back = BRANCH.data(event.branch_id) if event is not None else QUIT.data("-")
-    rows = [
-        [
-            Button(turn.text("common.confirm"), data=CANCEL.data(event_id)),
-            Button(turn.text("common.back"), data=back),
-        ]
-    ]
-    return _new(turn.text("activity.cancel.ask"), rows)
+    row = [Button(turn.text("common.confirm"), data=CANCEL.data(event_id))]
+    if event is not None:
+        row.append(Button(turn.text("common.back"), data=BRANCH.data(event.branch_id)))
+    return _new(turn.text("activity.cancel.ask"), [row])
 
 
 async def _cancel_event(turn: Turn, event_id: int) -> Reply:
@@ -422,12 +409,6 @@ async def _history(turn: Turn, branch_id: int) -> Reply:
     return _screen(turn.text("activity.history.choose"), [*rows, back])
 
 
-async def _quit_flow(turn: Turn, flow: str) -> Reply:
-    if flow in FLOWS:
-        await clear_draft(turn.session, turn.actor.person_id, flow)
-    return _screen(turn.text("common.cancelled"))
-
-
 _ACTIONS = {
     BRANCH.name: _choose_branch,
     MINE.name: _mine,
@@ -442,7 +423,6 @@ _ACTIONS = {
     ASK_CANCEL.name: _ask_cancel,
     CANCEL.name: _cancel_event,
     HISTORY.name: _history,
-    QUIT.name: _quit_flow,
 }
 
 
@@ -463,8 +443,11 @@ def _life_reply(turn: Turn, outcome: LifeOutcome, ok_key: str) -> Reply:
 
 async def on_life_button(turn: Turn) -> Reply:
     """ "No change" confirms the member's details for a year; "Changed" asks what changed."""
+    answered = await DETAILS_FORM.on_button(turn)
+    if answered is not None:
+        return answered
     press = LIFE.decode(turn.inbound.data)
-    if press is None:
+    if press is None or press.action not in (LIFE_SAME.name, LIFE_CHANGED.name):
         return stale(turn.language)
     cycle = press[0]
     if press.action == LIFE_SAME.name:
@@ -473,65 +456,64 @@ async def on_life_button(turn: Turn) -> Reply:
     outcome = await lifecycle.details_change_check(turn.session, turn.actor, cycle)
     if outcome != LifeOutcome.OK:
         return _life_reply(turn, outcome, "life.details.thanks")
-    await save_draft(turn.session, turn.actor.person_id, FLOW_DETAILS, "changes", {"cycle": cycle})
-    return _new(turn.text("life.details.ask"), _cancel_row(turn, FLOW_DETAILS))
+    return await DETAILS_FORM.start(turn, {"cycle": cycle}, edit=False)
 
 
-# -- typed answers (drafts) ------------------------------------------------------------------------------
+# -- typed answers: one-question forms on the step engine ---------------------------------------------
+# Each answer is the whole message (a field's value, a reason, a date): it is submitted as soon as it is
+# typed, without a check screen that would only repeat it; a refused one is asked again under the reason.
+# The answer lives in the draft only within the event that submits it.
 
 
-async def take_plan_field(turn: Turn) -> Reply:
-    """The answer for one plan field: saved (with the plan shown again), or the question again."""
-    draft = turn.draft
-    assert draft is not None
-    step, branch_id = draft.step, int(draft.data["branch_id"])
-    ask = f"activity.ask.{step}"
-    if turn.inbound.text is None:
-        return _new(turn.text(ask), _cancel_row(turn, FLOW_EDIT))
+def _typed(ask: Ask, text: str) -> str:
+    return text
+
+
+def _refused(error: RuleInputError) -> Invalid:
+    return Invalid(error.key)
+
+
+async def _save_plan_field(ask: Ask) -> Reply:
+    """The answer for one plan field: saved, with the plan shown again."""
+    turn, branch_id = ask.turn, int(ask.data["branch_id"])
     try:
         outcome = await activity.update_plan(
-            turn.session, turn.actor, branch_id, step, turn.inbound.text, turn.now
+            turn.session, turn.actor, branch_id, ask.data["field"], ask.data["value"], turn.now
         )
     except RuleInputError as error:
-        return _ask_again(turn, error, ask, FLOW_EDIT)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_EDIT)
+        raise _refused(error) from None
     if outcome != Outcome.OK:
         return denied(turn.language)
     overview = await _overview_reply(turn, branch_id)
     return Reply(screens=(Screen(turn.text("activity.saved")), *overview.screens), edit=False)
 
 
-async def take_leave_reason(turn: Turn) -> Reply:
+async def _record_leave(ask: Ask) -> Reply:
     """The reason for a leave request; then the leave is recorded."""
-    draft = turn.draft
-    assert draft is not None
-    event_id = int(draft.data["event_id"])
-    if turn.inbound.text is None:
-        return _new(turn.text("activity.leave.ask"), _cancel_row(turn, FLOW_LEAVE))
+    turn = ask.turn
     try:
         result = await activity.answer_rsvp(
-            turn.session, turn.actor, event_id, RsvpAnswer.LEAVE, turn.now, reason=turn.inbound.text
+            turn.session,
+            turn.actor,
+            int(ask.data["event_id"]),
+            RsvpAnswer.LEAVE,
+            turn.now,
+            reason=ask.data["reason"],
         )
     except RuleInputError as error:
-        return _ask_again(turn, error, "activity.leave.ask", FLOW_LEAVE)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_LEAVE)
+        raise _refused(error) from None
     return _tap_reply(turn, result, "leave")
 
 
-async def take_move(turn: Turn) -> Reply:
+async def _move_event(ask: Ask) -> Reply:
     """The new date (and time) of one occurrence; members are told."""
-    draft = turn.draft
-    assert draft is not None
-    event_id = int(draft.data["event_id"])
-    if turn.inbound.text is None:
-        return _new(turn.text("activity.ask.move"), _cancel_row(turn, FLOW_MOVE))
+    turn, event_id = ask.turn, int(ask.data["event_id"])
     try:
         outcome, starts = await activity.move_event(
-            turn.session, turn.actor, event_id, turn.inbound.text, turn.now, _quiet(turn)
+            turn.session, turn.actor, event_id, ask.data["when"], turn.now, _quiet(turn)
         )
     except RuleInputError as error:
-        return _ask_again(turn, error, "activity.ask.move", FLOW_MOVE)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_MOVE)
+        raise _refused(error) from None
     if outcome == Outcome.OK and starts is not None:
         event = await turn.session.get(ActivityEvent, event_id)
         branch_id = event.branch_id if event else None
@@ -543,20 +525,15 @@ async def take_move(turn: Turn) -> Reply:
     return _new(turn.text("activity.stale"))
 
 
-async def take_excuse(turn: Turn) -> Reply:
+async def _record_excuse(ask: Ask) -> Reply:
     """The secretary's good reason for a member's absence that month."""
-    draft = turn.draft
-    assert draft is not None
-    event_id, member_id = int(draft.data["event_id"]), int(draft.data["member_id"])
-    if turn.inbound.text is None:
-        return _new(turn.text("activity.excuse.ask"), _cancel_row(turn, FLOW_EXCUSE))
+    turn, event_id = ask.turn, int(ask.data["event_id"])
     try:
         outcome = await activity.record_excuse(
-            turn.session, turn.actor, event_id, member_id, turn.inbound.text, turn.now
+            turn.session, turn.actor, event_id, int(ask.data["member_id"]), ask.data["reason"], turn.now
         )
     except RuleInputError as error:
-        return _ask_again(turn, error, "activity.excuse.ask", FLOW_EXCUSE)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_EXCUSE)
+        raise _refused(error) from None
     if outcome == Outcome.OK:
         back = [[Button(turn.text("btn.activity.roster"), data=ROSTER.data(event_id))]]
         return _new(turn.text("activity.excuse.ok"), back)
@@ -565,19 +542,76 @@ async def take_excuse(turn: Turn) -> Reply:
     return denied(turn.language)
 
 
-async def take_details_change(turn: Turn) -> Reply:
+async def _report_changes(ask: Ask) -> Reply:
     """What changed in the member's details; the secretary is told."""
-    draft = turn.draft
-    assert draft is not None
-    cycle = int(draft.data["cycle"])
-    if turn.inbound.text is None:
-        return _new(turn.text("life.details.ask"), _cancel_row(turn, FLOW_DETAILS))
+    turn = ask.turn
     try:
-        outcome = await lifecycle.report_changes(turn.session, turn.actor, cycle, turn.inbound.text, turn.now)
+        outcome = await lifecycle.report_changes(
+            turn.session, turn.actor, int(ask.data["cycle"]), ask.data["changes"], turn.now
+        )
     except RuleInputError as error:
-        return _ask_again(turn, error, "life.details.ask", FLOW_DETAILS)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_DETAILS)
+        raise _refused(error) from None
     return _life_reply(turn, outcome, "life.details.sent")
+
+
+def _store_plan_field(ask: Ask, value: str) -> None:
+    ask.data.update(field=ask.step, value=value)
+
+
+# Each form has its own 返回 and 取消 actions, so a press finds the form it belongs to. A one-question form
+# shows no 返回 (there is nothing before its question); typed 返回 is answered by the engine.
+# The plan: one question per field, the field's button opening the form at its step (the step is the
+# field's name, so the submission knows which one was answered).
+PLAN_FORM = Form(
+    FLOW_EDIT,
+    ACT,
+    [
+        Step(name, f"activity.ask.{name}", parse=_typed, store=_store_plan_field)
+        for name in activity.PLAN_FIELDS
+    ],
+    Confirm(None, _save_plan_field),
+    again="/activity",
+    back_action="eb",
+    cancel_action="eq",
+)
+LEAVE_FORM = Form(
+    FLOW_LEAVE,
+    ACT,
+    [Step("reason", "activity.leave.ask", parse=_typed)],
+    Confirm(None, _record_leave),
+    again="/activity",
+    back_action="nb",
+    cancel_action="nq",
+)
+MOVE_FORM = Form(
+    FLOW_MOVE,
+    ACT,
+    [Step("when", "activity.ask.move", parse=_typed)],
+    Confirm(None, _move_event),
+    again="/activity",
+    back_action="vb",
+    cancel_action="vq",
+)
+EXCUSE_FORM = Form(
+    FLOW_EXCUSE,
+    ACT,
+    [Step("reason", "activity.excuse.ask", parse=_typed)],
+    Confirm(None, _record_excuse),
+    again="/activity",
+    back_action="xb",
+    cancel_action="xq",
+)
+# The yearly check has no command: it starts again from the reminder's "Changed" button.
+DETAILS_FORM = Form(
+    FLOW_DETAILS,
+    LIFE,
+    [Step("changes", "life.details.ask", parse=_typed)],
+    Confirm(None, _report_changes),
+    again=lambda turn, _answers: turn.text("life.details.again"),
+    back_action="chb",
+    cancel_action="chq",
+)
+ACT_FORMS = (PLAN_FORM, LEAVE_FORM, MOVE_FORM, EXCUSE_FORM)
 
 
 # -- /mydata and /deleteme ---------------------------------------------------------------------------
@@ -669,13 +703,7 @@ FEATURE = Feature(
     name="activity",
     commands={"activity": show_activity},
     buttons={ACT.prefix: on_button, LIFE.prefix: on_life_button},
-    forms={
-        FLOW_EDIT: take_plan_field,
-        FLOW_LEAVE: take_leave_reason,
-        FLOW_MOVE: take_move,
-        FLOW_EXCUSE: take_excuse,
-        FLOW_DETAILS: take_details_change,
-    },
+    forms={form.name: form.on_input for form in (*ACT_FORMS, DETAILS_FORM)},
     reminder_kinds=(*activity.REMINDER_KINDS, *lifecycle.REMINDER_KINDS),
     export_sheets=(attendance_sheet,),
     audiences=(audiences.get("not_signed_in"),),

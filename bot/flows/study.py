@@ -1,5 +1,7 @@
 """/study: the secretary publishes study items and sees counts; members check in and may add a short
-reflection (心得). Flows over `bot.services.study`; buttons are ``stu:<action>[:<id>]``, declared below.
+reflection (心得). Flows over `bot.services.study`; buttons are ``stu:<action>[:<id>]``, declared in the
+service. Publishing (content, period, a preview to publish from) and a reflection are forms on the step
+engine (`bot.steps`): 返回, 取消, 修改 from the preview, stale presses and expired drafts are the engine's.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import Feature, Turn
-from bot.dialog import Button, Reply, Screen, already_done, denied, stale
+from bot.dialog import Button, Inbound, Reply, Screen, denied, stale
 from bot.reports.sheets import study_sheet
 from bot.rules.errors import RuleInputError
 from bot.scheduling.engine import QuietHours
 from bot.services import activity, audiences, study
 from bot.services.activity import EDIT
-from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.study import (
     CHECK_IN,
     COUNTS,
@@ -25,18 +26,17 @@ from bot.services.study import (
     MISSING,
     MY_ITEMS,
     PUBLISH,
-    QUIT,
     REFLECT,
     SEND,
     STU,
     StudyOutcome,
 )
-from storage.models import Draft, Member
+from bot.steps import EXIT, Ask, Confirm, Form, Invalid, Option, Step
+from storage.models import Member
 from storage.models.study import StudyCheckin, StudyItem
 
 FLOW_PUBLISH = "study_publish"
 FLOW_REFLECTION = "study_reflection"
-FLOWS = (FLOW_PUBLISH, FLOW_REFLECTION)
 BUTTON_TITLE = 12  # characters of an item's title on a button, the last one an ellipsis when cut
 
 
@@ -56,17 +56,6 @@ def clip(title: str, limit: int = BUTTON_TITLE) -> str:
     if len(title) <= limit:
         return title
     return title[: limit - 1].rstrip().removesuffix("…") + "…"
-
-
-def _cancel_row(turn: Turn, flow: str) -> list[list[Button]]:
-    return [[Button(turn.text("common.cancel"), data=QUIT.data(flow))]]
-
-
-def _period_rows(turn: Turn) -> list[list[Button]]:
-    return [
-        [Button(turn.text("btn.study.days", days=d), data=DAYS.data(d)) for d in study.PERIOD_CHOICES],
-        *_cancel_row(turn, FLOW_PUBLISH),
-    ]
 
 
 # -- /study -------------------------------------------------------------------------------------------
@@ -129,9 +118,14 @@ async def _mine(turn: Turn) -> Reply:
 
 
 async def on_button(turn: Turn) -> Reply:
-    """Every ``stu:`` button: decode it (a forged or out-of-range one is stale), re-check in the service."""
+    """Every ``stu:`` button: the forms' own go to the step engine; the others are decoded (a forged or
+    out-of-range one is stale) and re-checked in the service."""
+    for form in (PUBLISH_FORM, REFLECTION_FORM):
+        answered = await form.on_button(turn)
+        if answered is not None:
+            return answered
     press = STU.decode(turn.inbound.data)
-    if press is None:
+    if press is None or press.action not in _ACTIONS:
         return stale(turn.language)
     return await _ACTIONS[press.action](turn, *press.args)
 
@@ -151,8 +145,8 @@ async def _check_in(turn: Turn, item_id: int) -> Reply:
 async def _ask_reflection(turn: Turn, item_id: int) -> Reply:
     if await study.reflection_check(turn.session, turn.actor, item_id) != StudyOutcome.OK:
         return denied(turn.language)
-    await save_draft(turn.session, turn.actor.person_id, FLOW_REFLECTION, "text", {"item_id": item_id})
-    return _screen(turn.text("study.reflect.ask"), _cancel_row(turn, FLOW_REFLECTION))
+    # A new message: the check-in's 写心得 button stays, to start again after 取消.
+    return await REFLECTION_FORM.start(turn, {"item_id": item_id}, edit=False)
 
 
 async def _show_missing(turn: Turn, item_id: int) -> Reply:
@@ -173,62 +167,7 @@ async def _show_missing(turn: Turn, item_id: int) -> Reply:
 async def _start_publish(turn: Turn, branch_id: int) -> Reply:
     if not await activity.can_edit_plan(turn.session, turn.actor, branch_id):
         return denied(turn.language)
-    await save_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH, "content", {"branch_id": branch_id})
-    return _new(turn.text("study.publish.ask_content"), _cancel_row(turn, FLOW_PUBLISH))
-
-
-async def _choose_days(turn: Turn, days: int) -> Reply:
-    draft = await get_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH)
-    if draft is None or draft.step not in ("period", "confirm"):
-        return stale(turn.language)
-    return await _preview(turn, draft, str(days))
-
-
-async def _preview(turn: Turn, draft: Draft, typed: str) -> Reply:
-    data = dict(draft.data)
-    try:
-        days = study.parse_period(typed)
-    except RuleInputError as error:
-        text = turn.text(error.key) + "\n" + turn.text("study.publish.ask_days")
-        return _new(text, _period_rows(turn))
-    data["days"] = days
-    await save_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH, "confirm", data)
-    content = study.Content(**data["content"])
-    lines = [turn.text("study.publish.preview", days=days)]
-    lines += [part for part in (content.text, content.link, content.file_name) if part]
-    rows = [
-        [
-            Button(turn.text("btn.study.send"), data=SEND.data()),
-            Button(turn.text("common.cancel"), data=QUIT.data(FLOW_PUBLISH)),
-        ]
-    ]
-    return _new("\n".join(lines), rows)
-
-
-async def _publish(turn: Turn) -> Reply:
-    draft = await get_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH)
-    if draft is None or draft.step != "confirm":
-        return already_done(turn.language)
-    values = dict(draft.data)
-    branch_id = int(values["branch_id"])
-    quiet = QuietHours.from_settings(turn.settings)
-    item = await study.publish(
-        turn.session,
-        turn.actor,
-        branch_id,
-        study.Content(**values["content"]),
-        int(values["days"]),
-        turn.now,
-        quiet,
-    )
-    if item is None:
-        return denied(turn.language)
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH)
-    # At night the copies wait for the quiet hours to end: say when they will go, not "sent".
-    release = await activity.release_time(turn.session, branch_id, turn.now, quiet)
-    if release is not None:
-        return _screen(turn.text("study.publish.done_later", at=activity.format_when(turn.language, release)))
-    return _screen(turn.text("study.publish.done"))
+    return await PUBLISH_FORM.start(turn, {"branch_id": branch_id}, edit=False)
 
 
 async def _my_items(turn: Turn) -> Reply:
@@ -239,64 +178,133 @@ async def _back_to_counts(turn: Turn, branch_id: int) -> Reply:
     return await _counts(turn, branch_id)
 
 
-async def _quit_flow(turn: Turn, flow: str) -> Reply:
-    if flow in FLOWS:
-        await clear_draft(turn.session, turn.actor.person_id, flow)
-    return _screen(turn.text("common.cancelled"))
-
-
 _ACTIONS = {
     CHECK_IN.name: _check_in,
     REFLECT.name: _ask_reflection,
     MISSING.name: _show_missing,
     PUBLISH.name: _start_publish,
     COUNTS.name: _back_to_counts,
-    DAYS.name: _choose_days,
-    SEND.name: _publish,
     MY_ITEMS.name: _my_items,
-    QUIT.name: _quit_flow,
 }
 
 
-# -- typed answers ---------------------------------------------------------------------------------------
+# -- publishing: content, period, preview (a form on the step engine) -------------------------------------
 
 
-async def take_publish_input(turn: Turn) -> Reply:
-    """The item's content (text, link or document), then its period in days."""
-    draft = turn.draft
-    assert draft is not None
-    inbound = turn.inbound
-    if draft.step in ("period", "confirm"):
-        return await _preview(turn, draft, inbound.text or "")
-    data = dict(draft.data)
+def _refused(error: RuleInputError) -> Invalid:
+    return Invalid(error.key)
+
+
+def _receive_content(ask: Ask, inbound: Inbound) -> dict[str, str | None]:
+    """The item's content: text (with a link), or a document with its caption."""
     try:
         media = inbound.media
         if media is not None and media.kind == "document":
-            content = study.parse_content(media.caption, media.ref, media.filename)
-        else:
-            content = study.parse_content(inbound.text)
+            return study.parse_content(media.caption, media.ref, media.filename).as_dict()
+        return study.parse_content(inbound.text).as_dict()
     except RuleInputError as error:
-        text = turn.text(error.key) + "\n" + turn.text("study.publish.ask_content")
-        return _new(text, _cancel_row(turn, FLOW_PUBLISH))
-    data["content"] = content.as_dict()
-    await save_draft(turn.session, turn.actor.person_id, FLOW_PUBLISH, "period", data)
-    return _new(turn.text("study.publish.ask_days"), _period_rows(turn))
+        raise _refused(error) from None
 
 
-async def take_reflection(turn: Turn) -> Reply:
-    """The member's short reflection for an item they checked in to."""
-    draft = turn.draft
-    assert draft is not None
-    item_id = int(draft.data["item_id"])
+def _period_options(ask: Ask) -> list[Option]:
+    return [Option(d, ask.text("btn.study.days", days=d)) for d in study.PERIOD_CHOICES]
+
+
+def _parse_period(ask: Ask, text: str) -> int:
     try:
-        outcome = await study.add_reflection(turn.session, turn.actor, item_id, turn.inbound.text or "")
+        return study.parse_period(text)
     except RuleInputError as error:
-        text = turn.text(error.key) + "\n" + turn.text("study.reflect.ask")
-        return _new(text, _cancel_row(turn, FLOW_REFLECTION))
-    await clear_draft(turn.session, turn.actor.person_id, FLOW_REFLECTION)
+        raise _refused(error) from None
+
+
+def _preview(ask: Ask) -> str:
+    content = study.Content(**ask.data["content"])
+    lines = [ask.text("study.publish.preview", days=ask.data["days"])]
+    lines += [part for part in (content.text, content.link, content.file_name) if part]
+    return "\n".join(lines)
+
+
+async def _publish(ask: Ask) -> Reply:
+    """发布: the item goes to every member (the engine drops the draft: a second tap changes nothing)."""
+    turn, branch_id = ask.turn, int(ask.data["branch_id"])
+    quiet = QuietHours.from_settings(turn.settings)
+    content = study.Content(**ask.data["content"])
+    item = await study.publish(
+        turn.session, turn.actor, branch_id, content, int(ask.data["days"]), turn.now, quiet
+    )
+    if item is None:
+        return denied(turn.language)
+    # At night the copies wait for the quiet hours to end: say when they will go, not "sent".
+    release = await activity.release_time(turn.session, branch_id, turn.now, quiet)
+    if release is not None:
+        return _screen(turn.text("study.publish.done_later", at=activity.format_when(turn.language, release)))
+    return _screen(turn.text("study.publish.done"))
+
+
+PUBLISH_FORM = Form(
+    FLOW_PUBLISH,
+    STU,
+    [
+        Step(
+            "content",
+            "study.publish.ask_content",
+            receive=_receive_content,
+            next="period",
+            back=EXIT,  # to the counts the form was opened from
+            field="study.field.content",
+        ),
+        Step(
+            "period",
+            "study.publish.ask_days",
+            options=_period_options,
+            action=DAYS.name,
+            value=DAYS.fields[0],
+            per_row=len(study.PERIOD_CHOICES),
+            parse=_parse_period,
+            store=lambda ask, days: ask.data.update(days=days),
+            back="content",
+            field="study.field.days",
+        ),
+    ],
+    # What goes to every member is checked once more: the preview, 发布 (not 提交), 修改 per answer.
+    Confirm(_preview, _publish, back="period", submit_action=SEND.name, submit_label="btn.study.send"),
+    again="/study",
+    exit=show_study,
+    back_action="pb",
+    cancel_action="pq",
+    edit_action="pe",
+)
+
+
+# -- a reflection: one typed answer, saved at once ---------------------------------------------------------
+
+
+def _typed(ask: Ask, text: str) -> str:
+    return text
+
+
+async def _save_reflection(ask: Ask) -> Reply:
+    """The member's short reflection for an item they checked in to."""
+    turn, item_id = ask.turn, int(ask.data["item_id"])
+    try:
+        outcome = await study.add_reflection(turn.session, turn.actor, item_id, ask.data["text"])
+    except RuleInputError as error:
+        raise _refused(error) from None
     if outcome != StudyOutcome.OK:
         return denied(turn.language)
     return _new(turn.text("study.reflect.saved"))
+
+
+# No check screen: the reflection is the whole answer, and a new one replaces it anyway.
+REFLECTION_FORM = Form(
+    FLOW_REFLECTION,
+    STU,
+    [Step("text", "study.reflect.ask", parse=_typed)],
+    Confirm(None, _save_reflection),
+    again=lambda turn, _answers: turn.text("study.reflect.again"),
+    back_action="rb",
+    cancel_action="rq",
+)
 
 
 # -- /mydata and /deleteme ---------------------------------------------------------------------------
@@ -341,7 +349,7 @@ FEATURE = Feature(
     name="study",
     commands={"study": show_study},
     buttons={STU.prefix: on_button},
-    forms={FLOW_PUBLISH: take_publish_input, FLOW_REFLECTION: take_reflection},
+    forms={FLOW_PUBLISH: PUBLISH_FORM.on_input, FLOW_REFLECTION: REFLECTION_FORM.on_input},
     reminder_kinds=tuple(study.REMINDER_KINDS),
     export_sheets=(study_sheet,),
     audiences=(audiences.get("not_checked_in"),),

@@ -92,7 +92,6 @@ MOVE = ACT.action("v", RowId)
 ASK_CANCEL = ACT.action("k", RowId)
 CANCEL = ACT.action("kk", RowId)
 HISTORY = ACT.action("h", RowId)
-QUIT = ACT.action("q", Word)  # a flow's name, or "-" to drop nothing
 
 
 class ActivityInputError(RuleInputError):

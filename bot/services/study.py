@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import Callbacks, Int, Word
+from bot.callbacks import Callbacks, Int
 from bot.i18n import t
 from bot.scheduling.engine import Occasion, QuietHours, ReminderKind, fire, occurrence_columns, zone
 from bot.scheduling.sql import approved_since, ids_of, new_or_joined
@@ -64,7 +64,6 @@ COUNTS = STU.action("a", RowId)  # back to the branch's counts
 DAYS = STU.action("d", Int(1, MAX_PERIOD_DAYS))
 SEND = STU.action("go")
 MY_ITEMS = STU.action("me")
-QUIT = STU.action("q", Word)
 
 
 class StudyOutcome(enum.StrEnum):
