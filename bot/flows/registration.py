@@ -205,14 +205,11 @@ async def _before_status(ask: Ask) -> str:
 # -- membership and the joining date -----------------------------------------------------------------
 
 
-def _joined(ask: Ask) -> date | None:
-    return Values.of_draft(ask.data).joined
-
-
 async def _unfit(ask: Ask) -> str | None:
     """Why the stated membership and the joining date do not fit (probation lasts one to two years)."""
     try:
-        registration.check_joined(ask.data.get("status"), _joined(ask), await _today(ask))
+        joined = Values.of_draft(ask.data).joined
+        registration.check_joined(ask.data.get("status"), joined, await _today(ask))
     except JoinedInputError as error:
         return f"reg.err.{error.key}"
     return None
@@ -234,10 +231,7 @@ async def _year_prompt(ask: Ask) -> str:
 
 async def _keep_joined(ask: Ask, joined: date) -> None:
     """A whole joining date: kept when it fits the stated membership."""
-    try:
-        registration.check_joined(ask.data.get("status"), joined, await _today(ask))
-    except JoinedInputError as error:
-        raise Invalid(f"reg.err.{error.key}") from None
+    _rule(registration.check_joined, ask.data.get("status"), joined, await _today(ask))
     ask.data.update(joined=joined.isoformat(), year=joined.year, month=joined.month)
 
 
