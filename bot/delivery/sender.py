@@ -413,6 +413,8 @@ class OutboxSender:
             except Exception as exc:
                 self.budget.release(slot)
                 error = exc if isinstance(exc, DeliveryError) else self.channel.classify(exc)
+                if error.kind is ErrorKind.INTERNAL:  # a bug, not the network: say so loudly
+                    logger.error("outbox row %s: unexpected %s", row.id, type(exc).__name__)
                 if error.kind is ErrorKind.RATE_LIMITED:
                     metrics.count_send(self.channel_name, "rate_limited")
                     self.budget.pause(error.retry_after or 1.0)
