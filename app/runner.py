@@ -3,9 +3,10 @@
 The channels that run follow the settings: Telegram when BOT_TOKEN is set (long polling, or the
 webhook), the WeChat official account when WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN are set
 (its callback at /wechat), or both. Everything runs in one event loop that this module owns: the
-channels, the HTTP host with /healthz and /metrics, the reminder tick and the outbox senders. With
-Telegram the PTB Application runs the tick and the Telegram sender (its background components); without
-it this module runs the tick itself. Only this module installs signal handlers.
+channels, the HTTP host with /healthz and /metrics, the reminder tick and the outbox sender. There is one
+sender, with a lane (an adapter and its limits) for each configured channel (``build_delivery``). With
+Telegram the PTB Application runs the tick and starts and stops that sender (its background components);
+without it this module does both. Only this module installs signal handlers.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class Parts:
     conversation: Any
     wechat: Any = None  # the WeChat channel when it runs
     wechat_api: Any = None
-    wechat_delivery: Any = None  # sends the WeChat outbox rows (in the window, or as templates)
+    wechat_outbox: Any = None  # the sender's WeChat adapter (in the window, or as templates)
+    delivery: Any = None  # the one outbox sender, a lane per configured channel
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -91,9 +93,9 @@ def build_parts(application: Any, settings: Settings) -> Parts:
         from wechat.channel import WeChatChannel
 
         parts.wechat_api = WeChatApi(settings, parts.db, parts.clock)
-        from wechat.delivery import WeChatDelivery
+        from wechat.delivery import WeChatOutbox
 
-        parts.wechat_delivery = WeChatDelivery(parts.db, parts.clock, parts.wechat_api, settings)
+        parts.wechat_outbox = WeChatOutbox(parts.db, parts.clock, parts.wechat_api, settings)
         parts.wechat = WeChatChannel(
             parts.conversation,
             parts.db,
@@ -101,7 +103,30 @@ def build_parts(application: Any, settings: Settings) -> Parts:
             parts.wechat_api,
             event_hooks={"templatesendjobfinish": job_finished(parts.db)},
         )
+    parts.delivery = build_delivery(application, parts)
     return parts
+
+
+def build_delivery(application: Any, parts: Parts) -> Any:
+    """The one sender, with the adapters of the channels that run: Telegram's (sharing the bot's rate
+    budget with its replies) and WeChat's. With Telegram it is handed to the Application, whose
+    background component starts and stops it (after the bot is initialised, before it shuts down)."""
+    others = [parts.wechat_outbox] if parts.wechat_outbox is not None else []
+    if application is not None:
+        from bot.delivery.telegram import DELIVERY_KEY
+        from bot.delivery.telegram import build_delivery as with_telegram
+        from handlers.context import DEPS_KEY
+
+        deps = application.bot_data[DEPS_KEY]
+        delivery = with_telegram(application.bot, parts.db, parts.clock, others)
+        deps.components[DELIVERY_KEY] = delivery
+        return delivery
+    if not others:
+        return None
+    from bot.delivery.hooks import default_hooks
+    from bot.delivery.sender import Delivery
+
+    return Delivery(parts.db, parts.clock, others, hooks=default_hooks())
 
 
 def job_finished(db: Any) -> Any:
@@ -131,8 +156,8 @@ def channel_states(
     wechat = "off"
     if parts is not None and parts.wechat is not None:
         wechat = "up" if host is None or host.running else "down"
-        if wechat == "up" and parts.wechat_delivery is not None:
-            wechat = parts.wechat_delivery.state()
+        if wechat == "up" and parts.wechat_outbox is not None:
+            wechat = parts.wechat_outbox.state()
     return {"telegram": telegram, "wechat": wechat}
 
 
@@ -201,8 +226,9 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
         else:
             await _start_host(host)
             parts.tasks.append(asyncio.create_task(tick_forever(parts), name="reminder-tick"))
+        if application is None and parts.delivery is not None:
+            await parts.delivery.start()  # with Telegram, the Application's component started it
         if parts.wechat is not None:
-            await parts.wechat_delivery.start()
             logger.info("WeChat callback at /wechat on port %s", host.port)
         await stop.wait()
         logger.info("stopping")
@@ -213,11 +239,12 @@ async def serve(application: Any, settings: Settings, *, webhook: bool) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if application is not None:
-            await _stop_telegram(application, host)
+            await _stop_telegram(application, host)  # stops the sender too (a background component)
         else:
             await host.stop()
+            if parts.delivery is not None:
+                await parts.delivery.stop()
         if parts.wechat is not None:
-            await parts.wechat_delivery.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parts.wechat.drain(), DRAIN_TIMEOUT_S)
             await parts.wechat_api.aclose()

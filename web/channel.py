@@ -4,8 +4,8 @@ A person on the page is an account of channel ``web`` (the page names it: ``as``
 tap becomes an `Inbound`; the core's `Reply` is kept as web messages (`WebMessage` rows) that the page
 polls: buttons stay buttons, an "update the previous screen" reply becomes an edited message,
 documents and charts become materials the page links to or shows. Messages the bot starts (approvals,
-reminders, notices) come through the outbox: `deliver_outbox` turns the pending ``web`` rows into web
-messages.
+reminders, notices) come through the outbox: the sender's web lane (`WebOutbox`, or `deliver_outbox`
+at once) turns the pending ``web`` rows into web messages.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.conversation import Conversation, Sender
+from bot.delivery.channel import EDIT_KEY
+from bot.delivery.errors import DeliveryError, ErrorKind
+from bot.delivery.limits import ChannelLimits
 from bot.dialog import Button, Inbound, Media, Reply, Screen
 from bot.services.materials import (  # noqa: F401 (UPLOAD_MAX_BYTES: the web routes import it from here)
     UPLOAD_MAX_BYTES,
@@ -27,7 +31,7 @@ from bot.services.materials import (  # noqa: F401 (UPLOAD_MAX_BYTES: the web ro
     store_material,
 )
 from storage.db import Database
-from storage.models import Account, Material, OutboxMessage, OutboxStatus, WebMessage
+from storage.models import Account, Material, WebMessage
 
 logger = logging.getLogger(__name__)
 
@@ -196,62 +200,60 @@ class WebChannel:
             return material
 
     async def deliver_outbox(self, limit: int = 500) -> int:
-        """Turn pending outbox rows of the web channel into web messages (they arrive when the page polls),
-        then run the delivery hooks (a notice's progress and report follow what was delivered)."""
-        delivered = await self._deliver_once(limit)
-        if delivered:
-            from bot.delivery.hooks import default_hooks
+        """Turn the due outbox rows of the web channel into web messages (they arrive when the page
+        polls), with the delivery hooks (a notice's progress and report follow what was delivered);
+        returns how many were delivered. ``branchbot demo`` and the tests; in a running bot the
+        sender's web lane does it."""
+        from bot.delivery.hooks import default_hooks
+        from bot.delivery.sender import Delivery
 
-            async with self.db.session() as session:
-                added = sum([await hook(session, self.clock.now()) for hook in default_hooks()])
-                await session.commit()
-            if added:
-                delivered += await self._deliver_once(limit)
-        return delivered
+        delivery = Delivery(self.db, self.clock, [WebOutbox(self)], hooks=default_hooks())
+        delivery.lane(CHANNEL)._batch = limit
+        return await delivery.drain()
 
-    async def _deliver_once(self, limit: int) -> int:
-        now = self.clock.now()
-        delivered = 0
-        async with self.db.session() as session:
-            rows = list(
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.channel == CHANNEL,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= now,
-                    )
-                    .order_by(OutboxMessage.priority, OutboxMessage.id)
-                    .limit(limit)
-                )
-            )
-            for row in rows:
-                account = await self._account(session, row.address or "")
-                if account is None:
-                    row.status, row.last_error = OutboxStatus.FAILED, "no_account"
-                    continue
-                payload = row.payload or {}
-                buttons = tuple(tuple(Button(**b) for b in line) for line in payload.get("buttons", []))
-                edit_of = payload.get("edit_message_id")
-                target = None
-                if edit_of is not None:
-                    original = await session.get(WebMessage, int(edit_of))
-                    if original is not None and original.account_id == account.id:
-                        target = original.replaces or original.id
-                media = None
-                ref = str(payload.get("media_ref") or "")
-                if ref.startswith("material:") and ref[len("material:") :].isdecimal():
-                    media = await self._share(session, int(ref[len("material:") :]), account.person_id)
-                body = _body(Screen(payload.get("text", ""), buttons=buttons), media)
-                message = WebMessage(account_id=account.id, replaces=target, body=body, created_at=now)
-                session.add(message)
-                await session.flush()
-                row.status, row.sent_at, row.attempts = OutboxStatus.SENT, now, row.attempts + 1
-                if edit_of is None:
-                    row.message_id = message.id  # the id later edits of this message name
-                delivered += 1
+
+WEB_LIMITS = ChannelLimits(rate=500.0, chat_gap=0.0, group_limit=None, can_edit=True)
+
+
+class WebOutbox:
+    """The web chat's outbox adapter (``bot.delivery.channel``): a row becomes a web message of the
+    account whose id is the row's address; an edit is a new version of the message it names."""
+
+    name = CHANNEL
+    limits = WEB_LIMITS  # writes to our own database: the rate only keeps a notice from hogging it
+    concurrency = 4
+
+    def __init__(self, channel: WebChannel) -> None:
+        self.channel = channel
+
+    async def send(self, address: str, payload: dict[str, Any], *, row: Any = None) -> int | None:
+        web, now = self.channel, self.channel.clock.now()
+        async with web.db.session() as session:
+            account = await web._account(session, address)
+            if account is None:
+                raise DeliveryError(ErrorKind.BAD_REQUEST, "no_account")
+            buttons = tuple(tuple(Button(**b) for b in line) for line in payload.get("buttons", []))
+            edit_of = payload.get(EDIT_KEY)
+            target = None
+            if edit_of is not None:
+                original = await session.get(WebMessage, int(edit_of))
+                if original is not None and original.account_id == account.id:
+                    target = original.replaces or original.id
+            media = None
+            ref = str(payload.get("media_ref") or "")
+            if ref.startswith("material:") and ref[len("material:") :].isdecimal():
+                media = await web._share(session, int(ref[len("material:") :]), account.person_id)
+            body = _body(Screen(payload.get("text", ""), buttons=buttons), media)
+            message = WebMessage(account_id=account.id, replaces=target, body=body, created_at=now)
+            session.add(message)
             await session.commit()
-        return delivered
+            # A new message's id is what later edits name; an edit keeps naming the first one.
+            return message.id if edit_of is None else None
+
+    def classify(self, error: Exception) -> DeliveryError:
+        if isinstance(error, OperationalError):  # the transaction was rolled back: nothing was shown
+            return DeliveryError(ErrorKind.NOT_SENT, "database")
+        return DeliveryError(ErrorKind.INTERNAL, f"internal_{type(error).__name__}")
 
 
 def _editable(screen: Screen) -> bool:

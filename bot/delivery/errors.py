@@ -6,6 +6,7 @@ A channel adapter turns its own exceptions into a ``DeliveryError`` with a chann
 | kind | meaning | row becomes | person | retry |
 |---|---|---|---|---|
 | RATE_LIMITED | 429 retry_after (after the in-process retries) | pending | | at now + retry_after |
+| QUOTA | the channel's quota for the day is spent | pending | | at now + retry_after (no in-process retry) |
 | FORBIDDEN | blocked, deactivated, kicked | failed (code) | unreachable | never |
 | BAD_REQUEST | chat not found, text empty ... | failed (code) | | never |
 | CHAT_MIGRATED | group became a supergroup | pending on the new chat id, once | chat id updated | now, once |
@@ -38,6 +39,7 @@ CODE_LENGTH = 64
 
 class ErrorKind(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
+    QUOTA = "quota"
     FORBIDDEN = "forbidden"
     BAD_REQUEST = "bad_request"
     CHAT_MIGRATED = "chat_migrated"
@@ -96,6 +98,8 @@ def decide(error: DeliveryError, *, attempts: int, last_error: str | None) -> De
     if kind is ErrorKind.RATE_LIMITED:
         wait = timedelta(seconds=max(1.0, error.retry_after or 1.0))
         return Decision(OutboxStatus.PENDING, "retry_after", retry_in=wait)
+    if kind is ErrorKind.QUOTA:
+        return Decision(OutboxStatus.PENDING, error.code, retry_in=timedelta(seconds=error.retry_after or 0))
     if kind is ErrorKind.FORBIDDEN:
         return Decision(OutboxStatus.FAILED, error.code, mark_unreachable=True)
     if kind is ErrorKind.BAD_REQUEST:

@@ -33,9 +33,12 @@ Decisions (Telegram: about 30 messages/s overall, 1/s per private chat, 20/min p
   their row priority) and the head of the queue takes the next slot, so a reply never waits
   behind a bulk notice, only behind the slot currently due.
 * **Per chat.** With ``chat_limit=True`` (everything the bot sends uses it) a private chat gets a
-  send only ``PRIVATE_GAP`` after the previous one to it ended, and none while one is in flight;
-  a group at most ``GROUP_LIMIT`` per ``GROUP_WINDOW``. A waiter whose chat is cooling down steps
-  out of the global queue meanwhile, so one busy chat never holds the others back.
+  send only the channel's ``chat_gap`` after the previous one to it ended, and none while one is in
+  flight; a group at most ``group_limit`` per ``group_window``. A waiter whose chat is cooling down
+  steps out of the global queue meanwhile, so one busy chat never holds the others back.
+* **Limits per channel.** What a channel allows is a ``ChannelLimits`` object the channel's adapter
+  declares (``TELEGRAM`` here; WeChat's beside its adapter); the budget reads the chat rules from it,
+  the algorithm is the same for every channel.
 * **429.** ``pause(retry_after)`` stops everyone, including waiters already queued, until the
   deadline; the check is made at the moment a slot is taken, right before the request leaves.
 * **Time.** A ``Timer`` gives ``now()`` and ``sleep()``. Production uses the monotonic clock;
@@ -56,6 +59,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.clock import Clock, FakeClock
@@ -63,9 +67,33 @@ from bot.clock import Clock, FakeClock
 MARGIN = 0.02
 WINDOW = 1.0 + MARGIN
 CATCH_UP = 0.25
-PRIVATE_GAP = 1.01
-GROUP_LIMIT = 20
-GROUP_WINDOW = 60.1
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """What one channel allows, as its adapter declares it.
+
+    ``rate``: messages per second overall (the channel's own quota; a budget for it runs at that
+    rate, or at a configured rate below it). ``chat_gap``: seconds between two sends to one private
+    chat (0: no spacing). ``group_limit`` per ``group_window`` seconds to one group (None: no group
+    rule). ``can_edit``: the channel can change a message it sent (else progress edits are dropped
+    and changed screens go as new messages, ``bot.delivery.sender``). ``shared``: the rate is the
+    bot's, not the process's, so instances on PostgreSQL divide it (``bot.delivery.share``).
+    """
+
+    rate: float
+    chat_gap: float = 0.0
+    group_limit: int | None = None
+    group_window: float = 60.0
+    can_edit: bool = True
+    shared: bool = False
+
+
+# Telegram: about 30/s overall, 1/s per private chat, 20/min per group (a little margin on each
+# window: what the server counts is when our requests arrive).
+TELEGRAM = ChannelLimits(
+    rate=30.0, chat_gap=1.01, group_limit=20, group_window=60.1, can_edit=True, shared=True
+)
 
 
 class Timer(Protocol):
@@ -156,10 +184,14 @@ current_slot: ContextVar[Slot | None] = ContextVar("current_slot", default=None)
 class RateBudget:
     """Shared by the PTB rate limiter (interactive replies) and the outbox sender (everything else)."""
 
-    def __init__(self, rate: float, timer: Timer | None = None) -> None:
+    def __init__(self, rate: float, timer: Timer | None = None, limits: ChannelLimits = TELEGRAM) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.timer: Timer = timer or MonotonicTimer()
+        self.limits = limits
+        self._chat_gap = limits.chat_gap
+        self._group_limit = limits.group_limit
+        self._group_window = limits.group_window
         self.configured_rate = rate
         self._due = -math.inf  # when the next send is scheduled (GCRA theoretical arrival time)
         self._recent: deque[Slot] = deque(maxlen=max(1, math.floor(rate)))  # latest slots
@@ -213,15 +245,15 @@ class RateBudget:
         now = self.timer.now()
         if is_private(chat_id):
             last = self._private_last.get(chat_id)
-            return 0.0 if last is None else max(0.0, last + PRIVATE_GAP - now)
+            return 0.0 if last is None else max(0.0, last + self._chat_gap - now)
         sends = self._group_sends.get(chat_id)
-        if not sends:
+        if not sends or self._group_limit is None:
             return 0.0
-        while sends and sends[0] <= now - GROUP_WINDOW:
+        while sends and sends[0] <= now - self._group_window:
             sends.popleft()
-        if len(sends) < GROUP_LIMIT:
+        if len(sends) < self._group_limit:
             return 0.0
-        return max(0.0, sends[0] + GROUP_WINDOW - now)
+        return max(0.0, sends[0] + self._group_window - now)
 
     def _chat_started(self, chat_id: int | str | None) -> None:
         if chat_id is not None:
@@ -236,17 +268,19 @@ class RateBudget:
         else:
             self._chat_busy.pop(chat_id, None)
         if is_private(chat_id):
-            self._private_last[chat_id] = max(end, self._private_last.get(chat_id, -math.inf))
-        else:
+            if self._chat_gap > 0:
+                self._private_last[chat_id] = max(end, self._private_last.get(chat_id, -math.inf))
+        elif self._group_limit is not None:
             self._group_sends.setdefault(chat_id, deque()).append(end)
-        if end - self._pruned_at > GROUP_WINDOW:
+        if end - self._pruned_at > self._group_window:
             self._prune(end)
 
     def _prune(self, now: float) -> None:
         """Forget chats whose history can no longer hold anyone back (memory stays flat)."""
         self._pruned_at = now
-        self._private_last = {c: t for c, t in self._private_last.items() if t > now - PRIVATE_GAP}
-        self._group_sends = {c: q for c, q in self._group_sends.items() if q and q[-1] > now - GROUP_WINDOW}
+        gap, window = self._chat_gap, self._group_window
+        self._private_last = {c: t for c, t in self._private_last.items() if t > now - gap}
+        self._group_sends = {c: q for c, q in self._group_sends.items() if q and q[-1] > now - window}
 
     # -- the global slot ---------------------------------------------------------------------
     def _slot_wait(self, now: float) -> float:

@@ -45,6 +45,14 @@ matrix). Decisions:
   final report) compute it from the database and enqueue it; see ``bot.delivery.hooks``.
 * ``drain()`` sends everything due now and returns: the tests' ``harness.deliver()`` and tools
   use it; the background loop is ``start()``/``stop()``.
+* **One sender, a lane per channel.** ``Delivery`` holds one ``OutboxSender`` (a lane) per channel
+  adapter (``bot.delivery.channel``): the lane claims only its channel's rows (Telegram's by chat,
+  the others' by address), draws from a budget built from the adapter's ``ChannelLimits`` (Telegram's
+  is the bot's, shared with the replies and, on PostgreSQL, between instances), and asks the adapter
+  to classify what went wrong. All lanes share one instance id, so recovery and leases are the same
+  for every channel (each lane recovers only its own channel's rows); ``stop()`` stops them together.
+* **Edits are a capability.** A lane whose channel cannot edit drops a progress edit (``cancelled``,
+  ``cannot_edit``: the final report follows anyway) and sends any other edit as a new message.
 """
 
 from __future__ import annotations
@@ -68,14 +76,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.clock import Clock
-from bot.delivery.channel import Channel, is_edit
+from bot.delivery.channel import Channel, is_edit, is_progress, without_edit
 from bot.delivery.errors import DeliveryError, ErrorKind, decide
-from bot.delivery.limits import RateBudget, current_slot
+from bot.delivery.limits import TELEGRAM, ChannelLimits, RateBudget, current_slot, timer_for
 from bot.delivery.share import REFRESH, RateShare
-from bot.services.outbox import fallback_route
+from bot.services.outbox import CHAT_CHANNEL, fallback_route
 from storage.crypto import EncryptedJSON
 from storage.db import Database
-from storage.models import OutboxMessage, OutboxStatus, Person
+from storage.models import Account, OutboxMessage, OutboxStatus, Person
 from storage.models.outbox import outbox_payload
 
 logger = logging.getLogger(__name__)
@@ -119,7 +127,7 @@ class Claimed:
     id: int
     source: str
     kind: str
-    chat_id: int
+    chat_id: int | str  # the row's address on its channel: a Telegram chat id, else the account's address
     person_id: int | None
     payload: dict[str, Any] | None
     priority: int
@@ -143,6 +151,7 @@ class SenderStats:
     uncertain: int = 0
     retried: int = 0
     recovered: int = 0
+    dropped: int = 0  # progress edits a channel that cannot edit does not show
     rerouted: int = 0  # blocked here, moved to the person's next reachable account
     by_code: dict[str, int] = field(default_factory=dict)
 
@@ -162,12 +171,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 class OutboxSender:
+    """One lane: the rows of one channel, sent through that channel's adapter within its budget."""
+
     def __init__(
         self,
         db: Database,
         clock: Clock,
         channel: Channel,
-        budget: RateBudget,
+        budget: RateBudget | None = None,
         *,
         concurrency: int = CONCURRENCY,
         batch: int | None = None,
@@ -177,7 +188,11 @@ class OutboxSender:
         self.db = db
         self.clock = clock
         self.channel = channel
-        self.budget = budget
+        self.limits: ChannelLimits = getattr(channel, "limits", TELEGRAM)
+        self.channel_name: str = getattr(channel, "name", CHAT_CHANNEL)
+        # Telegram rows name a chat (``outbox.chat_id``); every other channel's an address (text).
+        self.by_chat = self.channel_name == CHAT_CHANNEL
+        self.budget = budget or RateBudget(self.limits.rate, timer_for(clock), self.limits)
         self.concurrency = max(1, concurrency)
         self._batch = batch
         self.hooks = list(hooks)
@@ -207,12 +222,12 @@ class OutboxSender:
         """Recover rows of dead instances, then send in the background until ``stop()``."""
         self._stopping = False
         await self.recover()
-        if not self.single_instance:
+        if not self.single_instance and self.limits.shared and self.by_chat:
             self.share = RateShare(
                 self.db, self.clock, self.budget, self.instance_id, is_dead=self._owner_dead
             )
             await self.share.join()
-        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+        self._task = asyncio.create_task(self._run(), name=f"outbox-sender-{self.channel_name}")
 
     async def stop(self) -> None:
         """Stop within ``STOP_GRACE`` (+ the final writes); every held row ends sent/uncertain/pending."""
@@ -381,16 +396,27 @@ class OutboxSender:
         if row.payload is None:
             await self._record_failure(row, DeliveryError(ErrorKind.INTERNAL, "undecryptable"))
             return
+        payload = row.payload
+        if is_edit(payload) and not self.limits.can_edit:
+            # The channel cannot change a message it sent: a progress count is not worth a message of
+            # its own (the final report follows), a changed screen is shown again as a new message.
+            if is_progress(payload):
+                await self._record_dropped(row)
+                return
+            payload = without_edit(payload)
         for attempt in range(RATE_RETRIES + 1):
             slot = await self.budget.acquire(row.priority, row.chat_id, chat_limit=True)
             row.phase = "sending"
             token = current_slot.set(slot)
             try:
-                row.message_id = await self.channel.send(row.chat_id, row.payload)
-            except DeliveryError as error:
+                row.message_id = await self.channel.send(row.chat_id, payload, row=row)
+            except Exception as exc:
                 self.budget.release(slot)
+                error = exc if isinstance(exc, DeliveryError) else self.channel.classify(exc)
+                if error.kind is ErrorKind.INTERNAL:  # a bug, not the network: say so loudly
+                    logger.error("outbox row %s: unexpected %s", row.id, type(exc).__name__)
                 if error.kind is ErrorKind.RATE_LIMITED:
-                    metrics.count_send(self.channel.name, "rate_limited")
+                    metrics.count_send(self.channel_name, "rate_limited")
                     self.budget.pause(error.retry_after or 1.0)
                     if attempt < RATE_RETRIES:
                         row.phase = "queued"  # a 429 means it was not delivered
@@ -403,7 +429,7 @@ class OutboxSender:
                 current_slot.reset(token)
                 self.budget.release(slot)  # (a no-op when already released)
             row.phase = "delivered"
-            metrics.count_send(self.channel.name, "sent")
+            metrics.count_send(self.channel_name, "sent")
             self._unflushed.append(row)
             return
 
@@ -417,15 +443,13 @@ class OutboxSender:
             .where(
                 _OUTBOX.c.status == OutboxStatus.PENDING,
                 _OUTBOX.c.next_attempt_at <= now,
-                # This sender drives Telegram: rows for other channels (the web chat, WeChat) have an
-                # address instead of a chat and are delivered by their own channel.
-                _OUTBOX.c.chat_id.is_not(None),
+                *self._lane(),
             )
             .order_by(_OUTBOX.c.priority, _OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
             .limit(limit)
         )
         if not self.single_instance:
-            if self.share is not None and self.share.peers:  # one chat, one instance
+            if self.share is not None and self.share.peers and self.by_chat:  # one chat, one instance
                 modulus, low, high = self.share.partition
                 residue = func.abs(_OUTBOX.c.chat_id) % modulus
                 due = due.where(residue >= low, residue < high)
@@ -438,7 +462,7 @@ class OutboxSender:
                 _OUTBOX.c.id,
                 _OUTBOX.c.source,
                 _OUTBOX.c.kind,
-                _OUTBOX.c.chat_id,
+                _OUTBOX.c.chat_id if self.by_chat else _OUTBOX.c.address,
                 _OUTBOX.c.person_id,
                 type_coerce(outbox_payload(_OUTBOX), Text()),  # the row's own payload or its shared body
                 _OUTBOX.c.priority,
@@ -462,6 +486,13 @@ class OutboxSender:
         rows.sort(key=lambda c: c.order)
         self.stats.claimed += len(rows)
         return rows
+
+    def _lane(self) -> tuple[Any, ...]:
+        """SQL: the rows of this lane's channel. Telegram's are those with a chat (as before channels
+        had addresses); every other channel's, those of its name with an address."""
+        if self.by_chat:
+            return (_OUTBOX.c.chat_id.is_not(None),)
+        return (_OUTBOX.c.channel == self.channel_name, _OUTBOX.c.address.is_not(None))
 
     def _mine(self, row_id: int):
         return update(_OUTBOX).where(
@@ -522,19 +553,27 @@ class OutboxSender:
                 next_attempt_at=now + (decision.retry_in or timedelta(0)), claimed_by=None, claimed_at=None
             )
         self.stats.by_code[decision.code] = self.stats.by_code.get(decision.code, 0) + 1
-        metrics.count_send(self.channel.name, metrics.send_result(decision.status))
+        metrics.count_send(self.channel_name, metrics.send_result(decision.status))
         async with self.db.session() as session:
-            if decision.mark_unreachable and row.person_id is not None:
+            if decision.mark_unreachable and not self.by_chat:
                 await session.execute(
-                    update(Person).where(Person.id == row.person_id).values(unreachable=True)
+                    update(Account)
+                    .where(Account.channel == self.channel_name, Account.address == str(row.chat_id))
+                    .values(unreachable=True)
+                    .execution_options(synchronize_session=False)
                 )
+            if decision.mark_unreachable and row.person_id is not None:
+                if self.by_chat:
+                    await session.execute(
+                        update(Person).where(Person.id == row.person_id).values(unreachable=True)
+                    )
                 if row.payload is not None and not is_edit(row.payload):
                     # One copy still reaches them where they can be reached (the web chat, WeChat).
                     route = await fallback_route(
                         session,
                         person_id=row.person_id,
                         source=row.source,
-                        failed_channel=self.channel.name,
+                        failed_channel=self.channel_name,
                         failed_address=str(row.chat_id),
                     )
                     if route is not None:
@@ -552,7 +591,7 @@ class OutboxSender:
                         self.stats.rerouted += 1
                         logger.info("outbox row %s: %s -> moved to %s", row.id, error.kind, route["channel"])
                         return
-            if decision.new_chat_id is not None:
+            if decision.new_chat_id is not None and self.by_chat:
                 # Everyone who wrote from the old group now lives at the new id; this row moves there.
                 await session.execute(
                     update(Person).where(Person.chat_id == row.chat_id).values(chat_id=decision.new_chat_id)
@@ -581,11 +620,27 @@ class OutboxSender:
         log = logger.warning if decision.status != OutboxStatus.PENDING else logger.info
         log("outbox row %s: %s -> %s", row.id, error.kind, decision.status)
 
+    async def _record_dropped(self, row: Claimed) -> None:
+        """A progress edit this channel cannot show: done, nothing sent."""
+        async with self.db.session() as session:
+            await session.execute(
+                self._mine(row.id).values(
+                    status=OutboxStatus.CANCELLED, last_error="cannot_edit", attempts=_OUTBOX.c.attempts + 1
+                )
+            )
+            await session.commit()
+        self.stats.dropped += 1
+        metrics.count_send(self.channel_name, "dropped")
+
     async def _heartbeat(self) -> None:
         async with self.db.session() as session:
             await session.execute(
                 update(_OUTBOX)
-                .where(_OUTBOX.c.claimed_by == self.instance_id, _OUTBOX.c.status == OutboxStatus.SENDING)
+                .where(
+                    _OUTBOX.c.claimed_by == self.instance_id,
+                    _OUTBOX.c.status == OutboxStatus.SENDING,
+                    *self._lane(),
+                )
                 .values(claimed_at=self.clock.now())
             )
             await session.commit()
@@ -617,6 +672,7 @@ class OutboxSender:
                 update(_OUTBOX)
                 .where(
                     _OUTBOX.c.status == OutboxStatus.SENDING,
+                    *self._lane(),
                     or_(
                         _OUTBOX.c.claimed_by.is_(None),
                         _OUTBOX.c.claimed_by.in_(dead),
@@ -687,3 +743,65 @@ class OutboxSender:
         if added:
             self._notify()
         return added
+
+
+class Delivery:
+    """The one sender of a process: a lane (an ``OutboxSender``) per channel adapter, each with its
+    own budget built from the adapter's limits (or given: Telegram's is shared with the interactive
+    replies), all under one instance id, so that recovery, leases and stop work the same for every
+    channel. The delivery hooks run on the first lane (they read the whole outbox)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        adapters: Sequence[Channel],
+        *,
+        budgets: dict[str, RateBudget] | None = None,
+        hooks: Sequence[Hook] = (),
+        concurrency: dict[str, int] | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.instance_id = instance_id or new_instance_id()
+        self.lanes: dict[str, OutboxSender] = {}
+        budgets, concurrency = budgets or {}, concurrency or {}
+        # An adapter's own follow-ups (WeChat's early delivery reports) run with the features' hooks.
+        all_hooks = [*hooks, *(hook for adapter in adapters for hook in getattr(adapter, "hooks", ()))]
+        for index, adapter in enumerate(adapters):
+            if adapter.name in self.lanes:
+                raise ValueError(f"two adapters for channel {adapter.name}")
+            self.lanes[adapter.name] = OutboxSender(
+                db,
+                clock,
+                adapter,
+                budgets.get(adapter.name),
+                concurrency=concurrency.get(adapter.name, getattr(adapter, "concurrency", CONCURRENCY)),
+                hooks=all_hooks if index == 0 else (),
+                instance_id=self.instance_id,
+            )
+
+    def lane(self, name: str) -> OutboxSender:
+        return self.lanes[name]
+
+    async def start(self) -> None:
+        for lane in self.lanes.values():
+            await lane.start()
+
+    async def stop(self) -> None:
+        """Stop every lane at once: the whole stop takes as long as the slowest lane's."""
+        await asyncio.gather(*(lane.stop() for lane in self.lanes.values()))
+
+    async def drain(self, *, max_rounds: int = 1000) -> int:
+        """Send every row due now on every channel, and what the hooks add because of them; returns
+        how many rows were sent."""
+        lanes = list(self.lanes.values())
+        before = sum(lane.stats.sent for lane in lanes)
+        for _ in range(max_rounds):
+            claimed = sum(lane.stats.claimed for lane in lanes)
+            for lane in lanes:
+                await lane.drain()
+            if sum(lane.stats.claimed for lane in lanes) == claimed:
+                break
+        return sum(lane.stats.sent for lane in lanes) - before

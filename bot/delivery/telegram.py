@@ -17,6 +17,8 @@
 * ``TelegramFiles`` sends a photo or file the project keeps (``material:<id>``): by the file id this
   bot already holds for it when there is one, else by uploading the bytes, whose new file id it then
   remembers (``Material.channel_cache``, keyed by the bot's id, so a new token uploads again).
+* ``TelegramChannel.limits`` is ``bot.delivery.limits.TELEGRAM``; ``build_delivery`` makes the one
+  sender with Telegram's lane and the other configured channels' (``app.runner``).
 * ``TelegramDelivery`` is the background component (``handlers.application.component_factories``).
 """
 
@@ -49,8 +51,8 @@ from bot.config import Settings
 from bot.delivery.channel import EDIT_KEY, is_edit
 from bot.delivery.errors import DeliveryError, ErrorKind, slug
 from bot.delivery.hooks import default_hooks
-from bot.delivery.limits import RateBudget, current_slot, timer_for
-from bot.delivery.sender import CONCURRENCY, Hook, OutboxSender
+from bot.delivery.limits import TELEGRAM, RateBudget, current_slot, timer_for
+from bot.delivery.sender import CONCURRENCY, Delivery, Hook, OutboxSender
 from bot.services.materials import cached_ref, material_bytes, material_id_of, remember_ref
 from storage.db import Database
 from storage.models import Material, Priority
@@ -58,6 +60,7 @@ from storage.models import Material, Priority
 logger = logging.getLogger(__name__)
 
 INTERACTIVE_RETRIES = 2
+DELIVERY_KEY = "delivery"  # deps.components: the one sender
 POOL_SIZE = 256  # PTB's default for the bot's own requests
 LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
 UNLIMITED = frozenset({"sendChatAction"})  # "typing…" is not a message
@@ -134,7 +137,7 @@ class BudgetRateLimiter(BaseRateLimiter[Any]):
 
 
 def make_rate_limiter(settings: Settings, clock: Clock | None) -> BudgetRateLimiter:
-    return BudgetRateLimiter(RateBudget(settings.global_rate, timer_for(clock)))
+    return BudgetRateLimiter(RateBudget(settings.global_rate, timer_for(clock), TELEGRAM))
 
 
 class StampingTransport(httpx.AsyncHTTPTransport):
@@ -301,36 +304,39 @@ class TelegramChannel:
     """Send one outbox payload through the Application's bot (see ``bot.delivery.channel``)."""
 
     name = "telegram"
+    limits = TELEGRAM
 
     def __init__(self, bot: ExtBot[Any], files: TelegramFiles | None = None) -> None:
         self.bot = bot
         self.files = files
 
-    async def send(self, chat_id: int, payload: dict[str, Any]) -> int | None:
+    async def send(self, chat_id: int, payload: dict[str, Any], *, row: Any = None) -> int | None:
         try:
             return await self._send(chat_id, payload)
-        except RetryAfter as error:
-            raise DeliveryError(
-                ErrorKind.RATE_LIMITED, "retry_after", retry_after=retry_seconds(error)
-            ) from None
-        except Forbidden as error:
-            raise DeliveryError(ErrorKind.FORBIDDEN, _forbidden_code(error.message)) from None
-        except ChatMigrated as error:
-            raise DeliveryError(
-                ErrorKind.CHAT_MIGRATED, "migrated", new_chat_id=int(error.new_chat_id)
-            ) from None
         except BadRequest as error:
             if is_edit(payload) and "not modified" in error.message.lower():
                 return int(payload[EDIT_KEY])
-            raise DeliveryError(ErrorKind.BAD_REQUEST, slug(error.message)) from None
-        except TimedOut as error:
+            raise
+
+    def classify(self, error: Exception) -> DeliveryError:
+        """Telegram's error matrix (``bot.delivery.errors``)."""
+        if isinstance(error, RetryAfter):
+            return DeliveryError(ErrorKind.RATE_LIMITED, "retry_after", retry_after=retry_seconds(error))
+        if isinstance(error, Forbidden):
+            return DeliveryError(ErrorKind.FORBIDDEN, _forbidden_code(error.message))
+        if isinstance(error, ChatMigrated):
+            return DeliveryError(ErrorKind.CHAT_MIGRATED, "migrated", new_chat_id=int(error.new_chat_id))
+        if isinstance(error, BadRequest):
+            return DeliveryError(ErrorKind.BAD_REQUEST, slug(error.message))
+        if isinstance(error, TimedOut):
             if error.message.startswith("Pool timeout"):
-                raise DeliveryError(ErrorKind.NOT_SENT, "pool_timeout") from None
-            raise DeliveryError(ErrorKind.MAYBE_SENT, "timeout") from None
-        except NetworkError:
-            raise DeliveryError(ErrorKind.NETWORK, "network") from None
-        except TelegramError as error:  # InvalidToken, Conflict, 5xx ...: retried with backoff
-            raise DeliveryError(ErrorKind.NETWORK, slug(error.message)) from None
+                return DeliveryError(ErrorKind.NOT_SENT, "pool_timeout")
+            return DeliveryError(ErrorKind.MAYBE_SENT, "timeout")
+        if isinstance(error, NetworkError):
+            return DeliveryError(ErrorKind.NETWORK, "network")
+        if isinstance(error, TelegramError):  # InvalidToken, Conflict, 5xx ...: retried with backoff
+            return DeliveryError(ErrorKind.NETWORK, slug(error.message))
+        return DeliveryError(ErrorKind.INTERNAL, f"internal_{type(error).__name__}")
 
     async def _send(self, chat_id: int, payload: dict[str, Any]) -> int | None:
         text = payload.get("text") or ""
@@ -384,29 +390,59 @@ def build_sender(
     concurrency: int = CONCURRENCY,
     hooks: Sequence[Hook] | None = None,
 ) -> OutboxSender:
-    """An outbox sender that sends with ``bot`` and shares its rate budget."""
+    """Telegram's lane alone: sends with ``bot`` and shares its rate budget (tests and tools)."""
     return OutboxSender(
         db,
         clock,
-        TelegramChannel(bot, TelegramFiles(bot, db)),
+        telegram_adapter(bot, db),
         budget_of(bot),
         concurrency=concurrency,
         hooks=default_hooks() if hooks is None else hooks,
     )
 
 
+def telegram_adapter(bot: ExtBot[Any], db: Database) -> TelegramChannel:
+    return TelegramChannel(bot, TelegramFiles(bot, db))
+
+
+def build_delivery(
+    bot: ExtBot[Any],
+    db: Database,
+    clock: Clock,
+    others: Sequence[Any] = (),
+    *,
+    hooks: Sequence[Hook] | None = None,
+) -> Delivery:
+    """The one sender: Telegram's lane (sharing the bot's budget with the interactive replies) and a
+    lane for each other channel's adapter in ``others``."""
+    return Delivery(
+        db,
+        clock,
+        [telegram_adapter(bot, db), *others],
+        budgets={TelegramChannel.name: budget_of(bot)},
+        hooks=default_hooks() if hooks is None else hooks,
+    )
+
+
 class TelegramDelivery:
-    """The background component: the outbox sender, started in post_init and stopped in post_stop."""
+    """The background component: the sender, started in post_init and stopped in post_stop. The
+    composition root may have built it already with other channels' lanes (``DELIVERY_KEY``);
+    otherwise it has Telegram's lane alone."""
 
     def __init__(self, deps: Any) -> None:
         self.deps = deps
-        self.sender: OutboxSender | None = None
+        self.delivery: Delivery | None = None
 
     async def start(self, application: Any) -> None:
-        self.sender = build_sender(application.bot, self.deps.db, self.deps.clock)
-        self.deps.components["sender"] = self.sender
-        await self.sender.start()
+        delivery = self.deps.components.get(DELIVERY_KEY)
+        if delivery is None:
+            delivery = self.deps.components[DELIVERY_KEY] = build_delivery(
+                application.bot, self.deps.db, self.deps.clock
+            )
+        self.delivery = delivery
+        self.deps.components["sender"] = delivery.lane(TelegramChannel.name)
+        await delivery.start()
 
     async def stop(self) -> None:
-        if self.sender is not None:
-            await self.sender.stop()
+        if self.delivery is not None:
+            await self.delivery.stop()

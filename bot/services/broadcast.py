@@ -53,7 +53,7 @@ from sqlalchemy import case, delete, exists, func, insert, literal, null, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Callbacks, Id, Word
-from bot.delivery.channel import EDIT_KEY
+from bot.delivery.channel import EDIT_KEY, PROGRESS_KEY
 from bot.dialog import Button, Reply, Screen, already_done, denied, stale
 from bot.i18n import LANGUAGES, catalogue, t
 from bot.services import audiences, audit
@@ -664,11 +664,14 @@ async def _enqueue_edit(
     buttons: tuple[tuple[Button, ...], ...] = (),
     channel: str = "telegram",
     address: str | None = None,
+    progress: bool = False,
 ) -> bool:
     """An outbox row that edits an earlier message (see ``bot.delivery.channel``), in a Telegram chat
-    or at another channel's address."""
+    or at another channel's address. A ``progress`` edit is dropped where the channel cannot edit."""
     payload = Outgoing(text=text, buttons=buttons).to_payload()
     payload[EDIT_KEY] = message_id
+    if progress:
+        payload[PROGRESS_KEY] = True
     inserted = await insert_ignore(
         session,
         OutboxMessage,
@@ -830,6 +833,7 @@ async def _finish(
             message_id=notice.progress_message_id,
             text=t(language, "notice.progress_done", id=notice.id, **counts.params()),
             now=now,
+            progress=True,
         )
     text, key, buttons = await _report(session, notice, language or "zh")
     notice.progress_counts = key
@@ -929,6 +933,7 @@ async def advance_notices(session: AsyncSession, now: datetime) -> int:
                 message_id=notice.progress_message_id,  # type: ignore[arg-type]
                 text=t(language, "notice.progress", id=notice.id, **counts.params()),
                 now=now,
+                progress=True,
             )
     # Reports out of date: locked while refreshed, so a 收到 tapped meanwhile marks it again after.
     stale_reports = list(

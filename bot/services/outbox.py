@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.channel import EDIT_KEY, is_edit
+from bot.delivery.channel import EDIT_KEY
 from bot.dialog import Button
 from bot.i18n import t
 from bot.services.identity import language_of
@@ -319,41 +318,3 @@ async def update_copies(
         )
         edits += inserted
     return edits
-
-
-async def reroute(session: AsyncSession, row: OutboxMessage, now: datetime) -> bool:
-    """Move a row whose account cannot be reached any more (a WeChat account that unfollowed) to the
-    person's next way of being reached: their Telegram chat, else their next reachable account off
-    Telegram; the row becomes pending there. The caller marks the dead account unreachable first.
-    False when there is no other way, the row edits an earlier message (that message lives on the old
-    channel), or the person already has this message there."""
-    if row.person_id is None or row.kind == "edit" or is_edit(row.payload or {}):
-        return False
-    person = await session.get(Person, row.person_id)
-    if person is None:
-        return False
-    if person.chat_id is not None and not person.unreachable:
-        target: dict[str, Any] = {"chat_id": person.chat_id, "channel": "telegram", "address": None}
-    else:
-        account = await reachable_account(session, person.id)
-        if account is None or (account.channel, account.address) == (row.channel, row.address):
-            return False
-        target = {"chat_id": None, "channel": account.channel, "address": account.address}
-    try:
-        async with session.begin_nested():
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    **target,
-                    status=OutboxStatus.PENDING,
-                    next_attempt_at=now,
-                    claimed_by=None,
-                    claimed_at=None,
-                    last_error="rerouted",
-                )
-                .execution_options(synchronize_session=False)
-            )
-    except IntegrityError:  # the same message already goes to that chat or account
-        return False
-    return True

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.delivery.channel import is_progress
 from bot.dialog import denied
 from bot.services import admin, broadcast
 from bot.services.identity import load_actor
@@ -476,6 +477,8 @@ async def test_progress_is_edited_at_most_every_few_seconds_then_finished_once(h
         ":report",
     ]
     assert "5/10" in edits[1].payload["text"] and "10/10" in edits[2].payload["text"]
+    # Progress edits say so: a channel that cannot edit drops them (``bot.delivery.channel``).
+    assert [is_progress(r.payload) for r in edits] == [True, True, True, False]
 
 
 async def test_service_refuses_a_secretary_of_another_branch_directly(harness: BotHarness) -> None:

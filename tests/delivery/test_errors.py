@@ -27,6 +27,7 @@ P, F, U = OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.UNCERTAIN
     ("error", "attempts", "last", "status", "code", "retry_in", "unreachable"),
     [
         (DeliveryError(ErrorKind.RATE_LIMITED, "x", retry_after=9), 1, None, P, "retry_after", 9, False),
+        (DeliveryError(ErrorKind.QUOTA, "wx_45009", retry_after=3600), 1, None, P, "wx_45009", 3600, False),
         (DeliveryError(ErrorKind.FORBIDDEN, "blocked"), 1, None, F, "blocked", None, True),
         (DeliveryError(ErrorKind.FORBIDDEN, "deactivated"), 3, None, F, "deactivated", None, True),
         (DeliveryError(ErrorKind.BAD_REQUEST, "chat_not_found"), 1, None, F, "chat_not_found", None, False),

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FakeClock
-from bot.delivery.limits import GROUP_LIMIT, MARGIN, WINDOW, RateBudget, Slot, VirtualTimer
+from bot.delivery.limits import MARGIN, TELEGRAM, WINDOW, RateBudget, Slot, VirtualTimer
 from tests.delivery.virtual_loop import LoopTimer, run_virtual
 
 
@@ -223,7 +223,7 @@ async def test_group_chats_get_at_most_twenty_a_minute() -> None:
     for _ in range(45):
         async with b.slot(30, -1001) as slot:
             times.append(slot.start)
-    assert max_in_window(times, 60.0) <= GROUP_LIMIT
+    assert max_in_window(times, 60.0) <= TELEGRAM.group_limit
     assert times[-1] - times[0] >= 120
 
 

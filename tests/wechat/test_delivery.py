@@ -67,8 +67,8 @@ def check_fields(data: dict) -> None:
 
 
 async def test_the_limits_are_set_for_wechat() -> None:
-    assert WECHAT_LIMITS.per_second == 20.0 and WECHAT_LIMITS.per_chat_interval == 0
-    assert WECHAT_LIMITS.per_group_per_minute is None
+    assert WECHAT_LIMITS.rate == 20.0 and WECHAT_LIMITS.chat_gap == 0
+    assert WECHAT_LIMITS.group_limit is None and not WECHAT_LIMITS.can_edit
 
 
 async def test_a_reminder_outside_the_window_goes_as_a_template_whose_page_answers(
@@ -285,3 +285,33 @@ async def test_without_a_public_address_long_texts_go_in_parts_and_templates_can
     assert window.sent == 2
     [row] = await rows_to(harness, 12)
     assert (row.status, row.last_error) == (OutboxStatus.FAILED, "wx_no_page")
+
+
+async def test_the_runner_builds_one_sender_whose_lanes_reach_each_channel(
+    harness: BotHarness, wx: WeChatOut
+) -> None:
+    from app.runner import Parts, build_delivery
+    from bot.delivery.telegram import DELIVERY_KEY
+    from handlers.context import DEPS_KEY
+
+    parts = Parts(wx.settings, harness.db, harness.clock, harness.deps.conversation)
+    parts.wechat_outbox = wx.delivery.adapter
+    delivery = build_delivery(harness.app, parts)
+    assert list(delivery.lanes) == ["telegram", "wechat"]
+    assert harness.app.bot_data[DEPS_KEY].components[DELIVERY_KEY] is delivery  # the component starts it
+    assert not delivery.lane("wechat").limits.can_edit and delivery.lane("telegram").limits.can_edit
+    branch_id = await branch(harness)
+    await add_wechat_member(harness, branch_id, 13, last_inbound_at=harness.clock.now())
+    await notify(harness, 13, "test:both", "微信上的消息")
+    async with harness.session() as session:
+        await enqueue(
+            session,
+            source="test:both",
+            chat_id=7013,
+            message=Outgoing(text="电报上的消息"),
+            not_before=harness.clock.now(),
+        )
+        await session.commit()
+    assert await delivery.drain() == 2
+    assert wx.fake.texts_to(openid(13)) == ["微信上的消息"]
+    assert harness.fake.texts(7013) == ["电报上的消息"]
