@@ -2,10 +2,14 @@
 
 Members: /services, an item's request form (materials typed or sent as photos and files; a form on the
 step engine, `bot.steps`, whose check collects the materials), /requests.
-Agents: /inbox, accept / missing / forward / complete / refuse / answer, /catalogue, /servicestats.
+Agents: /inbox, accept / missing / forward / complete / refuse / answer (the four that need words or a
+file are one form on the step engine, a question per step), /catalogue (a new item is a form on the step
+engine, with a check and 修改 per answer), /servicestats.
 Secretaries: /branchrequests and the month's rates (steps only, never what was sent or said).
 
-Button data is ``rl:<action>[:<id>]`` (one codec, `RL`); a forged, malformed or too-large id decodes
+Button data is ``rl:<action>[:<id>]`` (one codec, `RL`; the forms' own buttons: the request form
+``back``/``x``/``ed``/``sub``, the agent's step form ``ab``/``ax``/``ae``/``as``, the item form
+``cb``/``cx``/``ce``/``cs`` with ``ck:<kind>`` and ``cn:none``); a forged, malformed or too-large id decodes
 to nothing and is answered as stale. Every press is re-checked by the service against the sender
 (owner, agent of the request's township, secretary of its branch), which denies and audits the rest.
 """
