@@ -263,11 +263,13 @@ async def seed(url: str, members: int) -> int:
             secretary.chat_id = SECRETARY_USER
             await session.commit()
             actor = await load_actor(session, secretary)
-            await broadcast.start_notice(session, actor)
-            await broadcast.set_content(session, actor, text=NOTICE_TEXT)
-            await broadcast.choose_audience(session, actor, "all")
             sent = await broadcast.send_notice(
-                session, actor, progress_chat_id=SECRETARY_USER, progress_message_id=1, now=_utcnow()
+                session,
+                actor,
+                text=NOTICE_TEXT,
+                progress_chat_id=SECRETARY_USER,
+                progress_message_id=1,
+                now=_utcnow(),
             )
             return sent.notice_id
     finally:

@@ -169,11 +169,13 @@ async def seed(url: str, members: int) -> int:
             secretary.chat_id = SECRETARY
             await session.commit()
             actor = await load_actor(session, secretary)
-            await broadcast.start_notice(session, actor)
-            await broadcast.set_content(session, actor, text="本周六上午九点开会，请准时参加。")
-            await broadcast.choose_audience(session, actor, "all")
             sent = await broadcast.send_notice(
-                session, actor, progress_chat_id=SECRETARY, progress_message_id=1, now=_now()
+                session,
+                actor,
+                text="本周六上午九点开会，请准时参加。",
+                progress_chat_id=SECRETARY,
+                progress_message_id=1,
+                now=_now(),
             )
             return sent.notice_id
     finally:

@@ -2,10 +2,14 @@
 
 Members: /services, an item's request form (materials typed or sent as photos and files; a form on the
 step engine, `bot.steps`, whose check collects the materials), /requests.
-Agents: /inbox, accept / missing / forward / complete / refuse / answer, /catalogue, /servicestats.
+Agents: /inbox, accept / missing / forward / complete / refuse / answer (the four that need words or a
+file are one form on the step engine, a question per step), /catalogue (a new item is a form on the step
+engine, with a check and 修改 per answer), /servicestats.
 Secretaries: /branchrequests and the month's rates (steps only, never what was sent or said).
 
-Button data is ``rl:<action>[:<id>]`` (one codec, `RL`); a forged, malformed or too-large id decodes
+Button data is ``rl:<action>[:<id>]`` (one codec, `RL`; the forms' own buttons: the request form
+``back``/``x``/``ed``/``sub``, the agent's step form ``ab``/``ax``/``ae``/``as``, the item form
+``cb``/``cx``/``ce``/``cs`` with ``ck:<kind>`` and ``cn:none``); a forged, malformed or too-large id decodes
 to nothing and is answered as stale. Every press is re-checked by the service against the sender
 (owner, agent of the request's township, secretary of its branch), which denies and audits the rest.
 """
@@ -25,7 +29,7 @@ from bot.scheduling import kinds_relay
 from bot.services import relay
 from bot.services.registration import display_phone
 from bot.services.relay import EventView, ItemView, Part, RelayError, RequestView
-from bot.steps import CONFIRM, Ask, Confirm, Form, Invalid
+from bot.steps import CONFIRM, Ask, Closed, Confirm, Form, Invalid, Option, Step
 from storage.models import RequestAttachment
 
 CAPTION_MAX = 900  # Telegram captions stop at 1024 characters; leave room for the bot's own header
@@ -50,7 +54,7 @@ MISSING = RL.action("miss", RowId)
 COMPLETE = RL.action("done", RowId)
 REFUSE = RL.action("ref", RowId)
 ANSWER = RL.action("ans", RowId)
-# The catalogue: rl:cat:on:<item>, rl:cat:off:<item>, rl:cat:new:<township>, rl:cat:k:<kind|none>.
+# The catalogue: rl:cat:on:<item>, rl:cat:off:<item>, rl:cat:new:<township>.
 CATALOGUE = RL.action("cat", Word, Word)
 
 INPUT_ACTIONS = {"miss": "missing", "done": "complete", "ref": "refuse", "ans": "answer"}
@@ -112,10 +116,6 @@ def _materials(turn: Turn, item: ItemView) -> str:
     return "\n".join(f"{n}. {m}" for n, m in enumerate(item.materials, start=1))
 
 
-def _cancel_button(turn: Turn) -> list[list[Button]]:
-    return [[Button(turn.text("common.cancel"), data=CANCEL.data())]]
-
-
 def part_of(turn: Turn) -> Part | None:
     """What an input carries as a material: typed text, a photo or a document (with its caption)."""
     inbound = turn.inbound
@@ -145,10 +145,10 @@ def _id_of(turn: Turn) -> int | None:
     return press[0] if press is not None and press.args and isinstance(press[0], int) else None
 
 
-Step = Callable[[int], Awaitable[Reply]]
+ById = Callable[[int], Awaitable[Reply]]
 
 
-async def _with_id(turn: Turn, step: Step) -> Reply:
+async def _with_id(turn: Turn, step: ById) -> Reply:
     request_id = _id_of(turn)
     if request_id is None:
         return _stale(turn)
@@ -222,12 +222,6 @@ async def _submit_form(ask: Ask) -> Reply:
     view = result.view
     key = "relay.submitted" if result.new_request else "relay.added"
     return _say(turn, key, id=view.id, item=view.item_name, count=result.added)
-
-
-async def cancel(turn: Turn) -> Reply:
-    """Cancel an agent's or the catalogue's open form (the request form's 取消 is the step engine's)."""
-    closed = await relay.cancel_forms(turn.session, turn.actor)
-    return _say(turn, "common.cancelled" if closed else "common.already_done")
 
 
 REQUEST = Form(
@@ -403,29 +397,81 @@ async def forward(turn: Turn) -> Reply:
 
 
 async def begin_input(turn: Turn) -> Reply:
-    """Missing / complete / refuse / answer: ask the agent to type (or send) what goes to the member."""
+    """Missing / complete / refuse / answer: open the agent's form at the question of that step."""
     press = RL.decode(turn.inbound.data)
     action = INPUT_ACTIONS.get(press.action, "") if press is not None else ""
 
     async def step(request_id: int) -> Reply:
         view = await relay.begin_agent_input(turn.session, turn.actor, request_id, action, turn.now)
-        return _say(turn, f"relay.agent.ask_{action}", _cancel_button(turn), id=view.id, item=view.item_name)
+        return await AGENT.start(turn, {"request_id": view.id, "item": view.item_name}, action, edit=False)
 
     return await _with_id(turn, step)
 
 
-async def on_agent_input(turn: Turn) -> Reply:
-    """The agent's missing list, result, reason or answer: finish the step it is for."""
+# The agent's steps are one form on the step engine: a question per step (the missing list, the result,
+# the reason, the answer), each answered by typing or sending a file. The answer is the step itself, done
+# at once by the service and told the member; the form then ends (`Closed`) with what was done. A refusal
+# the service gives for the input (an empty reason, too long a list) asks again under the reason; one
+# that says the request moved on meanwhile (withdrawn, done by another agent, not the agent's township
+# any more) ends the form with it.
+
+_ENDING = ("not_allowed", "stale", "already_done")
+
+
+def _agent_params(ask: Ask) -> dict[str, Any]:
+    return {"id": ask.data.get("request_id"), "item": ask.data.get("item") or ""}
+
+
+def _agent_reply(ask: Ask, inbound: Inbound) -> dict[str, Any]:
+    """What the agent typed or sent: text, and a photo or document (its caption as the text)."""
+    part = part_of(ask.turn)
+    text = part.text if part is not None else None
+    file = replace(part, text=None) if part is not None and part.kind != "text" else None
+    return {"text": text, "file": file.to_dict() if file is not None else None}
+
+
+async def _agent_done(ask: Ask, reply: dict[str, Any]) -> str:
+    """Do the step with the agent's answer; the form ends saying so (or asks again, why above it)."""
+    turn, action = ask.turn, ask.step
+    file = Part.from_dict(reply["file"]) if reply.get("file") else None
     try:
-        part = part_of(turn)
-        text = part.text if part is not None else None
-        file = replace(part, text=None) if part is not None and part.kind != "text" else None
-        action, view = await relay.agent_input(
-            turn.session, turn.actor, turn.draft, turn.now, text=text, file=file
+        view = await relay.agent_input(
+            turn.session,
+            turn.actor,
+            action,
+            int(ask.data["request_id"]),
+            turn.now,
+            text=reply.get("text"),
+            file=file,
         )
     except RelayError as error:
-        return _refuse(turn, error, _cancel_button(turn))
-    return _say(turn, f"relay.agent.done_{action}", relay.agent_buttons(view, turn.language), id=view.id)
+        if error.code in _ENDING:
+            raise Closed(error.key, **error.params) from None
+        raise Invalid(error.key, **error.params) from None
+    raise Closed(f"relay.agent.done_{action}", id=view.id)
+
+
+async def _no_check(ask: Ask) -> Reply:
+    """The agent's form has no check (every answer ends it): a press of its 提交 is stale."""
+    raise Closed("error.stale_button")
+
+
+AGENT = Form(
+    relay.FLOW_AGENT,
+    RL,
+    [
+        Step(
+            action, f"relay.agent.ask_{action}", params=_agent_params, receive=_agent_reply, next=_agent_done
+        )
+        for action in INPUT_ACTIONS.values()
+    ],
+    # Never shown: every question's answer ends the form (see above).
+    Confirm("relay.agent.ask_answer", _no_check, submit_action="as"),
+    again="/inbox",
+    back_action="ab",
+    cancel_action="ax",
+    edit_action="ae",
+)
 
 
 async def show_catalogue(turn: Turn) -> Reply:
@@ -467,23 +513,18 @@ async def show_catalogue(turn: Turn) -> Reply:
 
 
 async def on_catalogue_button(turn: Turn) -> Reply:
-    """rl:cat:on|off:<item>, rl:cat:new:<township>, rl:cat:k:<kind or none>."""
+    """rl:cat:on|off:<item>, rl:cat:new:<township>."""
     press = CATALOGUE.read((turn.inbound.data or "").split(":")[2:])
     if press is None:
         return _stale(turn)
     verb, arg = press.args
+    target = RowId.read(arg)
+    if verb not in ("on", "off", "new") or target is None:
+        return _stale(turn)
     try:
-        if verb == "k":
-            if arg not in ITEM_CHOICES:
-                return _stale(turn)
-            step, item = await relay.item_form_choice(turn.session, turn.actor, arg)
-            return _item_step_reply(turn, step, item)
-        target = RowId.read(arg)
-        if verb not in ("on", "off", "new") or target is None:
-            return _stale(turn)
         if verb == "new":
             await relay.begin_item_form(turn.session, turn.actor, target)
-            return _say(turn, "relay.catalogue.ask_name", _cancel_button(turn))
+            return await ITEM_FORM.start(turn, {"township_id": target}, edit=False)
         item = await relay.set_item_active(turn.session, turn.actor, target, verb == "on")
     except RelayError as error:
         return _refuse(turn, error)
@@ -491,39 +532,113 @@ async def on_catalogue_button(turn: Turn) -> Reply:
     return _say(turn, key, name=item.name)
 
 
-def _item_step_buttons(turn: Turn, step: str) -> list[list[Button]]:
-    if step == "kind":
-        return [
-            [
-                Button(turn.text("btn.relay.kind_full"), data=CATALOGUE.data("k", "full")),
-                Button(turn.text("btn.relay.kind_consult"), data=CATALOGUE.data("k", "consult")),
-            ],
-            *_cancel_button(turn),
-        ]
-    if step == "materials":
-        return [
-            [Button(turn.text("btn.relay.no_materials"), data=CATALOGUE.data("k", "none"))],
-            *_cancel_button(turn),
-        ]
-    return _cancel_button(turn)
+# The new catalogue item is a form on the step engine: name, kind (buttons), materials (typed, or
+# 不需要), promised days, and a check with 修改 per answer; 提交 adds it, for a township the agent
+# still serves. A name taken meanwhile keeps the form at its check, to change the name.
 
 
-def _item_step_reply(turn: Turn, step: str, item: ItemView | None) -> Reply:
-    if step == "done" and item is not None:
-        return _say(turn, "relay.catalogue.added", name=item.name, days=item.promised_days)
-    return _say(turn, f"relay.catalogue.ask_{step}", _item_step_buttons(turn, step))
+def _refused(error: RelayError) -> Invalid:
+    return Invalid(error.key, **error.params)
 
 
-async def on_item_input(turn: Turn) -> Reply:
-    """Typed answers of the new catalogue item form."""
-    draft = turn.draft
+def _item_name(ask: Ask, text: str) -> str:
     try:
-        if turn.inbound.text is None:
-            raise RelayError("type_text")
-        step, item = await relay.item_form_input(turn.session, turn.actor, draft, text=turn.inbound.text)
+        return relay.clean_item_name(text)
     except RelayError as error:
-        return _refuse(turn, error, _item_step_buttons(turn, draft.step))
-    return _item_step_reply(turn, step, item)
+        raise _refused(error) from None
+
+
+def _item_kinds(ask: Ask) -> list[Option]:
+    return [Option(kind, ask.text(f"btn.relay.kind_{kind}")) for kind in ("full", "consult")]
+
+
+def _item_materials(ask: Ask, text: str) -> list[str]:
+    try:
+        return relay.parse_list(text)
+    except RelayError as error:
+        raise _refused(error) from None
+
+
+def _no_materials(ask: Ask) -> list[Option]:
+    return [Option("none", ask.text("btn.relay.no_materials"))]
+
+
+def _keep_materials(ask: Ask, value: Any) -> None:
+    ask.data["materials"] = [] if value == "none" else list(value)
+
+
+def _item_days(ask: Ask, text: str) -> int:
+    try:
+        return relay.parse_days(text)
+    except RelayError as error:
+        raise _refused(error) from None
+
+
+def _item_check(ask: Ask) -> dict[str, Any]:
+    materials = ask.data.get("materials") or []
+    return {
+        "name": ask.data.get("name", ""),
+        "kind": ask.text(f"relay.kind.{ask.data.get('kind', 'full')}"),
+        "materials": ask.text("relay.list_sep").join(materials) or ask.text("relay.no_materials"),
+        "days": ask.data.get("days", 0),
+    }
+
+
+async def _add_item(ask: Ask) -> Reply:
+    turn, data = ask.turn, ask.data
+    try:
+        item = await relay.agent_add_item(
+            turn.session,
+            turn.actor,
+            township_id=int(data["township_id"]),
+            name=data["name"],
+            kind=data["kind"],
+            materials=data.get("materials") or [],
+            promised_days=int(data["days"]),
+        )
+    except RelayError as error:
+        if error.code == "not_allowed":
+            raise Closed(error.key) from None
+        raise _refused(error) from None
+    return _say(turn, "relay.catalogue.added", name=item.name, days=item.promised_days)
+
+
+ITEM_FORM = Form(
+    relay.FLOW_CATALOGUE,
+    RL,
+    [
+        Step("name", "relay.catalogue.ask_name", parse=_item_name, next="kind", field="relay.field.name"),
+        Step(
+            "kind",
+            "relay.catalogue.ask_kind",
+            options=_item_kinds,
+            action="ck",
+            per_row=2,
+            next="materials",
+            back="name",
+            field="relay.field.kind",
+        ),
+        Step(
+            "materials",
+            "relay.catalogue.ask_materials",
+            parse=_item_materials,
+            options=_no_materials,
+            action="cn",
+            store=_keep_materials,
+            next="days",
+            back="kind",
+            field="relay.field.materials",
+        ),
+        Step(
+            "days", "relay.catalogue.ask_days", parse=_item_days, back="materials", field="relay.field.days"
+        ),
+    ],
+    Confirm("relay.catalogue.check", _add_item, params=_item_check, back="days", submit_action="cs"),
+    again="/catalogue",
+    back_action="cb",
+    cancel_action="cx",
+    edit_action="ce",
+)
 
 
 def _month_arg(turn: Turn) -> tuple[int, int] | None:
@@ -619,7 +734,6 @@ async def show_branch_requests(turn: Turn) -> Reply:
 
 _PRESSES: dict[str, Callable[[Turn], Awaitable[Reply]]] = {
     ITEM.name: pick_item,
-    CANCEL.name: cancel,
     KEEP.name: keep,
     MINE.name: show_my_request,
     ADD.name: add_materials,
@@ -643,12 +757,13 @@ async def on_button(turn: Turn) -> Reply:
     press = RL.decode(data)
     if press is None:
         return _stale(turn)
-    if press.action in (SUBMIT.name, CANCEL.name) and await REQUEST.draft(turn) is None:
-        # 取消 under an agent's question; 提交 of a form already sent or cancelled.
-        return await cancel(turn) if press.action == CANCEL.name else _say(turn, "common.already_done")
-    answered = await REQUEST.on_button(turn)
-    if answered is not None:
-        return answered
+    for form in (REQUEST, AGENT, ITEM_FORM):
+        if press.action in (form.submit.name, form.cancel.name) and await form.draft(turn) is None:
+            # 提交 or 取消 of a form already sent or closed: said in the chat, as every relay answer is.
+            return _say(turn, "common.already_done")
+        answered = await form.on_button(turn)
+        if answered is not None:
+            return answered
     if press.action not in _PRESSES:
         return _stale(turn)
     return await _PRESSES[press.action](turn)
@@ -667,8 +782,8 @@ FEATURE = Feature(
     buttons={RL.prefix: on_button},
     forms={
         relay.FLOW_REQUEST: REQUEST.on_input,
-        relay.FLOW_AGENT: on_agent_input,
-        relay.FLOW_CATALOGUE: on_item_input,
+        relay.FLOW_AGENT: AGENT.on_input,
+        relay.FLOW_CATALOGUE: ITEM_FORM.on_input,
     },
     export_sheets=(report_sheets.requests_sheet,),
     reminder_kinds=tuple(kinds_relay.RELAY_KINDS),  # the deadline chases and overdue flags

@@ -5,10 +5,11 @@ core commits once at the end of the event (a refusal is audited in the same tran
 
 Decisions:
 
-* The composition is a draft of flow ``notice`` (``bot.services.drafts``), steps ``text`` →
-  ``audience`` → (``param``) → ``preview``; every step is rendered from the draft, so a resumed
-  /notice shows exactly where the secretary left off.
-* 确认 (``confirm_notice``; ``send_notice`` is the same for tools and the benchmark, and commits)
+* The composition is a form on the step engine (``bot.flows.notices``, flow ``notice``): content →
+  audience → (its parameter) → the preview as the form's check; this module answers its questions
+  (``branch_to_compose``, ``may_compose``, ``check_content``, ``audience_choices``, ``may_narrow``,
+  ``preview``) and sends what it holds.
+* 提交 (``confirm_notice``; ``send_notice`` is the same for tools and the benchmark, and commits)
   writes the notice, ALL its outbox rows and the audit entry in one transaction:
   a crash leaves all or none. The rows are written set-based, one ``INSERT ... SELECT`` per
   language (the 收到 button and the header are in the recipient's language, the text is the
@@ -44,7 +45,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +58,7 @@ from bot.delivery.channel import EDIT_KEY, PROGRESS_KEY
 from bot.dialog import Button, Reply, Screen, already_done, denied, stale
 from bot.i18n import LANGUAGES, catalogue, t
 from bot.services import audiences, audit
-from bot.services.drafts import clear_draft, get_draft, save_draft
+from bot.services.drafts import clear_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import (
     CHAT_CHANNEL,
@@ -101,9 +102,8 @@ CALLBACK = NTC.prefix
 BRANCH = NTC.action("b", Id)
 AUDIENCE = NTC.action("a", Word)
 PARAM = NTC.action("p", Word)
-BACK = NTC.action("back")
-CONFIRM = NTC.action("ok")
-CANCEL = NTC.action("x")
+# The compose form's own buttons (back:<step>, ed:<step>, ok, x) are declared by its engine
+# (`bot.flows.notices`).
 ACK = NTC.action("ack", Id)
 UNACKED = NTC.action("na", Id)
 FOLLOWUP = NTC.action("fu", Id)
@@ -120,19 +120,6 @@ class Preview:
     blocked: int
     text: str  # the message as members will read it (in the secretary's language)
     media_kind: str | None
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where a notice draft stands; ``error`` is a catalogue key for bad input, shown first."""
-
-    step: str  # branch | text | audience | param | preview
-    branches: list[tuple[int, str]] = field(default_factory=list)
-    audiences: list[audiences.Audience] = field(default_factory=list)
-    choices: list[audiences.Choice] = field(default_factory=list)
-    preview: Preview | None = None
-    error: str | None = None
-    error_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,47 +161,6 @@ def report_source(notice_id: int) -> str:
     return f"notice:{notice_id}:report"
 
 
-def _render(language: str, step: Step) -> Reply:
-    """The text and buttons of one step of the notice form (every step has 取消, later ones 返回)."""
-    lines: list[str] = []
-    if step.error:
-        lines.append(t(language, step.error, **step.error_params))
-    rows: list[tuple[Button, ...]] = []
-    if step.step == "branch":
-        lines.append(t(language, "notice.choose_branch"))
-        rows = [(Button(name, data=BRANCH.data(branch_id)),) for branch_id, name in step.branches]
-    elif step.step == "text":
-        lines.append(t(language, "notice.ask_text"))
-    elif step.step == "audience":
-        lines.append(t(language, "notice.ask_audience"))
-        buttons = [Button(t(language, a.label_key), data=AUDIENCE.data(a.name)) for a in step.audiences]
-        rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
-        rows.append((Button(t(language, "notice.btn_rewrite"), data=BACK.data()),))
-    elif step.step == "param":
-        lines.append(t(language, "notice.ask_param" if step.choices else "notice.no_choices"))
-        rows = [(Button(c.label, data=PARAM.data(c.value)),) for c in step.choices]
-        rows.append((Button(t(language, "common.back"), data=BACK.data()),))
-    elif step.step == "preview" and step.preview is not None:
-        preview = step.preview
-        label = t(language, preview.audience_key)
-        if preview.param_label:
-            label = f"{label} · {preview.param_label}"
-        lines.append(t(language, "notice.preview", audience=label, count=preview.count))
-        if preview.blocked:
-            lines.append(t(language, "notice.preview_blocked", blocked=preview.blocked))
-        reachable = preview.count - preview.blocked > 0
-        if not reachable:
-            lines.append(t(language, "notice.preview_empty"))
-        if preview.media_kind:
-            lines.append(t(language, f"notice.media_{preview.media_kind}"))
-        lines.append("")
-        lines.append(preview.text)
-        confirm = (Button(t(language, "common.confirm"), data=CONFIRM.data()),) if reachable else ()
-        rows = [(*confirm, Button(t(language, "common.back"), data=BACK.data()))]
-    rows.append((Button(t(language, "common.cancel"), data=CANCEL.data()),))
-    return Reply.say("\n".join(lines), buttons=tuple(rows))
-
-
 # -- authorisation -------------------------------------------------------------------------------
 def _denied(
     session: AsyncSession, actor: Actor, action: str, *, target_id: int | None, branch_id: int | None
@@ -232,145 +178,55 @@ def _denied(
     return denied(actor.language)
 
 
-async def _draft_for(session: AsyncSession, actor: Actor) -> Draft | Reply:
-    """The actor's open notice draft, still for a branch they lead; else the refusal to answer."""
-    draft = await get_draft(session, actor.person_id, FLOW)
-    if draft is None:
-        return stale(actor.language)
-    branch_id = draft.data.get("branch_id")
-    if not actor.leads_branch(branch_id):
-        await clear_draft(session, actor.person_id, FLOW)
-        return _denied(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
-    return draft
+def may_compose(session: AsyncSession, actor: Actor, branch_id: int | None) -> Reply | None:
+    """None when the actor leads ``branch_id`` now; else the refusal, audited."""
+    if actor.leads_branch(branch_id):
+        return None
+    return _denied(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
 
 
-# -- composing -----------------------------------------------------------------------------------
-async def start_notice(session: AsyncSession, actor: Actor) -> Reply:
-    """/notice: resume an open draft, or start one (asking for the branch if the actor leads several)."""
+async def branch_to_compose(session: AsyncSession, actor: Actor) -> int | list[tuple[int, str]] | Reply:
+    """/notice: the branch a new notice is for, or the branches to choose from (the actor leads
+    several), or the refusal (none)."""
     branches = sorted(actor.secretary_branches)
     if not branches:
         return _denied(session, actor, "notice.compose", target_id=None, branch_id=None)
-    draft = await get_draft(session, actor.person_id, FLOW)
-    if draft is not None and actor.leads_branch(draft.data.get("branch_id")):
-        return _render(actor.language, await _step_of(session, draft))
-    if len(branches) > 1:
-        rows = await session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(branches)))
-        return _render(actor.language, Step("branch", branches=sorted((i, n) for i, n in rows)))
-    await save_draft(session, actor.person_id, FLOW, "text", {"branch_id": branches[0]})
-    return _render(actor.language, Step("text"))
+    if len(branches) == 1:
+        return branches[0]
+    rows = await session.execute(select(Branch.id, Branch.name).where(Branch.id.in_(branches)))
+    return sorted((i, n) for i, n in rows)
 
 
-async def choose_branch(session: AsyncSession, actor: Actor, branch_id: int) -> Reply:
-    if not actor.leads_branch(branch_id):
-        return _denied(session, actor, "notice.compose", target_id=None, branch_id=branch_id)
-    await save_draft(session, actor.person_id, FLOW, "text", {"branch_id": branch_id})
-    return _render(actor.language, Step("text"))
+async def drop_draft(session: AsyncSession, actor: Actor) -> None:
+    """Drop the notice being written (its branch is no longer the actor's)."""
+    await clear_draft(session, actor.person_id, FLOW)
 
 
-async def set_content(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    text: str | None,
-    media_kind: str | None = None,
-    media_ref: str | None = None,
-    filename: str | None = None,
-) -> Reply:
-    """The notice's text, or a photo or document with an optional caption."""
-    draft = await _draft_for(session, actor)
-    if isinstance(draft, Reply):
-        return draft
-    language = actor.language
-    if draft.step != "text":
-        step = await _step_of(session, draft)
-        return _render(language, Step(step.step, **_step_fields(step), error="notice.use_buttons"))
+def check_content(text: str | None, media_kind: str | None) -> tuple[str, dict[str, Any]] | None:
+    """Why a notice's content cannot be sent (a catalogue key and its placeholders), or None."""
     text = (text or "").strip()
     limit = MAX_CAPTION if media_kind else MAX_TEXT
     if not text and not media_kind:
-        return _render(language, Step("text", error="notice.text_needed"))
+        return "notice.text_needed", {}
     if len(text) > limit:
-        params = {"limit": limit, "length": len(text)}
-        return _render(language, Step("text", error="notice.too_long", error_params=params))
-    data = dict(draft.data)
-    data.update(text=text, media_kind=media_kind, media_ref=media_ref, filename=filename)
-    draft = await save_draft(session, actor.person_id, FLOW, "audience", data)
-    return _render(language, await _step_of(session, draft))
+        return "notice.too_long", {"limit": limit, "length": len(text)}
+    return None
 
 
-async def choose_audience(session: AsyncSession, actor: Actor, name: str) -> Reply:
-    draft = await _draft_for(session, actor)
-    if isinstance(draft, Reply):
-        return draft
-    audience = audiences.get(name)
-    if draft.step not in ("audience", "param", "preview") or audience is None:
-        return stale(actor.language)
-    data = dict(draft.data)
-    data.update(audience=name, param=None)
-    step = "param" if audience.needs_param else "preview"
-    draft = await save_draft(session, actor.person_id, FLOW, step, data)
-    return _render(actor.language, await _step_of(session, draft))
-
-
-async def choose_param(session: AsyncSession, actor: Actor, value: str) -> Reply:
-    draft = await _draft_for(session, actor)
-    if isinstance(draft, Reply):
-        return draft
-    audience = audiences.get(draft.data.get("audience") or "")
-    if draft.step != "param" or audience is None or audience.choices is None:
-        return stale(actor.language)
-    offered = {c.value for c in await audience.choices(session, draft.data["branch_id"])}
-    if value not in offered:
-        branch_id = draft.data["branch_id"]
-        return _denied(session, actor, "notice.audience", target_id=None, branch_id=branch_id)
-    data = dict(draft.data)
-    data["param"] = value
-    draft = await save_draft(session, actor.person_id, FLOW, "preview", data)
-    return _render(actor.language, await _step_of(session, draft))
-
-
-async def go_back(session: AsyncSession, actor: Actor) -> Reply:
-    """返回: from the parameter or the preview to the audience; from the audience to the content."""
-    draft = await _draft_for(session, actor)
-    if isinstance(draft, Reply):
-        return draft
-    if draft.step not in ("audience", "param", "preview"):
-        return stale(actor.language)
-    step = "text" if draft.step == "audience" else "audience"
-    draft = await save_draft(session, actor.person_id, FLOW, step, dict(draft.data))
-    return _render(actor.language, await _step_of(session, draft))
-
-
-async def cancel_notice(session: AsyncSession, actor: Actor) -> Reply:
-    """Drop the draft; a repeated tap (no draft any more) is already done."""
-    draft = await get_draft(session, actor.person_id, FLOW)
-    if draft is None:
-        return already_done(actor.language)
-    await clear_draft(session, actor.person_id, FLOW)
-    return Reply.say(t(actor.language, "common.cancelled"))
-
-
-def _step_fields(step: Step) -> dict[str, Any]:
-    return {
-        "branches": step.branches,
-        "audiences": step.audiences,
-        "choices": step.choices,
-        "preview": step.preview,
-    }
-
-
-async def _step_of(session: AsyncSession, draft: Draft) -> Step:
-    data = draft.data
-    if draft.step == "text":
-        return Step("text")
-    if draft.step == "audience":
-        return Step("audience", audiences=audiences.all_audiences())
+async def audience_choices(session: AsyncSession, data: dict[str, Any]) -> list[audiences.Choice]:
+    """The values the draft's audience can be narrowed to (the branch's townships, say)."""
     audience = audiences.get(data.get("audience") or "")
-    if audience is None:
-        return Step("audience", audiences=audiences.all_audiences())
-    if draft.step == "param":
-        assert audience.choices is not None
-        return Step("param", choices=await audience.choices(session, data["branch_id"]))
-    return Step("preview", preview=await _preview(session, draft))
+    if audience is None or audience.choices is None:
+        return []
+    return list(await audience.choices(session, int(data["branch_id"])))
+
+
+async def may_narrow(session: AsyncSession, actor: Actor, data: dict[str, Any], value: str) -> bool:
+    """Whether ``value`` is one the draft's audience offers; a forged one is audited as denied."""
+    if value in {c.value for c in await audience_choices(session, data)}:
+        return True
+    _denied(session, actor, "notice.audience", target_id=None, branch_id=data.get("branch_id"))
+    return False
 
 
 def _selection(data: dict[str, Any]):
@@ -380,8 +236,8 @@ def _selection(data: dict[str, Any]):
     return audience.select(int(data["branch_id"]), data.get("param"))
 
 
-async def _preview(session: AsyncSession, draft: Draft) -> Preview:
-    data = draft.data
+async def preview(session: AsyncSession, data: dict[str, Any], language: str | None) -> Preview:
+    """What the notice drafted in ``data`` would be: its audience, how many, the message as read."""
     audience = audiences.get(data["audience"])
     assert audience is not None
     count, blocked = (
@@ -396,8 +252,6 @@ async def _preview(session: AsyncSession, draft: Draft) -> Preview:
         labels = {c.value: c.label for c in await audience.choices(session, data["branch_id"])}
         param_label = labels.get(data.get("param") or "")
     branch_name = await session.scalar(select(Branch.name).where(Branch.id == data["branch_id"]))
-    person = await session.get(Person, draft.person_id)
-    language = language_of(person) if person else None
     return Preview(
         audience_key=audience.label_key,
         param_label=param_label,
@@ -508,28 +362,23 @@ def _ack_buttons(language: str, notice_id: int) -> tuple[tuple[Button, ...], ...
 async def _create_notice(
     session: AsyncSession,
     actor: Actor,
+    data: dict[str, Any],
     *,
     progress_chat_id: int | None,
     progress_message_id: int | None,
     now: datetime,
 ) -> Notice | Reply:
-    """Create the notice from the actor's previewed draft, every outbox row for it and its audit entry,
-    in the caller's transaction; a refusal instead when it may not or cannot be sent."""
-    draft = await get_draft(session, actor.person_id, FLOW)
-    if draft is None:
-        return already_done(actor.language)
-    draft = await _draft_for(session, actor)
-    if isinstance(draft, Reply):
-        return draft
-    if draft.step != "preview":
-        return stale(actor.language)
-    data = draft.data
+    """Create the notice drafted in ``data``, every outbox row for it and its audit entry, in the
+    caller's transaction; a refusal instead when it may not or cannot be sent."""
+    refused = may_compose(session, actor, data.get("branch_id"))
+    if refused is not None:
+        return refused
     recipients = _selection(data)
     if recipients is None:
         return stale(actor.language)
     deliverable = await session.scalar(select(func.count()).where(Person.id.in_(recipients), reachable()))
     if not deliverable:
-        return stale(actor.language)  # the preview offered no confirm button: nobody would get it
+        return Reply(toast=t(actor.language, "notice.preview_empty"), alert=True)  # nobody would get it
     branch_name = await session.scalar(select(Branch.name).where(Branch.id == data["branch_id"])) or ""
     notice = Notice(
         branch_id=data["branch_id"],
@@ -564,7 +413,6 @@ async def _create_notice(
         now=now,
         skip_unreachable=False,
     )
-    await clear_draft(session, actor.person_id, FLOW)
     audit.record(
         session,
         actor_person_id=actor.person_id,
@@ -579,15 +427,17 @@ async def _create_notice(
 async def confirm_notice(
     session: AsyncSession,
     actor: Actor,
+    data: dict[str, Any],
     *,
     progress_chat_id: int | None,
     progress_message_id: int | None,
     now: datetime,
 ) -> Reply:
-    """确认 under the preview: send the notice; the pressed preview becomes its progress message."""
+    """提交 under the preview: send the notice; the pressed preview becomes its progress message."""
     notice = await _create_notice(
         session,
         actor,
+        data,
         progress_chat_id=progress_chat_id,
         progress_message_id=progress_message_id,
         now=now,
@@ -608,14 +458,23 @@ async def send_notice(
     session: AsyncSession,
     actor: Actor,
     *,
+    text: str,
+    audience: str = "all",
+    param: str | None = None,
     progress_chat_id: int | None,
     progress_message_id: int | None,
     now: datetime,
 ) -> SentNotice:
-    """For tools and benchmarks, not for events: send the actor's previewed draft and commit."""
+    """For tools and benchmarks, not for events: send a text notice to the actor's only (or first)
+    branch, as 提交 under its preview would, and commit."""
+    branches = sorted(actor.secretary_branches)
+    if not branches:
+        raise PermissionError("the actor leads no branch")
+    data = {"branch_id": branches[0], "text": text, "audience": audience, "param": param}
     notice = await _create_notice(
         session,
         actor,
+        data,
         progress_chat_id=progress_chat_id,
         progress_message_id=progress_message_id,
         now=now,

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import t
 from bot.rules.errors import InputError
 from bot.rules.validate import clean_short_text
-from bot.services import audit, drafts
+from bot.services import audit
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import Button, Outgoing, enqueue, notify_person, route_to
 from bot.services.registration import display_phone
@@ -55,7 +55,6 @@ from storage.models import (
     OPEN_STATES,
     RUNNING_STATES,
     Branch,
-    Draft,
     ItemKind,
     Member,
     MemberState,
@@ -753,7 +752,7 @@ async def set_item_active(session: AsyncSession, actor: Actor, item_id: int, act
 
 
 async def begin_item_form(session: AsyncSession, actor: Actor, township_id: int) -> None:
-    """Open the agent's "new catalogue item" form for a township they serve."""
+    """Check the agent may open the "new catalogue item" form for this township (one they serve)."""
     if not actor.agent_of(township_id):
         audit.record(
             session,
@@ -764,60 +763,29 @@ async def begin_item_form(session: AsyncSession, actor: Actor, township_id: int)
             result="denied",
         )
         raise RelayError("not_allowed")
-    await drafts.save_draft(session, actor.person_id, FLOW_CATALOGUE, "name", {"township_id": township_id})
 
 
-async def item_form_input(
-    session: AsyncSession, actor: Actor, draft: Draft, *, text: str | None = None, kind: str | None = None
-) -> tuple[str, ItemView | None]:
-    """Take one answer of the item form; return the next step ("done" with the new item at the end)."""
-    data = dict(draft.data)
-    step = draft.step
-    if not actor.agent_of(data.get("township_id")):
-        await drafts.clear_draft(session, actor.person_id, FLOW_CATALOGUE)
-        raise RelayError("not_allowed")
-    if step == "name" and text is not None:
-        data["name"] = clean_item_name(text)
-        step = "kind"
-    elif step == "kind" and kind is not None:
-        if kind not in set(ItemKind):
-            raise RelayError("stale")
-        data["kind"] = kind
-        step = "materials"
-    elif step == "materials" and (text is not None or kind == "none"):
-        data["materials"] = [] if kind == "none" else parse_list(text or "")
-        step = "days"
-    elif step == "days" and text is not None:
-        days = parse_days(text)
-        item = await add_item(
-            session,
-            township_id=data["township_id"],
-            name=data["name"],
-            kind=data["kind"],
-            materials=data.get("materials", []),
-            promised_days=days,
-            actor_person_id=actor.person_id,
-        )
-        await drafts.clear_draft(session, actor.person_id, FLOW_CATALOGUE)
-        return "done", item
-    else:
-        raise RelayError("use_buttons" if step == "kind" else "stale")
-    await drafts.save_draft(session, actor.person_id, FLOW_CATALOGUE, step, data)
-    return step, None
-
-
-async def item_form_choice(session: AsyncSession, actor: Actor, value: str) -> tuple[str, ItemView | None]:
-    """A button of the item form: the kind, or "none" for an item that needs no materials."""
-    draft = await drafts.get_draft(session, actor.person_id, FLOW_CATALOGUE)
-    if draft is None:
-        raise RelayError("stale")
-    if value == "none":
-        if draft.step != "materials":
-            raise RelayError("stale")
-        return await item_form_input(session, actor, draft, kind="none")
-    if draft.step != "kind":
-        raise RelayError("stale")
-    return await item_form_input(session, actor, draft, kind=value)
+async def agent_add_item(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    township_id: int,
+    name: str,
+    kind: str,
+    materials: Sequence[str],
+    promised_days: int,
+) -> ItemView:
+    """The agent's form submitted: add the item, to a township the agent still serves."""
+    await begin_item_form(session, actor, township_id)
+    return await add_item(
+        session,
+        township_id=township_id,
+        name=name,
+        kind=kind,
+        materials=materials,
+        promised_days=promised_days,
+        actor_person_id=actor.person_id,
+    )
 
 
 # -- the member's side -------------------------------------------------------------------------------------
@@ -859,16 +827,6 @@ def add_part(data: dict[str, Any], part: Part) -> int:
     parts.append(part.to_dict())
     data["parts"] = parts
     return len(parts)
-
-
-async def cancel_forms(session: AsyncSession, actor: Actor) -> bool:
-    """Close the person's open relay forms; False when none was open."""
-    had = False
-    for flow in (FLOW_REQUEST, FLOW_AGENT, FLOW_CATALOGUE):
-        if await drafts.get_draft(session, actor.person_id, flow) is not None:
-            await drafts.clear_draft(session, actor.person_id, flow)
-            had = True
-    return had
 
 
 @dataclass(frozen=True)
@@ -1294,7 +1252,7 @@ _ACTION_KINDS = {"missing": ItemKind.FULL, "complete": ItemKind.FULL, "answer": 
 async def begin_agent_input(
     session: AsyncSession, actor: Actor, request_id: int, action: str, now: datetime
 ) -> RequestView:
-    """Check the agent may take this step now, and open the form where they type its text."""
+    """Check the agent may take this step now (the flow then opens the form where they type its text)."""
     if action not in _ACTION_STATES:
         raise RelayError("stale")
     states, done, audit_action = _ACTION_STATES[action]
@@ -1302,37 +1260,34 @@ async def begin_agent_input(
     if action in _ACTION_KINDS and request.kind != _ACTION_KINDS[action]:
         raise RelayError("stale")
     _expect(request, states, done={done})
-    await drafts.save_draft(session, actor.person_id, FLOW_AGENT, action, {"request_id": request.id})
     return await _view(session, request, now, personal=True)
 
 
 async def agent_input(
     session: AsyncSession,
     actor: Actor,
-    draft: Draft,
+    action: str,
+    request_id: int,
     now: datetime,
     *,
     text: str | None = None,
     file: Part | None = None,
-) -> tuple[str, RequestView]:
-    """Finish the step the agent's open form is for, with what they typed or sent."""
-    request_id, action = int(draft.data["request_id"]), draft.step
+) -> RequestView:
+    """Finish the step the agent's form is for (missing, complete, refuse, answer) with what they typed
+    or sent."""
     if action == "missing":
         if text is None:
             raise RelayError("list_empty")
-        view = await ask_missing(session, actor, request_id, parse_list(text), now)
-    elif action == "refuse":
+        return await ask_missing(session, actor, request_id, parse_list(text), now)
+    if action == "refuse":
         if text is None:
             raise RelayError("reason_empty")
-        view = await refuse(session, actor, request_id, text, now)
-    elif action == "complete":
-        view = await complete(session, actor, request_id, now, text=text, file=file)
-    elif action == "answer":
-        view = await answer(session, actor, request_id, now, text=text, file=file)
-    else:
-        raise RelayError("stale")
-    await drafts.clear_draft(session, actor.person_id, FLOW_AGENT)
-    return action, view
+        return await refuse(session, actor, request_id, text, now)
+    if action == "complete":
+        return await complete(session, actor, request_id, now, text=text, file=file)
+    if action == "answer":
+        return await answer(session, actor, request_id, now, text=text, file=file)
+    raise RelayError("stale")
 
 
 # -- the secretary's side and the figures ------------------------------------------------------------------

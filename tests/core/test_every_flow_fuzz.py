@@ -389,7 +389,7 @@ async def build_world(harness: BotHarness) -> World:
             ("/notice", "请发送通知内容"),
             ("本周六上午九点开会。", "发给谁"),
             (("press", "全支部"), "预览"),
-            (("press", "确认"), "发送中"),
+            (("press", "提交"), "发送中"),
         ],
     )
     await harness.deliver()

@@ -43,7 +43,7 @@ async def compose(harness: BotHarness, audience: str = "全支部", text: str = 
 
 
 async def confirm(harness: BotHarness, user: TgUser = SECRETARY) -> int:
-    await harness.transcript(user, [(("press", "确认"), "发送中")])
+    await harness.transcript(user, [(("press", "提交"), "发送中")])
     async with harness.session() as session:
         return await session.scalar(select(func.max(Notice.id)))
 
@@ -75,7 +75,7 @@ async def test_secretary_sends_a_notice_and_gets_the_delivery_report(harness: Bo
         SECRETARY,
         [
             (("press", "全支部"), ["预览", "共 20 人", TEXT]),
-            (("press", "确认"), "通知 #1 发送中：已送达 0/20"),
+            (("press", "提交"), "通知 #1 发送中：已送达 0/20"),
         ],
     )
     progress_message = harness.fake.last(SECRETARY.id)
@@ -261,7 +261,7 @@ async def test_a_member_an_agent_and_another_branchs_secretary_cannot_reach_this
 
     await harness.transcript(
         OTHER_SECRETARY,
-        [("广州的通知", "发给谁"), (("press", "全支部"), "共 1 人"), (("press", "确认"), "发送中")],
+        [("广州的通知", "发给谁"), (("press", "全支部"), "共 1 人"), (("press", "提交"), "发送中")],
     )
     await harness.deliver()
     assert "广州的通知" in harness.fake.last(7101).text
@@ -275,7 +275,7 @@ async def test_a_revoked_secretary_cannot_confirm_an_old_preview(harness: BotHar
     async with harness.session() as session:
         await admin.revoke(session, user=SECRETARY.id, role=Role.SECRETARY, branch=str(branch), township=None)
         await session.commit()
-    calls = await harness.press(SECRETARY, harness.fake.last(SECRETARY.id).button("确认"))
+    calls = await harness.press(SECRETARY, harness.fake.last(SECRETARY.id).button("提交"))
     assert "没有权限" in calls[-1].text
     async with harness.session() as session:
         assert await session.scalar(select(func.count()).select_from(Notice)) == 0
@@ -312,7 +312,7 @@ async def test_township_and_party_status_audiences(harness: BotHarness) -> None:
             (("press", "返回"), "发给谁"),
             (("press", "按乡镇"), "请选择"),
             (("press", "青山镇"), "共 2 人"),
-            (("press", "确认"), "发送中"),
+            (("press", "提交"), "发送中"),
         ],
     )
     await harness.deliver()
@@ -326,7 +326,7 @@ async def test_photo_and_document_notices(harness: BotHarness) -> None:
     await harness.feed(factories.photo_update(SECRETARY, "photo-77", caption="学习材料见图"))
     assert "发给谁" in harness.fake.last(SECRETARY.id).text
     await harness.transcript(
-        SECRETARY, [(("press", "全支部"), ["附图片", "学习材料见图"]), (("press", "确认"), "发送中")]
+        SECRETARY, [(("press", "全支部"), ["附图片", "学习材料见图"]), (("press", "提交"), "发送中")]
     )
     await harness.deliver()
     [call] = harness.fake.sent(7001)
@@ -335,7 +335,7 @@ async def test_photo_and_document_notices(harness: BotHarness) -> None:
 
     await harness.transcript(SECRETARY, [("/notice", "请发送")])
     await harness.feed(factories.document_update(SECRETARY, "doc-9", "学习.pdf"))
-    await harness.transcript(SECRETARY, [(("press", "全支部"), "附文件"), (("press", "确认"), "发送中")])
+    await harness.transcript(SECRETARY, [(("press", "全支部"), "附文件"), (("press", "提交"), "发送中")])
     await harness.deliver()
     assert harness.fake.last(7001).method == "sendDocument"
     assert harness.fake.last(7001).params["document"] == "doc-9"
@@ -358,10 +358,10 @@ async def test_bad_input_gets_a_clear_message_and_the_same_question(harness: Bot
         SECRETARY,
         [
             (TEXT, "发给谁"),
-            ("再写一段", ["请点下面的按钮", "发给谁"]),
+            ("再写一段", ["请点按钮选择", "发给谁"]),
             (("press", "全支部"), TEXT),
             (("press", "返回"), "发给谁"),
-            (("press", "返回修改内容"), "请发送通知内容"),  # every step has a way back
+            (("press", "返回"), "请发送通知内容"),  # every step has a way back
             ("改过的通知", "发给谁"),
             (("press", "全支部"), "改过的通知"),
         ],
@@ -374,7 +374,7 @@ async def test_confirm_twice_sends_one_notice_and_cancel_drops_the_draft(harness
     branch = await make_branch(harness)
     await add_members(harness, branch, [7001])
     await compose(harness)
-    data = harness.fake.last(SECRETARY.id).button("确认")
+    data = harness.fake.last(SECRETARY.id).button("提交")
     await harness.press(SECRETARY, data)
     again = await harness.press(SECRETARY, data)
     assert "已经处理过了" in again[-1].params["text"]
@@ -416,7 +416,7 @@ async def test_crash_between_insert_and_fan_out_leaves_nothing(
         raise RuntimeError(f"crash after {inserted} rows")
 
     monkeypatch.setattr(broadcast, "_fan_out", crash_after_first_language)
-    data = harness.fake.last(SECRETARY.id).button("确认")
+    data = harness.fake.last(SECRETARY.id).button("提交")
     calls = await harness.press(SECRETARY, data)
     assert "请稍后再试" in calls[-1].text
     async with harness.session() as session:
@@ -487,7 +487,7 @@ async def test_service_refuses_a_secretary_of_another_branch_directly(harness: B
     async with harness.session() as session:
         person = await session.scalar(select(Person).where(telegram_user(OTHER_SECRETARY.id)))
         actor = await load_actor(session, person)
-        reply = await broadcast.choose_branch(session, actor, branch)
+        reply = broadcast.may_compose(session, actor, branch)
         assert reply == denied(actor.language)  # refused, with nothing written but the audit entry
         assert await session.scalar(select(func.count()).select_from(Draft)) == 0
         await session.commit()
@@ -533,7 +533,7 @@ async def test_a_secretary_of_two_branches_chooses_one(harness: BotHarness) -> N
             (("press", "广州"), "请发送通知内容"),
             ("委员发的通知", "发给谁"),
             (("press", "全支部"), "共 1 人"),
-            (("press", "确认"), "发送中"),
+            (("press", "提交"), "发送中"),
         ],
     )
     await harness.deliver()

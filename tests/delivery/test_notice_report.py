@@ -200,7 +200,7 @@ async def test_a_preview_that_can_no_longer_be_edited_is_answered_anew(harness: 
     harness.fake.fail("bad_request:message can't be edited", method="editMessageText")
     calls = await harness.press(SECRETARY, harness.fake.last(SECRETARY.id).button("全支部"))
     assert [c.method for c in calls] == ["answerCallbackQuery", "sendMessage"]
-    assert "共 1 人" in calls[-1].text and calls[-1].button("确认")
+    assert "共 1 人" in calls[-1].text and calls[-1].button("提交")
     assert harness.fake.sent(ADMIN_CHAT_ID) == []
 
 

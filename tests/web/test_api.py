@@ -171,7 +171,7 @@ async def test_a_notice_reaches_members_on_the_web_and_they_acknowledge_it(clien
     await say(client, "secretary", "本周六上午九点在社区党群服务中心开会，请准时参加。")
     preview = await tap(client, "secretary", "全支部")
     assert "3" in preview["text"]  # the three members on the web
-    await tap(client, "secretary", "确认")
+    await tap(client, "secretary", "提交")
     notice = await last(client, "member-li")
     assert "本周六上午九点" in notice["text"]
     acknowledged = await tap(client, "member-li", "收到")
