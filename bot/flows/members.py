@@ -7,12 +7,62 @@ features' data sections, erasers and export sheets (`make_feature`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.conversation import Feature, Turn
-from bot.dialog import Reply, stale
+from bot.dialog import Button, Inbound, Reply, stale
+from bot.rules.errors import RuleInputError
 from bot.services import audit, export, member_card, members, roster
 from bot.services.export import SheetBuilder
 from bot.services.members import DataSection, Eraser
+from bot.steps import Ask, Confirm, Form, Invalid, Step
+
+
+# -- the officer's message to one member, from the member's card -------------------------------------------
+def _message_params(ask: Ask) -> dict[str, Any]:
+    return {"name": ask.data.get("name", ""), "max": member_card.MESSAGE_MAX}
+
+
+def _message_rows(ask: Ask) -> list[list[Button]]:
+    """返回详情: the card again (the card drops the message being typed)."""
+    found = member_card.message_page(ask.data)
+    if found is None:
+        return []
+    member_id, page = found
+    return [[Button(ask.text("card.btn.to_card"), data=roster.R_CARD.data(member_id, *page))]]
+
+
+def _read_message(ask: Ask, inbound: Inbound) -> str:
+    if inbound.text is None:
+        raise Invalid("card.text_please")
+    try:
+        return member_card.read_message(inbound.text)
+    except RuleInputError as error:
+        raise Invalid(f"reg.err.{error.key}") from None
+
+
+async def _send_message(ask: Ask) -> Reply:
+    turn = ask.turn
+    return await member_card.send_message(
+        turn.session,
+        actor=turn.actor,
+        data=ask.data,
+        body=ask.data["text"],
+        language=turn.language,
+        now=turn.now,
+    )
+
+
+MESSAGE_FORM = Form(
+    member_card.MESSAGE_FLOW,
+    roster.ROS,
+    [Step("text", "card.ask_message", params=_message_params, rows=_message_rows, receive=_read_message)],
+    Confirm(None, _send_message),
+    again="/members",
+    back_action="mb",
+    cancel_action="mx",
+    edit_action="med",
+)
 
 
 def make_feature(
@@ -83,6 +133,8 @@ def make_feature(
     async def on_roster_button(turn: Turn) -> Reply:
         """A roster page, filter, order or branch; a member's card and its actions; an officer confirming
         that a member left. Every id is re-checked by the service against the sender's branches."""
+        if MESSAGE_FORM.owns(turn.inbound.data):
+            return await MESSAGE_FORM.on_button(turn) or stale(turn.language)
         press = roster.ROS.decode(turn.inbound.data)
         session, actor, language, now = turn.session, turn.actor, turn.language, turn.now
         if press is None:
@@ -106,23 +158,15 @@ def make_feature(
                 session, actor=actor, member_id=member_id, page=page, language=language, now=now
             )
         if press.action == roster.R_MESSAGE.name:
-            return await member_card.ask_message(
+            found = await member_card.message_target(
                 session, actor=actor, member_id=member_id, page=page, language=language
             )
+            if isinstance(found, Reply):
+                return found
+            opened = {"member_id": found.id, "page": list(page), "name": found.name or ""}
+            return await MESSAGE_FORM.start(turn, opened, edit=False)
         return await member_card.card(
             session, actor=actor, member_id=member_id, page=page, language=language, now=now
-        )
-
-    async def on_message_input(turn: Turn) -> Reply:
-        """The text an officer typed on a member's card, to relay to the member."""
-        assert turn.draft is not None
-        return await member_card.take_message(
-            turn.session,
-            actor=turn.actor,
-            draft=turn.draft,
-            text=turn.inbound.text,
-            language=turn.language,
-            now=turn.now,
         )
 
     async def send_export(turn: Turn) -> Reply:
@@ -151,7 +195,7 @@ def make_feature(
             "export": send_export,
         },
         buttons={"self": on_self_button, "ros": on_roster_button, "exp": send_export},
-        forms={members.EDIT_FLOW: on_edit_input, member_card.MESSAGE_FLOW: on_message_input},
+        forms={members.EDIT_FLOW: on_edit_input, member_card.MESSAGE_FLOW: MESSAGE_FORM.on_input},
         export_sheets=(roster.roster_sheet,),
         personal_columns=members.PERSONAL_COLUMNS,
     )

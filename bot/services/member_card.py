@@ -18,21 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Button, Reply, Screen, denied, stale
 from bot.i18n import t
-from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_short_text
 from bot.services import activity, audit, dues, study
-from bot.services.drafts import clear_draft, save_draft
+from bot.services.drafts import clear_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import notify_person, route_to
 from bot.services.registration import (
     Values,
     decision_buttons,
-    error_text,
-    is_label,
     summary_body,
 )
 from bot.services.roster import ON_ROSTER, R_CARD, R_LEFT, R_MESSAGE, R_REMIND, RosterQuery
-from storage.models import Branch, Draft, Member, MemberState, Person, Role
+from storage.models import Branch, Member, MemberState, Person, Role
 
 MESSAGE_FLOW = "ros_msg"  # the officer's draft while they type a message to a member
 MESSAGE_MAX = 500
@@ -300,29 +297,27 @@ async def remind(
 
 
 # -- relay a message --------------------------------------------------------------------------------------
-def _cancel_row(language: str, member_id: int, page: Page) -> tuple[Button, ...]:
-    return (Button(t(language, "common.cancel"), data=R_CARD.data(member_id, *page)),)
-
-
-async def ask_message(
+# The officer's message is a one-question form of the step engine (bot/flows/members.py): the services
+# here say who may write to whom, read the typed text and send it.
+async def message_target(
     session: AsyncSession, *, actor: Actor, member_id: int, page: Page, language: str
-) -> Reply:
-    """Open the officer's message form: the next text they type is relayed to the member."""
+) -> Member | Reply:
+    """The member an officer may write to from this card; else the refusal (audited) or stale."""
     found = await _led_member(session, actor, member_id, "roster.message", language)
     if isinstance(found, Reply):
         return found
-    member = found
-    if RosterQuery.of(member.branch_id, *page) is None or member.state not in ON_ROSTER:
+    if RosterQuery.of(found.branch_id, *page) is None or found.state not in ON_ROSTER:
         return stale(language)
-    await save_draft(
-        session, actor.person_id, MESSAGE_FLOW, "text", {"member_id": member.id, "page": list(page)}
-    )
-    text = t(language, "card.ask_message", name=member.name or "", max=MESSAGE_MAX)
-    return Reply.say(text, buttons=(_cancel_row(language, member.id, page),))
+    return found
 
 
-def _draft_page(draft: Draft) -> tuple[int, Page] | None:
-    data = draft.data or {}
+def read_message(text: str) -> str:
+    """The typed message, cleaned; RuleInputError when it is empty or too long."""
+    return clean_short_text(text, MESSAGE_MAX, multiline=True)
+
+
+def message_page(data: dict) -> tuple[int, Page] | None:
+    """The member and the roster page a message form was opened from (None: not a form of this shape)."""
     member_id, page = data.get("member_id"), data.get("page")
     if not isinstance(member_id, int) or not isinstance(page, list) or len(page) != 4:
         return None
@@ -334,35 +329,19 @@ def _draft_page(draft: Draft) -> tuple[int, Page] | None:
     return member_id, (kind, arg, offset, sort)
 
 
-async def take_message(
-    session: AsyncSession, *, actor: Actor, draft: Draft, text: str | None, language: str, now: datetime
+async def send_message(
+    session: AsyncSession, *, actor: Actor, data: dict, body: str, language: str, now: datetime
 ) -> Reply:
     """What the officer typed: relayed to the member (their branch and the officer's role named), audited."""
-    found_page = _draft_page(draft)
+    found_page = message_page(data)
     if found_page is None:
-        await clear_draft(session, actor.person_id, MESSAGE_FLOW)
         return stale(language)
     member_id, page = found_page
-    if text is not None and (is_label(text, "common.cancel") or is_label(text, "common.back")):
-        return await card(
-            session, actor=actor, member_id=member_id, page=page, language=language, now=now, edit=False
-        )
     found = await _led_member(session, actor, member_id, "roster.message", language)
     if isinstance(found, Reply) or found.state not in ON_ROSTER:
-        await clear_draft(session, actor.person_id, MESSAGE_FLOW)
         return found if isinstance(found, Reply) else stale(language)
     member = found
     name = member.name or ""
-    ask = t(language, "card.ask_message", name=name, max=MESSAGE_MAX)
-    if text is None:
-        lead = t(language, "card.text_please")
-        return Reply.say(f"{lead}\n{ask}", buttons=(_cancel_row(language, member.id, page),))
-    try:
-        body = clean_short_text(text, MESSAGE_MAX, multiline=True)
-    except RuleInputError as exc:
-        lead = error_text(language, exc)
-        return Reply.say(f"{lead}\n{ask}", buttons=(_cancel_row(language, member.id, page),))
-    await clear_draft(session, actor.person_id, MESSAGE_FLOW)
     roster_page = RosterQuery.of(member.branch_id, *page) or RosterQuery(member.branch_id)
     back = (
         (

@@ -345,7 +345,7 @@ async def test_an_officer_relays_a_message_and_may_cancel(harness) -> None:
     await play(harness, SECRETARY_A, [("再说一句", "/help")])
     assert len(await outbox_to(harness, WANG)) == 1
 
-    # A committee member's message names their role; 取消 leaves nothing open and sends nothing.
+    # A committee member's message names their role; 返回详情 leaves nothing open and sends nothing.
     await play(
         harness,
         COMMITTEE_A,
@@ -353,7 +353,7 @@ async def test_an_officer_relays_a_message_and_may_cancel(harness) -> None:
             ("/members", "李四"),
             (("press", "2"), "姓名：李四"),
             (("press", "发消息"), "请输入要发给李四的话"),
-            (("press", "取消"), ["姓名：李四", "党费（近7个月）"]),
+            (("press", "返回详情"), ["姓名：李四", "党费（近7个月）"]),
         ],
     )
     async with harness.session() as session:
@@ -373,6 +373,33 @@ async def test_an_officer_relays_a_message_and_may_cancel(harness) -> None:
     )
     delivered = await harness.deliver()
     assert any(c.chat_id == LI.id and "请把新的手机号告诉我。" in c.text for c in delivered)
+
+
+async def test_a_message_cancelled_typed_or_pressed_sends_nothing(harness) -> None:
+    _world, _wang, _li = await setup(harness)
+    await play(
+        harness,
+        SECRETARY_A,
+        [
+            ("/members", "王五"),
+            (("press", "1"), "姓名：王五"),
+            (("press", "发消息"), "请输入要发给王五的话"),
+            ("   ", ["不能为空，请重新输入。", "请输入要发给王五的话"]),
+            ("取消", "已取消，填写的内容没有保存。需要时可以重新开始：/members"),
+            ("周六开会", "/help"),  # the form is closed: this is no message
+        ],
+    )
+    calls = await harness.press(SECRETARY_A, f"ros:msg:{_wang}:all:0:0:i")
+    assert "请输入要发给王五的话" in calls[-1].text
+    cancel = harness.fake.last(SECRETARY_A.id).button("取消")
+    assert "已取消" in (await harness.press(SECRETARY_A, cancel))[-1].text
+    calls = await harness.press(SECRETARY_A, cancel)  # a double tap: nothing more to do
+    assert answers(calls) == ["已经处理过了。"]
+    calls = await harness.press(SECRETARY_A, "ros:mb:text")  # another button of the closed form: stale
+    assert answers(calls) == ["这个按钮已失效。"]
+    assert await outbox_to(harness, WANG) == []
+    async with harness.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Draft)) == 0
 
 
 async def test_a_sticker_while_typing_a_message_asks_for_text(harness) -> None:
