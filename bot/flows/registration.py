@@ -9,9 +9,10 @@ a 修改 button per answer. 返回, 取消, stale buttons and expired drafts are
 a phone, a card number or a joining date may be; who may report in where) and submitting are
 `bot.services.registration`'s.
 
-The officers' decisions stay flow actions, not a form: approve is one tap, and a rejection's or a
-return's reason is one typed answer that decides at once (a confirmation screen would add a tap to
-every decision), re-checked against the member's pending revision when it arrives.
+The officers' decisions are flow actions: approve is one tap; a rejection's or a return's reason is a
+one-question form of the engine without a check screen (`REASON_FORM`): the typed answer decides at
+once (a confirmation screen would add a tap to every decision), re-checked against the member's
+pending revision when it arrives.
 
 Button data is ``reg:<action>[:<field>...]`` in one codec, `REG`; a forged or malformed press decodes
 to nothing and is stale.
@@ -619,7 +620,7 @@ async def start(turn: Turn) -> Reply | None:
 async def on_button(turn: Turn) -> Reply:
     """A ``reg:`` press: the form's buttons go to the step engine; an officer's approve / reject /
     return, the reason's cancel, "fix it" and "read the notice again" are this flow's."""
-    answered = await FORM.on_button(turn)
+    answered = await FORM.on_button(turn) or await REASON_FORM.on_button(turn)
     if answered is not None:
         return answered
     actor, session = turn.actor, turn.session
@@ -627,17 +628,25 @@ async def on_button(turn: Turn) -> Reply:
     if press is None:
         return await registration.record_stale(session, actor.person_id, turn.language)
     if press.action in DECIDE:
-        return await registration.decide(
-            session,
-            actor=actor,
-            decision=registration.DECISIONS[press.action],
-            member_id=press[0],
-            revision=press[1],
-            language=turn.language,
-            now=turn.now,
+        decision = registration.DECISIONS[press.action]
+        member_id, revision = press[0], press[1]
+        if decision == "approve":
+            return await registration.decide(
+                session,
+                actor=actor,
+                decision=decision,
+                member_id=member_id,
+                revision=revision,
+                language=turn.language,
+                now=turn.now,
+            )
+        member = await registration.checked_member(
+            session, actor, member_id, revision, turn.language, decision
         )
-    if press.action == CANCEL_REASON.name:
-        return await registration.cancel_reason(session, actor=actor, language=turn.language)
+        if isinstance(member, Reply):
+            return member
+        opened = {"member_id": member.id, "revision": revision}
+        return await REASON_FORM.start(turn, opened, step=decision, edit=False)
     if press.action == FIX.name:
         return await reopen_returned(turn)
     branch = await session.get(Branch, press[0])  # AGAIN
@@ -646,20 +655,53 @@ async def on_button(turn: Turn) -> Reply:
     return await open_invite(turn, branch.invite_code)
 
 
-async def on_reason_input(turn: Turn) -> Reply:
-    """The officer's typed reason for rejecting or returning a report-in."""
-    return await registration.reason_text(
+# -- the officer's reason for a rejection or a return --------------------------------------------------
+# One question (the step is the decision, as in drafts kept before this form), no check screen: the typed
+# reason decides at once. Its 取消 keeps the old ``reg:rc`` data, so the buttons in chats still work.
+
+
+async def _reason_params(ask: Ask) -> dict[str, Any]:
+    name = await registration.reason_name(ask.turn.session, ask.turn.actor, ask.data.get("member_id"))
+    return {"name": name}
+
+
+async def _record_decision(ask: Ask) -> Reply:
+    turn = ask.turn
+    return await registration.decide(
         turn.session,
         actor=turn.actor,
-        draft=turn.draft,
-        text=turn.inbound.text or "",
+        decision=ask.step,
+        member_id=int(ask.data.get("member_id") or 0),
+        revision=int(ask.data.get("revision") or 0),
         language=turn.language,
         now=turn.now,
+        reason=ask.data[ask.step],
     )
+
+
+def _reason_step(decision: str) -> Step:
+    return Step(
+        decision,
+        f"reg.ask_{decision}_reason",
+        params=_reason_params,
+        parse=lambda ask, text: _rule(registration.read_reason, text),
+    )
+
+
+REASON_FORM = Form(
+    registration.REASON_FLOW,
+    REG,
+    [_reason_step("reject"), _reason_step("return")],
+    Confirm(None, _record_decision),
+    again=lambda turn, _answers: turn.text("reg.reason_again"),
+    back_action="rb",
+    cancel_action=CANCEL_REASON.name,
+    edit_action="red",
+)
 
 
 FEATURE = Feature(
     name="registration",
     buttons={REG.prefix: on_button},
-    forms={registration.FLOW: FORM.on_input, registration.REASON_FLOW: on_reason_input},
+    forms={registration.FLOW: FORM.on_input, registration.REASON_FLOW: REASON_FORM.on_input},
 )

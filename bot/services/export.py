@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialog import Reply, Screen, denied
 from bot.i18n import t
 from bot.services import audit
 from bot.services.identity import Actor
-from bot.services.registration import Reply, Screen, denied
 from storage.models import Branch
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialog import Screen
 from bot.i18n import catalogue, t
 from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_short_text
@@ -23,7 +24,6 @@ from bot.services.registration import (
     FLOW,
     TRADES,
     Reply,
-    Screen,
     Values,
     already_done,
     denied,

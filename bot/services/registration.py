@@ -22,21 +22,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dialog import Button, Reply, Screen, already_done, denied, stale
+from bot.dialog import Button, Reply, already_done, denied, stale
 from bot.i18n import LANGUAGES, t
 from bot.rules.dates import PARTY_FOUNDED, parse_date
 from bot.rules.errors import DateInputError, PhoneInputError, RuleInputError
 from bot.rules.phone import mask_phone, normalize_mobile
 from bot.rules.validate import clean_short_text
 from bot.services import audit
-from bot.services.drafts import clear_draft, get_draft, save_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import notify_person, update_copies
 from storage.crypto import keyring
 from storage.models import (
     Branch,
     ConsentRecord,
-    Draft,
     Member,
     MemberState,
     PartyStatus,
@@ -621,7 +619,7 @@ def decision_buttons(language: str, member: Member) -> tuple[tuple[Button, ...],
 
 
 # -- the secretary's decision ------------------------------------------------------------------------
-async def _checked_member(
+async def checked_member(
     session: AsyncSession, actor: Actor, member_id: int, revision: int, language: str, action: str
 ) -> Member | Reply:
     """The pending member behind a decision button, or the refusal to show."""
@@ -643,6 +641,17 @@ async def _checked_member(
     return member
 
 
+def read_reason(text: str) -> str:
+    """A typed reason for a rejection or a return; RuleInputError when empty or too long."""
+    return clean_short_text(text, REASON_MAX, multiline=True)
+
+
+async def reason_name(session: AsyncSession, actor: Actor, member_id: Any) -> str:
+    """The name the reason's question names: the member's, when the sender leads their branch."""
+    member = await session.get(Member, member_id) if isinstance(member_id, int) else None
+    return (member.name or "") if member and actor.leads_branch(member.branch_id) else ""
+
+
 async def decide(
     session: AsyncSession,
     *,
@@ -652,54 +661,17 @@ async def decide(
     revision: int,
     language: str,
     now: datetime,
+    reason: str | None = None,
 ) -> Reply:
-    """Approve at once, or ask the officer for the reason of a rejection or a return."""
-    member = await _checked_member(session, actor, member_id, revision, language, decision)
+    """Record an officer's decision (a rejection or a return with the reason they typed) and tell the
+    member; re-checked against the member's pending revision, so of two officers exactly one decides."""
+    if decision != "approve" and reason is None:
+        raise ValueError(f"a {decision} needs a reason")
+    member = await checked_member(session, actor, member_id, revision, language, decision)
     if isinstance(member, Reply):
-        return member
-    if decision == "approve":
-        return await _decide(session, actor, member, revision, decision, None, language, now)
-    await save_draft(
-        session, actor.person_id, REASON_FLOW, decision, {"member_id": member.id, "revision": revision}
-    )
-    await session.flush()
-    key = "reg.ask_reject_reason" if decision == "reject" else "reg.ask_return_reason"
-    cancel = ((Button(t(language, "common.cancel"), data="reg:rc"),),)
-    return Reply(screens=(Screen(t(language, key, name=member.name or ""), buttons=cancel),), edit=False)
-
-
-async def reason_text(
-    session: AsyncSession, *, actor: Actor, draft: Draft, text: str, language: str, now: datetime
-) -> Reply:
-    """The officer's reason for a rejection or a return: record the decision and tell the member."""
-    member_id, revision = draft.data.get("member_id"), draft.data.get("revision")
-    if is_label(text, "common.cancel"):
-        return await cancel_reason(session, actor=actor, language=language)
-    try:
-        reason = clean_short_text(text, REASON_MAX, multiline=True)
-    except RuleInputError as exc:
-        cancel = ((Button(t(language, "common.cancel"), data="reg:rc"),),)
-        key = "reg.ask_reject_reason" if draft.step == "reject" else "reg.ask_return_reason"
-        member = await session.get(Member, member_id)
-        name = member.name if member and actor.leads_branch(member.branch_id) else ""
-        return Reply.say(error_text(language, exc) + "\n" + t(language, key, name=name or ""), buttons=cancel)
-    await clear_draft(session, actor.person_id, REASON_FLOW)
-    await session.flush()
-    member = await _checked_member(
-        session, actor, int(member_id or 0), int(revision or 0), language, draft.step
-    )
-    if isinstance(member, Reply):
-        return Reply.say(member.toast or "")
-    return await _decide(session, actor, member, int(revision or 0), draft.step, reason, language, now)
-
-
-async def cancel_reason(session: AsyncSession, *, actor: Actor, language: str) -> Reply:
-    draft = await get_draft(session, actor.person_id, REASON_FLOW)
-    if draft is None:
-        return already_done(language)
-    await clear_draft(session, actor.person_id, REASON_FLOW)
-    await session.flush()
-    return Reply.say(t(language, "reg.reason_cancelled"))
+        # a typed reason cannot be answered with a toast: the refusal is said
+        return member if reason is None else Reply.say(member.toast or "")
+    return await _decide(session, actor, member, revision, decision, reason, language, now)
 
 
 async def _decide(

@@ -86,6 +86,31 @@ async def test_the_reason_prompt_can_be_cancelled(harness) -> None:
     assert member.state == MemberState.PENDING and member.decision_reason is None
 
 
+async def test_a_cancelled_reason_form_leaves_stale_buttons_and_an_old_reason_decides_nothing(
+    harness,
+) -> None:
+    world = await make_world(harness)
+    await report_in(harness, USER, world.invite_a)
+    await harness.deliver()
+    await play(harness, SECRETARY_A, [(("press", "不通过"), "原因")])
+    cancel = harness.fake.last(SECRETARY_A.id).button("取消")
+    assert cancel == "reg:rc"  # the old 取消 data: the buttons already in chats still work
+    await play(harness, SECRETARY_A, [("取消", ["已取消", "仍待审核"])])
+    assert _answers(await harness.press(SECRETARY_A, cancel)) == ["已经处理过了。"]
+    assert _answers(await harness.press(SECRETARY_A, "reg:rb:reject")) == ["这个按钮已失效。"]
+    await play(harness, SECRETARY_A, [("不是本支部的", "/help")])  # no form is open: no decision
+    assert (await member_row(harness, USER)).state == MemberState.PENDING
+    # A reason typed after the other officer decided decides nothing: said, not a toast.
+    notice = next(c for c in harness.fake.sent(SECRETARY_A.id) if "新的报到" in c.text)
+    assert "需要修改什么" in (await harness.press(SECRETARY_A, notice.button("打回")))[-1].text
+    await play(harness, SECRETARY_A, [("长" * 201, ["太长", "需要修改什么"])])
+    await harness.deliver()
+    await play(harness, COMMITTEE_A, [(("press", "通过"), "已通过")])
+    await play(harness, SECRETARY_A, [("手机号错了", "已经处理过了。")])
+    member = await member_row(harness, USER)
+    assert member.state == MemberState.APPROVED and member.decision_reason is None
+
+
 async def test_return_for_changes_and_resubmit(harness) -> None:
     world = await make_world(harness)
     await report_in(harness, USER, world.invite_a)
