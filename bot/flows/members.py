@@ -9,13 +9,104 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.callbacks import Callbacks, Word
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Inbound, Reply, stale
 from bot.rules.errors import RuleInputError
-from bot.services import audit, export, member_card, members, roster
+from bot.services import audit, export, member_card, members, registration, roster
 from bot.services.export import SheetBuilder
 from bot.services.members import DataSection, Eraser
-from bot.steps import Ask, Confirm, Form, Invalid, Step
+from bot.services.registration import TRADES
+from bot.steps import SUBMIT, Ask, Confirm, Form, Invalid, Local, Step
+
+# -- a member's change of one field of their own record (/me) -----------------------------------------------
+# One question per field, no check screen: the answer (typed, a shared contact, a trade, 清空) is saved at
+# once and the record shown again. The step is the field; its 清空 and trade buttons keep their old data.
+SELF = Callbacks("self")
+
+
+def _read_phone(ask: Ask, inbound: Inbound) -> str:
+    try:
+        if inbound.contact_phone is not None:
+            return registration.read_contact(inbound.contact_phone, inbound.contact_is_own)
+        if inbound.text is not None:
+            return members.read_field("phone", inbound.text)
+    except RuleInputError as error:
+        raise Invalid(f"reg.err.{error.key}") from None
+    raise Invalid("reg.text_please")
+
+
+def _read_text(ask: Ask, text: str) -> str:
+    try:
+        return members.read_field(ask.step, text)
+    except RuleInputError as error:
+        raise Invalid(f"reg.err.{error.key}") from None
+
+
+def _clear(ask: Ask) -> str:
+    ask.data[ask.step] = None
+    return SUBMIT
+
+
+def _pick_trade(ask: Ask, key: str) -> str:
+    value = members.trade_value(key)
+    if value is None:
+        raise Invalid("error.stale_button")
+    ask.data[ask.step] = value
+    return SUBMIT
+
+
+def _field_rows(clear: str, *, trades: bool = False) -> Any:
+    def rows(ask: Ask) -> list[list[Button]]:
+        out: list[list[Button]] = []
+        if trades:
+            picks = [Button(ask.text(f"reg.trade.{k}"), data=EDIT_FORM.local_data("tr", k)) for k in TRADES]
+            out += [picks[i : i + 4] for i in range(0, len(picks), 4)]
+        out.append([Button(ask.text("me.btn.clear"), data=EDIT_FORM.local_data(clear))])
+        return out
+
+    return rows
+
+
+async def _save_field(ask: Ask) -> Reply:
+    turn = ask.turn
+    return await members.save_field(
+        turn.session,
+        person_id=turn.actor.person_id,
+        member_id=ask.data.get("member_id"),
+        field=ask.step,
+        value=ask.data.get(ask.step),
+        language=turn.language,
+        now=turn.now,
+    )
+
+
+EDIT_FORM = Form(
+    members.EDIT_FLOW,
+    SELF,
+    [
+        Step("phone", "me.ask_phone", receive=_read_phone, contact="reg.btn.share_phone"),
+        Step(
+            "district",
+            "me.ask_district",
+            parse=_read_text,
+            rows=_field_rows("clr"),
+            locals=(Local("clr", _clear),),
+        ),
+        Step(
+            "employer",
+            "me.ask_employer",
+            parse=_read_text,
+            rows=_field_rows("clre", trades=True),
+            locals=(Local("clre", _clear), Local("tr", _pick_trade, (Word,))),
+        ),
+    ],
+    Confirm(None, _save_field),
+    again="/me",
+    back_action="eb",
+    cancel_action="ex",
+    edit_action="ee",
+)
 
 
 # -- the officer's message to one member, from the member's card -------------------------------------------
@@ -93,36 +184,22 @@ def make_feature(
 
     async def on_self_button(turn: Turn) -> Reply:
         """The member's own buttons: change a field, confirm leaving, confirm erasure, cancel."""
+        if EDIT_FORM.owns(turn.inbound.data):
+            return await EDIT_FORM.on_button(turn) or stale(turn.language)
         _, _, rest = (turn.inbound.data or "").partition(":")
         action, _, arg = rest.partition(":")
         session, now = turn.session, turn.now
         kwargs = {"person_id": turn.actor.person_id, "language": turn.language}
         if action == "ed":
-            return await members.start_edit(session, field=arg, **kwargs)
-        if action in ("clr", "tr"):
-            return await members.edit_button(session, action=action, arg=arg, now=now, **kwargs)
+            found = await members.edit_target(session, field=arg, **kwargs)
+            if isinstance(found, Reply):
+                return found
+            return await EDIT_FORM.start(turn, {"member_id": found.id}, step=arg, edit=False)
         if action == "lv":
             return await members.report_leaving(session, now=now, **kwargs)
         if action == "del":
             return await members.erase(session, now=now, erasers=erasers, sections=sections, **kwargs)
         return await members.cancel_edit(session, **kwargs)  # "x" and anything unknown: cancel
-
-    async def on_edit_input(turn: Turn) -> Reply:
-        """Typed text or a shared contact for the field the member is changing."""
-        inbound = turn.inbound
-        kwargs = {
-            "person_id": turn.actor.person_id,
-            "draft": turn.draft,
-            "language": turn.language,
-            "now": turn.now,
-        }
-        if inbound.contact_phone is not None:
-            return await members.edit_contact(
-                turn.session, phone=inbound.contact_phone, is_own=inbound.contact_is_own, **kwargs
-            )
-        if inbound.text is not None:
-            return await members.edit_text(turn.session, text=inbound.text, **kwargs)
-        return await members.edit_other(turn.session, draft=turn.draft, language=turn.language)
 
     async def list_members(turn: Turn) -> Reply:
         """The branch's roster, first page, optionally filtered (/members pending, /members silent 30)."""
@@ -195,7 +272,7 @@ def make_feature(
             "export": send_export,
         },
         buttons={"self": on_self_button, "ros": on_roster_button, "exp": send_export},
-        forms={members.EDIT_FLOW: on_edit_input, member_card.MESSAGE_FLOW: MESSAGE_FORM.on_input},
+        forms={members.EDIT_FLOW: EDIT_FORM.on_input, member_card.MESSAGE_FLOW: MESSAGE_FORM.on_input},
         export_sheets=(roster.roster_sheet,),
         personal_columns=members.PERSONAL_COLUMNS,
     )

@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Screen
 from bot.i18n import catalogue, t
-from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_short_text
 from bot.services import audit
-from bot.services.drafts import clear_draft, get_draft, save_draft
+from bot.services.drafts import clear_draft, get_draft
 from bot.services.identity import Actor, language_of
 from bot.services.outbox import Button, notify_person
 from bot.services.registration import (
@@ -28,11 +27,8 @@ from bot.services.registration import (
     already_done,
     denied,
     display_phone,
-    error_text,
-    is_label,
     member_of,
     officers_of,
-    read_contact,
     read_phone,
     stale,
     summary_body,
@@ -108,54 +104,47 @@ async def profile(session: AsyncSession, *, person_id: int, language: str) -> Re
     return Reply(screens=(Screen(text, buttons=buttons),), edit=False)
 
 
-def _edit_screen(language: str, field: str, error: str | None = None) -> Screen:
-    lead = f"{error}\n" if error else ""
-    if field == "phone":
-        return Screen(
-            lead + t(language, "me.ask_phone"),
-            contact=(
-                t(language, "reg.btn.share_phone"),
-                t(language, "common.back"),
-                t(language, "common.cancel"),
-            ),
-        )
-    rows: list[tuple[Button, ...]] = []
-    if field == "employer":
-        trades = [Button(t(language, f"reg.trade.{k}"), data=f"self:tr:{k}") for k in TRADES]
-        rows += [tuple(trades[i : i + 4]) for i in range(0, len(trades), 4)]
-    rows.append(
-        (
-            Button(t(language, "me.btn.clear"), data="self:clr"),
-            Button(t(language, "common.cancel"), data="self:x"),
-        )
-    )
-    return Screen(lead + t(language, f"me.ask_{field}"), buttons=tuple(rows))
-
-
-async def start_edit(session: AsyncSession, *, person_id: int, field: str, language: str) -> Reply:
-    member = await member_of(session, person_id)
+# A change of one field is a one-question form of the step engine (bot/flows/members.py); what may be
+# changed, how a typed value is read and what saving does are here.
+async def edit_target(session: AsyncSession, *, person_id: int, field: str, language: str) -> Member | Reply:
+    """The sender's own record when they may change ``field`` of it; else stale or the refusal."""
     if field not in EDITABLE:
         return stale(language)
+    member = await member_of(session, person_id)
     if member is None or member.state not in ON_ROSTER:
         return denied(language)
-    await save_draft(session, person_id, EDIT_FLOW, field, {"member_id": member.id})
-    await session.flush()
-    return Reply(screens=(_edit_screen(language, field),), edit=False)
+    return member
 
 
-async def _save_field(
-    session: AsyncSession, person_id: int, draft: Draft, value: str | None, language: str, now: datetime
+def read_field(field: str, text: str) -> str:
+    """A typed value for ``field``; RuleInputError when it does not fit."""
+    if field == "phone":
+        return read_phone(text)
+    return clean_short_text(text, DISTRICT_MAX if field == "district" else EMPLOYER_MAX)
+
+
+def trade_value(key: str) -> str | None:
+    """The employer kept for a trade button (its Chinese name), None for no such trade."""
+    return t("zh", f"reg.trade.{key}") if key in TRADES else None
+
+
+async def save_field(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    member_id: Any,
+    field: str,
+    value: str | None,
+    language: str,
+    now: datetime,
 ) -> Reply:
     """Store the new value, tell the officers of a phone change, and show the record again."""
-    field = draft.step
     member = await member_of(session, person_id)
-    if member is None or member.state not in ON_ROSTER or member.id != draft.data.get("member_id"):
-        await clear_draft(session, person_id, EDIT_FLOW)
-        await session.flush()
+    if member is None or member.state not in ON_ROSTER or member.id != member_id:
         return Reply.say(t(language, "me.not_registered"), remove_keyboard=field == "phone")
     if field == "phone":
         if value is None:
-            return Reply(screens=(_edit_screen(language, field, t(language, "reg.err.text.empty")),))
+            raise ValueError("a phone cannot be cleared")
         changed = value != member.phone
         member.phone, member.phone_index = value, keyring().blind_index(value)
         if changed:
@@ -177,7 +166,6 @@ async def _save_field(
     else:
         member.employer = value
     member.updated_at = now
-    await clear_draft(session, person_id, EDIT_FLOW)
     audit.record(
         session,
         actor_person_id=person_id,
@@ -192,63 +180,8 @@ async def _save_field(
     return Reply(screens=(saved, *shown.screens), edit=False)
 
 
-async def edit_text(
-    session: AsyncSession, *, person_id: int, draft: Draft, text: str, language: str, now: datetime
-) -> Reply:
-    """Typed input for the field being changed."""
-    field = draft.step
-    if is_label(text, "common.cancel") or is_label(text, "common.back"):
-        return await cancel_edit(session, person_id=person_id, language=language)
-    try:
-        if field == "phone":
-            value = read_phone(text)
-        elif field == "district":
-            value = clean_short_text(text, DISTRICT_MAX)
-        else:
-            value = clean_short_text(text, EMPLOYER_MAX)
-    except RuleInputError as exc:
-        return Reply(screens=(_edit_screen(language, field, error_text(language, exc)),))
-    return await _save_field(session, person_id, draft, value, language, now)
-
-
-async def edit_contact(
-    session: AsyncSession,
-    *,
-    person_id: int,
-    draft: Draft,
-    phone: str,
-    is_own: bool,
-    language: str,
-    now: datetime,
-) -> Reply:
-    if draft.step != "phone":
-        return Reply(screens=(_edit_screen(language, draft.step, t(language, "reg.text_please")),))
-    try:
-        value = read_contact(phone, is_own)
-    except RuleInputError as exc:
-        return Reply(screens=(_edit_screen(language, "phone", error_text(language, exc)),))
-    return await _save_field(session, person_id, draft, value, language, now)
-
-
-async def edit_other(session: AsyncSession, *, draft: Draft, language: str) -> Reply:
-    return Reply(screens=(_edit_screen(language, draft.step, t(language, "reg.text_please")),))
-
-
-async def edit_button(
-    session: AsyncSession, *, person_id: int, action: str, arg: str, language: str, now: datetime
-) -> Reply:
-    """The clear / trade buttons of the field being changed."""
-    draft = await get_draft(session, person_id, EDIT_FLOW)
-    if draft is None:
-        return stale(language)
-    if action == "clr" and draft.step in ("district", "employer"):
-        return await _save_field(session, person_id, draft, None, language, now)
-    if action == "tr" and draft.step == "employer" and arg in TRADES:
-        return await _save_field(session, person_id, draft, t("zh", f"reg.trade.{arg}"), language, now)
-    return stale(language)
-
-
 async def cancel_edit(session: AsyncSession, *, person_id: int, language: str) -> Reply:
+    """取消 under /leave or /deleteme (and under a change prompt sent before the step engine)."""
     draft = await get_draft(session, person_id, EDIT_FLOW)
     await clear_draft(session, person_id, EDIT_FLOW)
     await session.flush()

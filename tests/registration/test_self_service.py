@@ -91,6 +91,32 @@ async def test_me_changes_district_and_employer(harness) -> None:
     assert member.city_district is None and member.employer == "餐饮"
 
 
+async def test_a_change_cancelled_typed_leaves_the_record_and_stale_buttons(harness) -> None:
+    world = await make_world(harness)
+    district = (await _member(harness, world)).city_district
+    await play(
+        harness,
+        USER,
+        [
+            ("/me", "所在区"),
+            (("press", "改城区"), "住的区"),
+            ("区" * 41, ["太长", "住的区"]),  # refused: the question again, under the reason
+            ("取消", "已取消，填写的内容没有保存。需要时可以重新开始：/me"),
+        ],
+    )
+    clear = "self:clr"  # the 清空 of the closed question: stale, nothing cleared
+    calls = await harness.press(USER, clear)
+    assert [c.params.get("text") for c in calls if c.method == "answerCallbackQuery"] == ["这个按钮已失效。"]
+    await play(harness, USER, [("宝安区", "/help")])  # no question is open: the text changes nothing
+    member = await member_row(harness, USER)
+    assert member.city_district == district and member.city_district != "宝安区"
+    # The phone question's keyboard goes with a typed 取消.
+    await play(harness, USER, [("/me", "手机"), (("press", "改手机"), "新的手机号")])
+    calls = await harness.send(USER, "取消")
+    assert "已取消" in calls[-1].text and "remove_keyboard" in str(calls[-1].params["reply_markup"])
+    assert (await member_row(harness, USER)).phone == "+8613800138000"
+
+
 async def test_me_for_people_without_a_record(harness) -> None:
     world = await make_world(harness)
     await play(harness, USER, [("/me", "还没有报到")])
