@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Button, Reply, already_done, denied, stale
-from bot.i18n import LANGUAGES, t
+from bot.i18n import t
 from bot.rules.dates import PARTY_FOUNDED, parse_date
 from bot.rules.errors import DateInputError, PhoneInputError, RuleInputError
 from bot.rules.phone import mask_phone, normalize_mobile
@@ -100,11 +100,6 @@ class JoinedInputError(RuleInputError):
 
     DOMAIN = "joined"
     CODES = frozenset({"probationary_too_old", "full_too_recent"})
-
-
-def error_text(language: str, error: RuleInputError) -> str:
-    """The catalogue message of a refused input: every rule error key has an entry ``reg.err.<key>``."""
-    return t(language, f"reg.err.{error.key}")
 
 
 # -- rules of the form (pure) ---------------------------------------------------------------------
@@ -227,12 +222,6 @@ def display_phone(e164: str | None) -> str:
 def branch_today(branch: Branch | None, now: datetime) -> date:
     """The date in the branch's time zone."""
     return now.astimezone(ZoneInfo(branch.timezone if branch else "Asia/Shanghai")).date()
-
-
-def is_label(text: str, key: str) -> bool:
-    """Whether typed text is the label of a keyboard button (back, cancel) in either language."""
-    wanted = " ".join(text.split())
-    return any(wanted == t(language, key) for language in LANGUAGES)
 
 
 # -- loading ----------------------------------------------------------------------------------------
