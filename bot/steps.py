@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -459,7 +459,12 @@ class Form:
             await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
             if self.exit is None:
                 return turn.say("steps.cancelled", again=self._again_words(turn, draft))
-            return await self.exit(turn)
+            reply = await self.exit(turn)
+            left_step = self.steps.get(draft.step)
+            if left_step is not None and left_step.contact is not None:  # the share-number keyboard goes
+                closed = Screen(turn.text("steps.keyboard_closed"), remove_keyboard=True)
+                reply = replace(reply, screens=(closed, *reply.screens), edit=False)
+            return reply
         if target == CONFIRM:
             ask.data.pop(EDITING, None)
         await self._save(turn, target, ask.data)

@@ -17,7 +17,7 @@ from bot.services import audit, export, member_card, members, registration, rost
 from bot.services.export import SheetBuilder
 from bot.services.members import DataSection, Eraser
 from bot.services.registration import TRADES
-from bot.steps import SUBMIT, Ask, Confirm, Form, Invalid, Local, Step
+from bot.steps import EXIT, SUBMIT, Ask, Confirm, Form, Invalid, Local, Step
 
 # -- a member's change of one field of their own record (/me) -----------------------------------------------
 # One question per field, no check screen: the answer (typed, a shared contact, a trade, 清空) is saved at
@@ -81,14 +81,20 @@ async def _save_field(ask: Ask) -> Reply:
     )
 
 
+async def _back_to_profile(turn: Turn) -> Reply:
+    """返回 from a change: the member's record again, nothing changed."""
+    return await members.profile(turn.session, person_id=turn.actor.person_id, language=turn.language)
+
+
 EDIT_FORM = Form(
     members.EDIT_FLOW,
     SELF,
     [
-        Step("phone", "me.ask_phone", receive=_read_phone, contact="reg.btn.share_phone"),
+        Step("phone", "me.ask_phone", receive=_read_phone, contact="reg.btn.share_phone", back=EXIT),
         Step(
             "district",
             "me.ask_district",
+            back=EXIT,
             parse=_read_text,
             rows=_field_rows("clr"),
             locals=(Local("clr", _clear),),
@@ -96,6 +102,7 @@ EDIT_FORM = Form(
         Step(
             "employer",
             "me.ask_employer",
+            back=EXIT,
             parse=_read_text,
             rows=_field_rows("clre", trades=True),
             locals=(Local("clre", _clear), Local("tr", _pick_trade, (Word,))),
@@ -103,6 +110,7 @@ EDIT_FORM = Form(
     ],
     Confirm(None, _save_field),
     again="/me",
+    exit=_back_to_profile,
     back_action="eb",
     cancel_action="ex",
     edit_action="ee",

@@ -117,6 +117,29 @@ async def test_a_change_cancelled_typed_leaves_the_record_and_stale_buttons(harn
     assert (await member_row(harness, USER)).phone == "+8613800138000"
 
 
+async def test_back_from_every_change_question_shows_the_record_again(harness) -> None:
+    """返回 on a change question leads back to /me with nothing changed; from the phone question (typed,
+    as its keyboard offers it) the share-number keyboard goes first."""
+    world = await make_world(harness)
+    before = await _member(harness, world)
+    for button, question in (("改城区", "住的区"), ("改单位", "单位")):
+        await play(harness, USER, [("/me", "手机"), (("press", button), question)])
+        calls = await harness.press(USER, harness.fake.last(USER.id).button("返回"))
+        assert NAME in calls[-1].text and "改手机" in str(calls[-1].params.get("reply_markup"))
+    await play(harness, USER, [("/me", "手机"), (("press", "改手机"), "新的手机号")])
+    calls = await harness.send(USER, "返回")
+    sends = [c for c in calls if c.method == "sendMessage"]
+    assert "remove_keyboard" in str(sends[0].params["reply_markup"])
+    assert NAME in sends[-1].text and "改手机" in str(sends[-1].params.get("reply_markup"))
+    after = await member_row(harness, USER)
+    assert (after.phone, after.city_district, after.employer) == (
+        before.phone,
+        before.city_district,
+        before.employer,
+    )
+    await play(harness, USER, [("宝安区", "/help")])  # no question is open any more
+
+
 async def test_me_for_people_without_a_record(harness) -> None:
     world = await make_world(harness)
     await play(harness, USER, [("/me", "还没有报到")])
