@@ -35,7 +35,6 @@ from bot.config import Settings
 from bot.dialog import Inbound, Reply, Screen
 from bot.i18n import Catalogue, catalogue, resolve_language
 from bot.logging import set_person
-from bot.services.drafts import active_draft
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
 from storage.dialect import insert_ignore_stmt
@@ -173,6 +172,13 @@ class Conversation:
                     if key in table:
                         raise ValueError(f"{feature.name}: {key!r} is plugged in twice")
                     table[key] = handler
+        # The person's most recently touched open form (as ``active_draft``), built once for these forms.
+        self._active_draft = (
+            select(Draft)
+            .where(Draft.person_id == bindparam("person"), Draft.flow.in_(sorted(self.forms)))
+            .order_by(Draft.updated_at.desc(), Draft.id.desc())
+            .limit(1)
+        )
 
     async def handle(self, sender: Sender, inbound: Inbound, *, event_id: int | None = None) -> Reply | None:
         """Handle one event; None when it was handled before (a redelivery) and must do nothing."""
@@ -236,7 +242,7 @@ class Conversation:
             if handler is None:
                 return Reply(toast=turn.text("error.stale_button"))
             return await handler(turn)
-        draft = await active_draft(turn.session, turn.actor.person_id, set(self.forms))
+        draft = await turn.session.scalar(self._active_draft, {"person": turn.actor.person_id})
         if draft is None:
             key = "forms.nothing_open" if inbound.text is not None else "error.unknown_input"
             return turn.say(key)
@@ -297,10 +303,11 @@ class Conversation:
         account_id: int,
         account_values: dict[str, Any],
     ) -> None:
+        connection = await session.connection()
         if person_values:
-            await session.execute(update(Person).where(Person.id == person_id).values(**person_values))
+            await connection.execute(update(Person).where(Person.id == person_id).values(**person_values))
         if account_values:
-            await session.execute(update(Account).where(Account.id == account_id).values(**account_values))
+            await connection.execute(update(Account).where(Account.id == account_id).values(**account_values))
 
     async def _new_person(
         self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
