@@ -1,7 +1,7 @@
 """How much an update costs, and whether one person can make others wait (issue: replies never wait).
 
     python -m bench.updates [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
-                            [--updates 600] [--acks 1000] [--rtt-ms 100]
+                            [--updates 600] [--acks 1000] [--rtt-ms 100] [--cpu-only] [--profile FILE]
 
 Both Applications get the same stream of updates through the same in-process fake Bot API request
 (answering after a simulated round trip of ``--rtt-ms`` ± half of it, so replies are not free):
@@ -19,7 +19,10 @@ It prints, with the machine's load:
 3. a flood: member A sends 30 /help in 5 s while member B uses the bot; B's median against B alone
    (target ≤ 2× + 0.3 s), and A's answers (20 plus one "too fast");
 4. ``--acks`` members pressing 收到 within 60 s of a notice: all answered, p95 (target < 1 s).
-Exit status 1 when a target is missed.
+Exit status 1 when a target is missed. ``--cpu-only`` stops after the first figure; ``--profile FILE``
+runs the project's CPU mix a second time under cProfile (after the measured run, so the figures are not
+skewed), writes the pstats to FILE and prints the top of it (the event-loop thread only: the time aiosqlite's
+worker thread spends in SQLite is not in it).
 """
 
 from __future__ import annotations
@@ -297,6 +300,21 @@ async def acks(app: Any, users: list[int], notice_id: int, window_s: float) -> l
     return await asyncio.gather(*(one(u) for u in users))
 
 
+async def profile(app: Any, stream: list[dict[str, Any]], path: str) -> None:
+    """The CPU mix again under cProfile: the pstats to ``path``, the top by own time printed."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await asyncio.gather(*(feed(app, data) for data in stream))
+    profiler.disable()
+    profiler.dump_stats(path)
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -328,6 +346,10 @@ async def run(url: str, label: str, args: argparse.Namespace) -> bool:
             f"updates_per_cpu_s project={p_rate:.0f} echo={e_rate:.0f} (n={len(stream)})"
         )
         ok &= ratio >= 0.25
+        if args.profile:
+            await profile(project, mix(users[-max(args.updates // 7, 1) :], notice_id), args.profile)
+        if args.cpu_only:
+            return ok
 
         project_request.rtt = args.rtt_ms / 1000
         latencies = await concurrent_users(project, users[-20:], notice_id, rounds=7)
@@ -398,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rtt-ms", type=float, default=100.0, help="simulated Bot API round trip (default 100)"
     )
+    parser.add_argument("--cpu-only", action="store_true", help="stop after the CPU figures")
+    parser.add_argument("--profile", metavar="FILE", help="profile the project's CPU mix into FILE (pstats)")
     args = parser.parse_args(argv)
     random.seed(7)
     load = os.getloadavg()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, literal, select
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -35,16 +35,46 @@ from bot.config import Settings
 from bot.dialog import Inbound, Media, Reply, Screen
 from bot.i18n import Catalogue, catalogue, resolve_language
 from bot.logging import set_person
-from bot.services.drafts import active_draft
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
-from storage.dialect import insert_ignore
-from storage.models import Account, Draft, HandledUpdate, Member, Person
+from storage.dialect import insert_ignore_stmt
+from storage.models import Account, Draft, HandledUpdate, Member, Person, RoleGrant
 
 logger = logging.getLogger(__name__)
 
 TOUCH_EVERY = timedelta(minutes=1)
 TELEGRAM = "telegram"
+
+# The statements every event runs, built once: building a select costs more than running it on SQLite.
+# They run on the session's connection (same transaction), skipping the ORM's per-statement set-up.
+_ACTOR = (
+    select(
+        exists().where(HandledUpdate.update_id == bindparam("event_id")),  # NULL (no id) matches nothing
+        Person.id,
+        Person.language,
+        Person.client_language,
+        Person.chat_id,
+        Person.unreachable,
+        Person.last_seen_at,
+        Account.id,
+        Account.address,
+        Account.unreachable,
+        Member.id,
+        Member.branch_id,
+        Member.state,
+        RoleGrant.role,
+        RoleGrant.branch_id,
+        RoleGrant.township_id,
+    )
+    .join(Account, Account.person_id == Person.id)
+    .outerjoin(Member, Member.person_id == Person.id)
+    .outerjoin(RoleGrant, RoleGrant.person_id == Person.id)
+    .where(Account.channel == bindparam("channel"), Account.external_id == bindparam("external_id"))
+)
+_TOUCH_PERSON = update(Person).where(Person.id == bindparam("person")).values(last_seen_at=bindparam("now"))
+_TOUCH_ACCOUNT = (
+    update(Account).where(Account.id == bindparam("account")).values(last_inbound_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +161,7 @@ class Conversation:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.forms: dict[str, Handler] = {}
+        self._handled: Any = None
         for feature in self.features:
             for table, plugged in (
                 (self.commands, feature.commands),
@@ -141,6 +172,13 @@ class Conversation:
                     if key in table:
                         raise ValueError(f"{feature.name}: {key!r} is plugged in twice")
                     table[key] = handler
+        # The person's most recently touched open form (as ``active_draft``), built once for these forms.
+        self._active_draft = (
+            select(Draft)
+            .where(Draft.person_id == bindparam("person"), Draft.flow.in_(sorted(self.forms)))
+            .order_by(Draft.updated_at.desc(), Draft.id.desc())
+            .limit(1)
+        )
 
     async def handle(self, sender: Sender, inbound: Inbound, *, event_id: int | None = None) -> Reply | None:
         """Handle one event; None when it was handled before (a redelivery) and must do nothing."""
@@ -150,19 +188,31 @@ class Conversation:
             if found is None:
                 logger.info("event %s already handled, skipped", event_id)
                 return None
-            set_person(found.person_id)  # the log lines of this event carry who it was (an id, never a name)
-            turn = Turn(session, found, inbound, now, self.settings, self.catalogue, sender)
+            touch, actor = found
+            set_person(actor.person_id)  # the log lines of this event carry who it was (an id, never a name)
+            turn = Turn(session, actor, inbound, now, self.settings, self.catalogue, sender)
             reply = await self.route(turn)
             if event_id is not None:
-                first = await insert_ignore(
-                    session, HandledUpdate, {"update_id": event_id, "handled_at": now}, ["update_id"]
+                connection = await session.connection()
+                result = await connection.execute(
+                    self._handled_statement(session), {"update_id": event_id, "handled_at": now}
                 )
-                if not first:  # the same event handled meanwhile by another worker or instance
+                if (result.rowcount or 0) < 1:  # the same event handled meanwhile by another worker
                     await session.rollback()
                     logger.info("event %s already handled, skipped", event_id)
                     return None
+            if touch is not None:
+                connection = await session.connection()
+                await connection.execute(_TOUCH_PERSON, {"person": touch[0], "now": now})
+                await connection.execute(_TOUCH_ACCOUNT, {"account": touch[1], "now": now})
             await session.commit()
         return reply
+
+    def _handled_statement(self, session: AsyncSession) -> Any:
+        """The redelivery record's INSERT ... ON CONFLICT DO NOTHING, built once for the dialect."""
+        if self._handled is None:
+            self._handled = insert_ignore_stmt(session, HandledUpdate, ["update_id"])
+        return self._handled
 
     async def uploader(self, sender: Sender, *, event_id: int | None = None) -> Uploader | None:
         """Who a photo or file from ``sender`` would be kept for: a known person with a form open (the
@@ -222,7 +272,7 @@ class Conversation:
             if handler is None:
                 return Reply(toast=turn.text("error.stale_button"))
             return await handler(turn)
-        draft = await active_draft(turn.session, turn.actor.person_id, set(self.forms))
+        draft = await turn.session.scalar(self._active_draft, {"person": turn.actor.person_id})
         if draft is None:
             key = "forms.nothing_open" if inbound.text is not None else "error.unknown_input"
             return turn.say(key)
@@ -230,52 +280,92 @@ class Conversation:
 
     async def _actor(
         self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
-    ) -> Actor | None:
-        """Find (or create) the person with their member row, in one query that also asks whether this
-        event was handled before; None for a redelivered event."""
-        seen = exists().where(HandledUpdate.update_id == event_id) if event_id is not None else literal(False)
-        # A person is found by their account on the sender's channel (one unique index).
-        query = (
-            select(Person, Member, seen, Account)
-            .join(Account, Account.person_id == Person.id)
-            .outerjoin(Member, Member.person_id == Person.id)
-            .where(Account.channel == sender.channel, Account.external_id == sender.external_id)
+    ) -> tuple[tuple[int, int] | None, Actor] | None:
+        """Find (or create) the person with their member row and roles, in one query that also asks
+        whether this event was handled before; None for a redelivered event. With the actor comes the
+        (person id, account id) whose last-seen touch is due at the end of the event, if one is."""
+        # A person is found by their account on the sender's channel (one unique index); the columns are
+        # read as plain values (no ORM objects, no decryption of the member's personal fields), one row
+        # per role (a person has at most one member row).
+        connection = await session.connection()
+        parameters = {"event_id": event_id, "channel": sender.channel, "external_id": sender.external_id}
+        rows = (await connection.execute(_ACTOR, parameters)).all()
+        if not rows:
+            return await self._new_person(session, sender, now, event_id)
+        first = rows[0]
+        if first[0]:
+            return None
+        (_, person_id, chosen, client, chat_id, unreachable, last_seen, account_id, address, account_off) = (
+            first[:10]
         )
-        row = (await session.execute(query.limit(1))).first()
-        if row is not None:
-            person, member, handled, account = row
-            if handled:
-                return None
-        else:
-            if event_id is not None and await session.get(HandledUpdate, event_id) is not None:
-                return None
-            # A new person is committed at once, so a refusal that rolls back cannot lose them.
-            person, member, account = Person(created_at=now), None, None
-            session.add(person)
-            await session.flush()
-        if account is None:
-            # A person's first account is where their messages go; another one is added beside it.
-            first = row is None or not await session.scalar(
-                select(exists().where(Account.person_id == person.id))
-            )
-            account = Account(
-                person_id=person.id, channel=sender.channel, external_id=sender.external_id, preferred=first
-            )
-            session.add(account)
+        person_values: dict[str, Any] = {}
+        account_values: dict[str, Any] = {}
+        pending: tuple[int, int] | None = None
         language = (sender.client_language or "")[:16] or None
-        if person.client_language != language:
-            person.client_language = language
-        if sender.address is not None and (account.address != sender.address or account.unreachable):
+        if client != language:
+            person_values["client_language"] = client = language
+        if sender.address is not None and (address != sender.address or account_off):
+            account_values.update(address=sender.address, unreachable=False)  # they wrote, so reachable
+            if sender.channel == TELEGRAM and int(sender.address) > 0:
+                if chat_id != int(sender.address) or unreachable:
+                    person_values.update(chat_id=int(sender.address), unreachable=False)
+        touch = last_seen is None or now - last_seen >= TOUCH_EVERY
+        if person_values or account_values:  # rare, and a flow may read them: written now
+            if touch:
+                person_values["last_seen_at"] = account_values["last_inbound_at"] = now
+            await self._write_person(session, person_id, person_values, account_id, account_values)
+        elif touch:  # the once-a-minute touch waits for the end, so a read-only event writes late
+            pending = (person_id, account_id)
+        return pending, Actor(
+            person_id=person_id,
+            language=resolve_language(chosen, client),
+            grants=frozenset((str(r[13]), r[14], r[15]) for r in rows if r[13] is not None),
+            member_id=first[10],
+            member_branch_id=first[11],
+            member_state=first[12],
+        )
+
+    @staticmethod
+    async def _write_person(
+        session: AsyncSession,
+        person_id: int,
+        person_values: dict[str, Any],
+        account_id: int,
+        account_values: dict[str, Any],
+    ) -> None:
+        connection = await session.connection()
+        if person_values:
+            await connection.execute(update(Person).where(Person.id == person_id).values(**person_values))
+        if account_values:
+            await connection.execute(update(Account).where(Account.id == account_id).values(**account_values))
+
+    async def _new_person(
+        self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
+    ) -> tuple[None, Actor] | None:
+        """The first event from an account: a person for it, or the account added to its person."""
+        if event_id is not None and await session.get(HandledUpdate, event_id) is not None:
+            return None
+        # A new person is committed at once, so a refusal that rolls back cannot lose them.
+        person = Person(created_at=now, last_seen_at=now)
+        person.client_language = (sender.client_language or "")[:16] or None
+        session.add(person)
+        await session.flush()
+        account = Account(
+            person_id=person.id,
+            channel=sender.channel,
+            external_id=sender.external_id,
+            preferred=True,  # a person's first account is where their messages go
+            last_inbound_at=now,
+        )
+        if sender.address is not None:
             account.address = sender.address
-            account.unreachable = False  # they wrote to us, so they can be reached again
+            account.unreachable = False
             if sender.channel == TELEGRAM and int(sender.address) > 0:
                 person.chat_id = int(sender.address)
                 person.unreachable = False
-        if person.last_seen_at is None or now - person.last_seen_at >= TOUCH_EVERY:
-            person.last_seen_at = account.last_inbound_at = now
-        if row is None:
-            await session.commit()
-        return await actor_for(session, person, member)
+        session.add(account)
+        await session.commit()
+        return None, await actor_for(session, person, None)
 
 
 def screens(*texts: str) -> Reply:
