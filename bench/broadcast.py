@@ -521,11 +521,14 @@ async def run_benchmark(
         gc.freeze()
         gc.disable()
         started = time.monotonic()
-        for bot in bots:
-            bot.start()
-        figures.probes, latencies = await _watch(api, bots, outbox_status, figures, plan)
+        try:
+            for bot in bots:
+                bot.start()
+            figures.probes, latencies = await _watch(api, bots, outbox_status, figures, plan)
+        finally:
+            gc.enable()
+            gc.unfreeze()
         figures.seconds = time.monotonic() - started
-        gc.enable()
         await asyncio.sleep(1.0)  # let the final report go out
         for bot in bots:
             took = await bot.terminate()
