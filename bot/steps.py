@@ -633,3 +633,31 @@ def _is_label(turn: Turn, text: str | None, key: str) -> bool:
     word typed instead of pressed."""
     wanted = " ".join((text or "").split())
     return bool(wanted) and any(wanted == turn.catalogue.text(language, key) for language in LANGUAGES)
+
+
+def _as_typed(ask: Ask, text: str) -> str:
+    return text
+
+
+def question(
+    name: str,
+    codec: Callbacks,
+    answer: str,
+    prompt: str,
+    submit: Callable[[Ask], Awaitable[Reply]],
+    *,
+    again: str | Callable[[Turn, Mapping[str, Any]], str],
+    actions: str,
+) -> Form:
+    """A form of one typed question and no check: the answer (kept as ``data[answer]``) is submitted at
+    once. ``actions`` prefixes the form's own 返回 and 取消 actions (``<actions>b``, ``<actions>q``), so a
+    press finds the form it belongs to."""
+    return Form(
+        name,
+        codec,
+        [Step(answer, prompt, parse=_as_typed)],
+        Confirm(None, submit),
+        again=again,
+        back_action=f"{actions}b",
+        cancel_action=f"{actions}q",
+    )

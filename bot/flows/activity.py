@@ -42,7 +42,7 @@ from bot.services.activity import (
     RsvpAnswer,
 )
 from bot.services.lifecycle import LIFE, LIFE_CHANGED, LIFE_SAME, LifeOutcome
-from bot.steps import Ask, Confirm, Form, Invalid, Step
+from bot.steps import Ask, Confirm, Form, Invalid, Step, question
 from storage.models import Member, OutboxMessage, OutboxStatus
 from storage.models.activity import (
     ActivityAttendance,
@@ -574,42 +574,22 @@ PLAN_FORM = Form(
     back_action="eb",
     cancel_action="eq",
 )
-LEAVE_FORM = Form(
-    FLOW_LEAVE,
-    ACT,
-    [Step("reason", "activity.leave.ask", parse=_typed)],
-    Confirm(None, _record_leave),
-    again="/activity",
-    back_action="nb",
-    cancel_action="nq",
+LEAVE_FORM = question(
+    FLOW_LEAVE, ACT, "reason", "activity.leave.ask", _record_leave, again="/activity", actions="n"
 )
-MOVE_FORM = Form(
-    FLOW_MOVE,
-    ACT,
-    [Step("when", "activity.ask.move", parse=_typed)],
-    Confirm(None, _move_event),
-    again="/activity",
-    back_action="vb",
-    cancel_action="vq",
-)
-EXCUSE_FORM = Form(
-    FLOW_EXCUSE,
-    ACT,
-    [Step("reason", "activity.excuse.ask", parse=_typed)],
-    Confirm(None, _record_excuse),
-    again="/activity",
-    back_action="xb",
-    cancel_action="xq",
+MOVE_FORM = question(FLOW_MOVE, ACT, "when", "activity.ask.move", _move_event, again="/activity", actions="v")
+EXCUSE_FORM = question(
+    FLOW_EXCUSE, ACT, "reason", "activity.excuse.ask", _record_excuse, again="/activity", actions="x"
 )
 # The yearly check has no command: it starts again from the reminder's "Changed" button.
-DETAILS_FORM = Form(
+DETAILS_FORM = question(
     FLOW_DETAILS,
     LIFE,
-    [Step("changes", "life.details.ask", parse=_typed)],
-    Confirm(None, _report_changes),
+    "changes",
+    "life.details.ask",
+    _report_changes,
     again=lambda turn, _answers: turn.text("life.details.again"),
-    back_action="chb",
-    cancel_action="chq",
+    actions="ch",
 )
 ACT_FORMS = (PLAN_FORM, LEAVE_FORM, MOVE_FORM, EXCUSE_FORM)
 

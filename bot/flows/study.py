@@ -31,7 +31,7 @@ from bot.services.study import (
     STU,
     StudyOutcome,
 )
-from bot.steps import EXIT, Ask, Confirm, Form, Invalid, Option, Step
+from bot.steps import EXIT, Ask, Confirm, Form, Invalid, Option, Step, question
 from storage.models import Member
 from storage.models.study import StudyCheckin, StudyItem
 
@@ -279,10 +279,6 @@ PUBLISH_FORM = Form(
 # -- a reflection: one typed answer, saved at once ---------------------------------------------------------
 
 
-def _typed(ask: Ask, text: str) -> str:
-    return text
-
-
 async def _save_reflection(ask: Ask) -> Reply:
     """The member's short reflection for an item they checked in to."""
     turn, item_id = ask.turn, int(ask.data["item_id"])
@@ -296,14 +292,14 @@ async def _save_reflection(ask: Ask) -> Reply:
 
 
 # No check screen: the reflection is the whole answer, and a new one replaces it anyway.
-REFLECTION_FORM = Form(
+REFLECTION_FORM = question(
     FLOW_REFLECTION,
     STU,
-    [Step("text", "study.reflect.ask", parse=_typed)],
-    Confirm(None, _save_reflection),
+    "text",
+    "study.reflect.ask",
+    _save_reflection,
     again=lambda turn, _answers: turn.text("study.reflect.again"),
-    back_action="rb",
-    cancel_action="rq",
+    actions="r",
 )
 
 
