@@ -199,7 +199,11 @@ class RateBudget:
         self._paused_until = -math.inf
         self._waiters: list[tuple[int, int]] = []
         self._seq = itertools.count()
-        self._changed = asyncio.Event()
+        # Who is woken when something changes: the head of the queue only (waking every waiter made a
+        # burst of n replies cost n² wake-ups, each resuming a whole chain of coroutines), and the
+        # one waiter of a chat whose previous send is still out.
+        self._head_wake: dict[tuple[int, int], asyncio.Event] = {}
+        self._chat_free: dict[int | str, asyncio.Event] = {}
         self._chat_busy: dict[int | str, int] = {}
         self._private_last: dict[int | str, float] = {}
         self._group_sends: dict[int | str, deque[float]] = {}
@@ -267,6 +271,9 @@ class RateBudget:
             self._chat_busy[chat_id] = left
         else:
             self._chat_busy.pop(chat_id, None)
+        free = self._chat_free.pop(chat_id, None)
+        if free is not None:
+            free.set()
         if is_private(chat_id):
             if self._chat_gap > 0:
                 self._private_last[chat_id] = max(end, self._private_last.get(chat_id, -math.inf))
@@ -335,12 +342,16 @@ class RateBudget:
         try:
             while True:
                 if self._waiters[0] != ticket:
-                    await self._changed.wait()
+                    await self._until_head(ticket)
                     continue
                 cooling = self.chat_wait(chat_id) if chat_limit else 0.0
                 if cooling > 0:
                     self._leave(ticket)
-                    await self._pause_for(cooling)
+                    if math.isinf(cooling):  # its previous send is out: wait for that one's answer
+                        free = self._chat_free.setdefault(chat_id, asyncio.Event())  # type: ignore[arg-type]
+                        await free.wait()
+                    else:
+                        await self.timer.sleep(cooling)
                     heapq.heappush(self._waiters, ticket)
                     continue
                 now = self.timer.now()
@@ -348,7 +359,10 @@ class RateBudget:
                 if wait <= 0:
                     heapq.heappop(self._waiters)
                     return self._start(now, chat_id)
-                await self._pause_for(wait)
+                if math.isinf(wait):
+                    await self._until_head(ticket)  # woken, as the head, when a slot comes back
+                else:
+                    await self.timer.sleep(wait)
         except BaseException:
             self._leave(ticket)
             raise
@@ -362,12 +376,15 @@ class RateBudget:
         self._notify()
         return taken
 
-    async def _pause_for(self, seconds: float) -> None:
-        """Sleep ``seconds``, or until something changes when the wait is open-ended."""
-        if math.isinf(seconds):
-            await self._changed.wait()
-        else:
-            await self.timer.sleep(seconds)
+    async def _until_head(self, ticket: tuple[int, int]) -> None:
+        """Wait until something changes while this ticket heads the queue (``_notify``)."""
+        event = asyncio.Event()
+        self._head_wake[ticket] = event
+        try:
+            await event.wait()
+        finally:
+            if self._head_wake.get(ticket) is event:
+                del self._head_wake[ticket]
 
     def _leave(self, ticket: tuple[int, int]) -> None:
         if ticket in self._waiters:
@@ -376,5 +393,8 @@ class RateBudget:
             self._notify()
 
     def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+        """Something changed (a slot taken or back, a pause, a rate, a queue's head): the head looks again."""
+        if self._waiters:
+            event = self._head_wake.get(self._waiters[0])
+            if event is not None:
+                event.set()
