@@ -13,16 +13,28 @@ Both Applications get the same stream of updates through the same in-process fak
 * a bare PTB echo Application (a MessageHandler echoing text, a CallbackQueryHandler answering).
 
 It prints, with the machine's load:
-1. CPU ms per update (process time over a realistic mix: /start, /help, /me, /dues, a button press,
-   typed form input, 收到) and updates/s, for both, and the ratio echo ÷ project (target ≥ 0.25);
-2. p50/p95 reply latency with 20 members using the bot at once (think time 1–2 s);
-3. a flood: member A sends 30 /help in 5 s while member B uses the bot; B's median against B alone
+1. CPU ms per update over a realistic mix (/start, /help, /me, /dues, a button press, typed form input,
+   收到; many members, each member's events a few seconds apart) and updates per CPU-second, for both,
+   and the ratio echo ÷ project (target ≥ 0.25). Both Applications get the stream at the same arrival
+   rate (``--arrival-rate``, default 20 updates/s), the way updates reach a bot. The same stream fed all
+   at once is printed beside it and not judged: the echo (no rate budget) then answers everything in
+   a tenth of a second on a warm core, while the project's budget (25 messages/s, 1/s per chat) spreads
+   the same replies over half a minute of short wake-ups, each of which pays a cold core (caches and
+   clock). The echo alone shows that effect: its CPU per update grows several times when its updates
+   arrive paced rather than in one burst;
+2. throughput with I/O (quality.md: "updates/s through the full stack ÷ bare PTB echo ≥ 0.5"): the
+   mix for ``THROUGHPUT_USERS`` members fed at once with ``--rtt-ms`` round trips, wall-clock updates/s
+   for the project, for PTB's echo as `ApplicationBuilder` builds it (one update at a time) and for an
+   echo running every update concurrently with no rate limit at all (which Telegram would answer
+   with 429s past 30 messages/s; shown, not judged);
+3. p50/p95 reply latency with 20 members using the bot at once (think time 1–2 s);
+4. a flood: member A sends 30 /help in 5 s while member B uses the bot; B's median against B alone
    (target ≤ 2× + 0.3 s), and A's answers (20 plus one "too fast");
-4. ``--acks`` members pressing 收到 within 60 s of a notice: all answered, p95 (target < 1 s).
+5. ``--acks`` members pressing 收到 within 60 s of a notice: all answered, p95 (target < 1 s).
 Exit status 1 when a target is missed. ``--cpu-only`` stops after the first figure; ``--profile FILE``
 runs the project's CPU mix a second time under cProfile (after the measured run, so the figures are not
-skewed), writes the pstats to FILE and prints the top of it (the event-loop thread only: the time aiosqlite's
-worker thread spends in SQLite is not in it).
+skewed), writes the pstats to FILE and prints the top of it (the event-loop thread only: a worker
+thread's time is not in it).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from telegram.request import BaseRequest, RequestData
 BOT = {"id": 777000, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
 SECRETARY = 5_000_000
 MEMBER_BASE = 6_000_000
+THROUGHPUT_USERS = 30
 TOKEN = "123456:BENCH-token-not-real"
 
 
@@ -206,7 +219,7 @@ def project_app(url: str, request: FakeRequest):
     return build_application(settings, request, background=False, features=build_features())
 
 
-def echo_app(request: FakeRequest):
+def echo_app(request: FakeRequest, concurrent: bool = False):
     from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
     async def echo(update: Update, context: Any) -> None:
@@ -215,7 +228,8 @@ def echo_app(request: FakeRequest):
     async def answer(update: Update, context: Any) -> None:
         await update.callback_query.answer()
 
-    app = ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request).build()
+    builder = ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request)
+    app = builder.concurrent_updates(concurrent).build()
     app.add_handler(MessageHandler(filters.ALL, echo))
     app.add_handler(CallbackQueryHandler(answer))
     return app
@@ -230,19 +244,21 @@ async def feed(app: Any, data: dict[str, Any]) -> float:
 
 
 def mix(users: list[int], notice_id: int) -> list[dict[str, Any]]:
-    """A member's day: /start, /help, /me, /dues, a button (the language), typed input, 收到."""
-    stream = []
-    for user in users:
-        stream += [
+    """A member's day: /start, /help, /me, /dues, a button (the language), typed input, 收到; the
+    members' events interleaved (everyone's first, then everyone's second ...), as many people's are."""
+    days = [
+        [
             message(user, "/start"),
             message(user, "/help"),
             message(user, "/me"),
-            message(user, "/dues"),
+            message(user, "/dues"),  # opens the dues declaration (the seeded members have none)
             press(user, "lang:set:zh"),
-            message(user, "改一下单位"),  # typed, with no form open: the pointer answer
+            message(user, "改一下单位"),  # typed into the open declaration: "please press a button"
             press(user, f"ntc:ack:{notice_id}"),
         ]
-    return stream
+        for user in users
+    ]
+    return [day[k] for k in range(len(days[0]) if days else 0) for day in days]
 
 
 async def cpu_per_update(app: Any, stream: list[dict[str, Any]]) -> tuple[float, float]:
@@ -252,6 +268,29 @@ async def cpu_per_update(app: Any, stream: list[dict[str, Any]]) -> tuple[float,
     await asyncio.gather(*(feed(app, data) for data in stream))
     cpu = time.process_time() - cpu
     return cpu * 1000 / len(stream), len(stream) / cpu
+
+
+async def cpu_paced(app: Any, stream: list[dict[str, Any]], rate: float) -> tuple[float, float]:
+    """(CPU ms per update, updates per CPU second) with the stream arriving at ``rate`` updates/s."""
+    loop = asyncio.get_running_loop()
+    cpu = time.process_time()
+    start = loop.time()
+    tasks = []
+    for i, data in enumerate(stream):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(feed(app, data)))
+    await asyncio.gather(*tasks)
+    cpu = time.process_time() - cpu
+    return cpu * 1000 / len(stream), len(stream) / cpu
+
+
+async def throughput(app: Any, stream: list[dict[str, Any]]) -> float:
+    """Wall-clock updates/s for the stream fed at once (round trips as the app's fake request says)."""
+    start = time.perf_counter()
+    await asyncio.gather(*(feed(app, data) for data in stream))
+    return len(stream) / (time.perf_counter() - start)
 
 
 async def concurrent_users(app: Any, users: list[int], notice_id: int, rounds: int) -> list[float]:
@@ -325,7 +364,10 @@ async def run(url: str, label: str, args: argparse.Namespace) -> bool:
 
     crypto.configure(crypto.Keyring.from_setting(_key()))
     await migrate.upgrade(url)
-    members = max(args.acks, 60) + 2
+    # Disjoint groups, so every figure is of first presses and first visits: the CPU mix, the same mix
+    # at once, the throughput mix, the 收到 crowd, then 40 for the concurrent users and the flood.
+    k = max(args.updates // 7, 1)
+    members = 2 * k + THROUGHPUT_USERS + args.acks + 40
     notice_id = await seed(url, members)
     users = [MEMBER_BASE + i for i in range(members)]
 
@@ -335,23 +377,53 @@ async def run(url: str, label: str, args: argparse.Namespace) -> bool:
     await echo.initialize()
     ok = True
     try:
-        stream = mix(users[: max(args.updates // 7, 1)], notice_id)
-        await cpu_per_update(project, stream[:14])  # warm up imports and caches
+        stream = mix(users[:k], notice_id)
+        await cpu_per_update(project, mix(users[-2:], notice_id))  # warm up imports and caches
         await cpu_per_update(echo, stream[:14])
-        p_cpu, p_rate = await cpu_per_update(project, stream)
-        e_cpu, e_rate = await cpu_per_update(echo, stream)
+        p_cpu, p_rate = await cpu_paced(project, stream, args.arrival_rate)
+        e_cpu, e_rate = await cpu_paced(echo, stream, args.arrival_rate)
         ratio = e_cpu / p_cpu
         print(
-            f"[{label}] cpu_ms_per_update project={p_cpu:.2f} echo={e_cpu:.2f} ratio={ratio:.3f} "
-            f"updates_per_cpu_s project={p_rate:.0f} echo={e_rate:.0f} (n={len(stream)})"
+            f"[{label}] cpu_ms_per_update ({args.arrival_rate:g} updates/s arriving) project={p_cpu:.2f} "
+            f"echo={e_cpu:.2f} ratio={ratio:.3f} updates_per_cpu_s project={p_rate:.0f} echo={e_rate:.0f} "
+            f"(n={len(stream)}; target ratio >= 0.25)"
         )
         ok &= ratio >= 0.25
+        again = mix(users[k : 2 * k], notice_id)
+        started = time.perf_counter()
+        pb_cpu, _ = await cpu_per_update(project, again)
+        p_wall = time.perf_counter() - started
+        started = time.perf_counter()
+        eb_cpu, _ = await cpu_per_update(echo, again)
+        e_wall = time.perf_counter() - started
+        print(
+            f"[{label}] cpu_ms_per_update (all {len(again)} at once, not judged) project={pb_cpu:.2f} "
+            f"in {p_wall:.1f} s echo={eb_cpu:.2f} in {e_wall:.2f} s ratio={eb_cpu / pb_cpu:.3f}"
+        )
         if args.profile:
-            await profile(project, mix(users[-max(args.updates // 7, 1) :], notice_id), args.profile)
+            await profile(project, mix(users[-k:], notice_id), args.profile)
         if args.cpu_only:
             return ok
 
         project_request.rtt = args.rtt_ms / 1000
+        through = mix(users[2 * k : 2 * k + THROUGHPUT_USERS], notice_id)
+        p_through = await throughput(project, through)
+        e_request, c_request = FakeRequest(args.rtt_ms), FakeRequest(args.rtt_ms)
+        e_seq, e_conc = echo_app(e_request), echo_app(c_request, concurrent=True)
+        await e_seq.initialize()
+        await e_conc.initialize()
+        try:
+            e_through = await throughput(e_seq, through)
+            c_through = await throughput(e_conc, through)
+        finally:
+            await e_seq.shutdown()
+            await e_conc.shutdown()
+        print(
+            f"[{label}] throughput, {len(through)} updates at once, rtt {args.rtt_ms:.0f} ms: "
+            f"project={p_through:.1f}/s echo={e_through:.1f}/s ratio={p_through / e_through:.2f} "
+            f"(target >= 0.5); unlimited concurrent echo={c_through:.0f}/s (not judged)"
+        )
+        ok &= p_through / e_through >= 0.5
         latencies = await concurrent_users(project, users[-20:], notice_id, rounds=7)
         print(
             f"[{label}] 20 concurrent users, rtt {args.rtt_ms:.0f} ms: "
@@ -366,7 +438,8 @@ async def run(url: str, label: str, args: argparse.Namespace) -> bool:
             f"messages sent meanwhile={figures['messages_during_flood']:.0f} (B 5 + A 20 + one 'too fast')"
         )
         ok &= figures["b_flooded_p50"] <= limit
-        ack_latencies = await acks(project, users[: args.acks], notice_id, 60.0)
+        crowd = users[2 * k + THROUGHPUT_USERS : 2 * k + THROUGHPUT_USERS + args.acks]
+        ack_latencies = await acks(project, crowd, notice_id, 60.0)
         print(
             f"[{label}] {args.acks} members press 收到 within 60 s: answered={len(ack_latencies)} "
             f"p50={pct(ack_latencies, 0.5) * 1000:.0f} ms p95={pct(ack_latencies, 0.95) * 1000:.0f} ms"
@@ -419,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--acks", type=int, default=1000, help="members pressing 收到 (default 1000)")
     parser.add_argument(
         "--rtt-ms", type=float, default=100.0, help="simulated Bot API round trip (default 100)"
+    )
+    parser.add_argument(
+        "--arrival-rate", type=float, default=20.0, help="updates/s for the CPU mix (default 20)"
     )
     parser.add_argument("--cpu-only", action="store_true", help="stop after the CPU figures")
     parser.add_argument("--profile", metavar="FILE", help="profile the project's CPU mix into FILE (pstats)")
