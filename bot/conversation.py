@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -47,30 +48,51 @@ TELEGRAM = "telegram"
 
 # The statements every event runs, built once: building a select costs more than running it on SQLite.
 # They run on the session's connection (same transaction), skipping the ORM's per-statement set-up.
-_ACTOR = (
-    select(
-        exists().where(HandledUpdate.update_id == bindparam("event_id")),  # NULL (no id) matches nothing
-        Person.id,
-        Person.language,
-        Person.client_language,
-        Person.chat_id,
-        Person.unreachable,
-        Person.last_seen_at,
-        Account.id,
-        Account.address,
-        Account.unreachable,
-        Member.id,
-        Member.branch_id,
-        Member.state,
-        RoleGrant.role,
-        RoleGrant.branch_id,
-        RoleGrant.township_id,
-    )
-    .join(Account, Account.person_id == Person.id)
-    .outerjoin(Member, Member.person_id == Person.id)
-    .outerjoin(RoleGrant, RoleGrant.person_id == Person.id)
-    .where(Account.channel == bindparam("channel"), Account.external_id == bindparam("external_id"))
+_ACTOR_COLUMNS = (
+    Person.id,
+    Person.language,
+    Person.client_language,
+    Person.chat_id,
+    Person.unreachable,
+    Person.last_seen_at,
+    Account.id,
+    Account.address,
+    Account.unreachable,
+    Member.id,
+    Member.branch_id,
+    Member.state,
+    RoleGrant.role,
+    RoleGrant.branch_id,
+    RoleGrant.township_id,
 )
+
+
+def _actor_select(handled_before: Any) -> Any:
+    """The person, account, member row and roles of a sender, after a first column saying whether the
+    event was handled before."""
+    return (
+        select(handled_before, *_ACTOR_COLUMNS)
+        .join(Account, Account.person_id == Person.id)
+        .outerjoin(Member, Member.person_id == Person.id)
+        .outerjoin(RoleGrant, RoleGrant.person_id == Person.id)
+        .where(Account.channel == bindparam("channel"), Account.external_id == bindparam("external_id"))
+    )
+
+
+# SQLite: asks whether the redelivery record exists; the record is written at the end of the event, so
+# a read-only event takes the database's write lock only for its last statement. NULL matches nothing.
+_ACTOR = _actor_select(exists().where(HandledUpdate.update_id == bindparam("event_id")))
+# PostgreSQL: writes the record in the same statement (a row lock on one key, no database lock), one
+# round trip less per event; "handled before" when the insert found the key taken. A second worker
+# handling the same event waits on that key until the first commits, then finds it taken.
+_CLAIMED = (
+    postgresql.insert(HandledUpdate)
+    .values(update_id=bindparam("event_id"), handled_at=bindparam("now"))
+    .on_conflict_do_nothing(index_elements=["update_id"])
+    .returning(HandledUpdate.update_id)
+    .cte("claimed")
+)
+_ACTOR_CLAIMING = _actor_select(~exists(select(_CLAIMED.c.update_id)))
 _TOUCH_PERSON = update(Person).where(Person.id == bindparam("person")).values(last_seen_at=bindparam("now"))
 _TOUCH_ACCOUNT = (
     update(Account).where(Account.id == bindparam("account")).values(last_inbound_at=bindparam("now"))
@@ -162,6 +184,7 @@ class Conversation:
         self.buttons: dict[str, Handler] = {}
         self.forms: dict[str, Handler] = {}
         self._handled: Any = None
+        self._claim_first = db.dialect == "postgresql"
         for feature in self.features:
             for table, plugged in (
                 (self.commands, feature.commands),
@@ -188,11 +211,11 @@ class Conversation:
             if found is None:
                 logger.info("event %s already handled, skipped", event_id)
                 return None
-            touch, actor = found
+            touch, actor, claimed = found
             set_person(actor.person_id)  # the log lines of this event carry who it was (an id, never a name)
             turn = Turn(session, actor, inbound, now, self.settings, self.catalogue, sender)
             reply = await self.route(turn)
-            if event_id is not None:
+            if event_id is not None and not claimed:
                 connection = await session.connection()
                 result = await connection.execute(
                     self._handled_statement(session), {"update_id": event_id, "handled_at": now}
@@ -280,18 +303,25 @@ class Conversation:
 
     async def _actor(
         self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
-    ) -> tuple[tuple[int, int] | None, Actor] | None:
+    ) -> tuple[tuple[int, int] | None, Actor, bool] | None:
         """Find (or create) the person with their member row and roles, in one query that also asks
-        whether this event was handled before; None for a redelivered event. With the actor comes the
-        (person id, account id) whose last-seen touch is due at the end of the event, if one is."""
+        whether this event was handled before (on PostgreSQL: records it); None for a redelivered event.
+        With the actor come the (person id, account id) whose last-seen touch is due at the end of the
+        event, if one is, and whether the redelivery record is written already."""
         # A person is found by their account on the sender's channel (one unique index); the columns are
         # read as plain values (no ORM objects, no decryption of the member's personal fields), one row
         # per role (a person has at most one member row).
         connection = await session.connection()
         parameters = {"event_id": event_id, "channel": sender.channel, "external_id": sender.external_id}
-        rows = (await connection.execute(_ACTOR, parameters)).all()
+        claiming = self._claim_first and event_id is not None
+        if claiming:
+            parameters["now"] = now
+        rows = (await connection.execute(_ACTOR_CLAIMING if claiming else _ACTOR, parameters)).all()
         if not rows:
-            return await self._new_person(session, sender, now, event_id)
+            if claiming:
+                await session.rollback()  # a first event: the record is written at its end, as on SQLite
+            found = await self._new_person(session, sender, now, event_id)
+            return None if found is None else (*found, False)
         first = rows[0]
         if first[0]:
             return None
@@ -316,7 +346,7 @@ class Conversation:
             await self._write_person(session, person_id, person_values, account_id, account_values)
         elif touch:  # the once-a-minute touch waits for the end, so a read-only event writes late
             pending = (person_id, account_id)
-        return pending, Actor(
+        actor = Actor(
             person_id=person_id,
             language=resolve_language(chosen, client),
             grants=frozenset((str(r[13]), r[14], r[15]) for r in rows if r[13] is not None),
@@ -324,6 +354,7 @@ class Conversation:
             member_branch_id=first[11],
             member_state=first[12],
         )
+        return pending, actor, claiming
 
     @staticmethod
     async def _write_person(
