@@ -609,9 +609,14 @@ async def start(turn: Turn) -> Reply | None:
     resumed = await resume(turn)
     if resumed is not None:
         return resumed
-    if await registration.returned_answers(turn.session, turn.actor.person_id) is not None:
+    # The actor carries the member's state (read with the person): only a returned or a waiting
+    # report-in has more to say, so nobody else's /start selects the member row.
+    state = turn.actor.member_state
+    if state == MemberState.RETURNED:
         return await reopen_returned(turn)
-    return await registration.pending_since(turn.session, turn.actor.person_id, turn.language, turn.now)
+    if state == MemberState.PENDING:
+        return await registration.pending_since(turn.session, turn.actor.person_id, turn.language, turn.now)
+    return None
 
 
 # -- the buttons -------------------------------------------------------------------------------------------
