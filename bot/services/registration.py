@@ -338,11 +338,19 @@ def status_label(language: str, status: str | None) -> str:
 
 
 async def summary_body(
-    session: AsyncSession, language: str, values: Values, *, full_phone: bool = True
+    session: AsyncSession,
+    language: str,
+    values: Values,
+    *,
+    full_phone: bool = True,
+    places: tuple[str, str] | None = None,
 ) -> str:
-    """The fields as lines "label: value", with "not given" for the empty optional ones."""
+    """The fields as lines "label: value", with "not given" for the empty optional ones. ``places``: the
+    township's and village's names ("" for none) when the caller read them with the values."""
     unset = t(language, "reg.unset")
-    township, village = await place_names(session, values.township_id, values.village_id)
+    if places is None:
+        places = await place_names(session, values.township_id, values.village_id)
+    township, village = places
     phone = (display_phone(values.phone) if full_phone else mask_phone(values.phone)) if values.phone else ""
     rows = [
         ("name", values.name),
