@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from sqlalchemy import bindparam, select
+
 from bot.callbacks import Callbacks, Int
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Inbound, Reply
@@ -41,7 +43,7 @@ from bot.services.registration import (
     Values,
 )
 from bot.steps import CONFIRM, EDITING, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
-from storage.models import Branch, MemberState, PartyStatus
+from storage.models import Branch, Draft, MemberState, PartyStatus
 
 # The ids of these tables are INTEGER columns (32-bit on PostgreSQL): a larger number is stale.
 RowId = Int(1, 2**31 - 1)
@@ -558,10 +560,15 @@ def _headed(reply: Reply, head: str) -> Reply:
     return replace(reply, screens=(*before, replace(last, text=f"{head}\n{last.text}")))
 
 
+# Whether a report-in is open, asked by a statement built once on the connection: most /start find none,
+# and when one is, the step engine loads it itself.
+_OPEN = select(Draft.id).where(Draft.person_id == bindparam("person"), Draft.flow == registration.FLOW)
+
+
 async def resume(turn: Turn) -> Reply | None:
     """The open report-in's question again ("continue your report-in"), or None when none is open."""
-    draft = await FORM.draft(turn)
-    if draft is None:
+    connection = await turn.session.connection()
+    if (await connection.execute(_OPEN, {"person": turn.actor.person_id})).first() is None:
         return None
     resumed = await FORM.resume(turn)
     if resumed is None or await FORM.draft(turn) is None:  # expired: the engine said so
@@ -609,9 +616,14 @@ async def start(turn: Turn) -> Reply | None:
     resumed = await resume(turn)
     if resumed is not None:
         return resumed
-    if await registration.returned_answers(turn.session, turn.actor.person_id) is not None:
+    # The actor carries the member's state (read with the person): only a returned or a waiting
+    # report-in has more to say, so nobody else's /start selects the member row.
+    state = turn.actor.member_state
+    if state == MemberState.RETURNED:
         return await reopen_returned(turn)
-    return await registration.pending_since(turn.session, turn.actor.person_id, turn.language, turn.now)
+    if state == MemberState.PENDING:
+        return await registration.pending_since(turn.session, turn.actor.person_id, turn.language, turn.now)
+    return None
 
 
 # -- the buttons -------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from bot.callbacks import Callbacks, Word
 from bot.commands import commands_for
@@ -15,6 +15,8 @@ from storage.models import Person
 INVITE_PREFIX = "j_"
 LANG = Callbacks("lang")
 SET_LANGUAGE = LANG.action("set", Word)
+# The chosen language, written by a statement built once, on the connection (no ORM update to set up).
+_SET_LANGUAGE = update(Person).where(Person.id == bindparam("person")).values(language=bindparam("language"))
 
 
 def help_text(turn: Turn) -> str:
@@ -55,9 +57,8 @@ async def set_language(turn: Turn) -> Reply:
     if press is None or press[0] not in LANGUAGES:
         return Reply(toast=turn.text("error.stale_button"))
     language = press[0]
-    await turn.session.execute(
-        update(Person).where(Person.id == turn.actor.person_id).values(language=language)
-    )
+    connection = await turn.session.connection()
+    await connection.execute(_SET_LANGUAGE, {"person": turn.actor.person_id, "language": language})
     return Reply.say(turn.catalogue.text(language, "language.set"))
 
 

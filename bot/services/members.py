@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Screen
@@ -49,6 +49,8 @@ from storage.models import (
     OutboxStatus,
     Person,
     RoleGrant,
+    Township,
+    VillageBranch,
     WebMessage,
 )
 
@@ -81,25 +83,66 @@ Eraser = Callable[[AsyncSession, int], Awaitable[None]]
 
 
 # -- /me --------------------------------------------------------------------------------------------
+# /me: the shown fields of the member with their branch's, township's and village's names in one select,
+# built once and read as plain values (the member object would decrypt the fields /me does not show too).
+_PROFILE = (
+    select(
+        Member.state,
+        Member.name,
+        Member.phone,
+        Member.township_id,
+        Member.village_branch_id,
+        Member.party_status,
+        Member.joined_party_on,
+        Member.activity_card_no,
+        Member.city_district,
+        Member.employer,
+        Branch.id,
+        Branch.name,
+        Township.name,
+        VillageBranch.name,
+    )
+    .select_from(Member)
+    .outerjoin(Branch, Branch.id == Member.branch_id)
+    .outerjoin(Township, Township.id == Member.township_id)
+    .outerjoin(VillageBranch, VillageBranch.id == Member.village_branch_id)
+    .where(Member.person_id == bindparam("person"))
+)
+
+
 async def profile(session: AsyncSession, *, person_id: int, language: str) -> Reply:
     """The member's own record, with buttons for what they may change themselves."""
-    member = await member_of(session, person_id)
-    if member is None or member.state in NOT_REGISTERED:
+    await session.flush()  # the select below runs on the connection: a change made before it is written
+    connection = await session.connection()
+    row = (await connection.execute(_PROFILE, {"person": person_id})).first()
+    if row is None or row[0] in NOT_REGISTERED:
         draft = await get_draft(session, person_id, FLOW)
         return Reply.say(t(language, "me.draft_open" if draft else "me.not_registered"))
-    branch = await session.get(Branch, member.branch_id)
-    body = await summary_body(session, language, Values.of_member(member))
+    state, name, phone, township_id, village_id, status, joined, card, district, employer = row[:10]
+    branch_id, branch_name, township, village = row[10:]
+    values = Values(
+        name=name,
+        phone=phone,
+        township_id=township_id,
+        village_id=village_id,
+        status=status,
+        joined=joined,
+        card=card,
+        district=district,
+        employer=employer,
+    )
+    body = await summary_body(session, language, values, places=(township or "", village or ""))
     text = t(
         language,
         "me.profile",
-        branch=branch.name if branch else "",
-        state=t(language, f"roster.state.{member.state}"),
+        branch=branch_name if branch_id is not None else "",
+        state=t(language, f"roster.state.{state}"),
         body=body,
     )
     buttons: tuple[tuple[Button, ...], ...] = ()
-    if member.state in ON_ROSTER:
+    if state in ON_ROSTER:
         buttons = (tuple(Button(t(language, f"me.btn.edit_{f}"), data=f"self:ed:{f}") for f in EDITABLE),)
-    elif member.state == MemberState.RETURNED:
+    elif state == MemberState.RETURNED:
         buttons = ((Button(t(language, "reg.btn.fix"), data="reg:fix"),),)
     return Reply(screens=(Screen(text, buttons=buttons),), edit=False)
 

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialog import Button, Reply, already_done, denied, stale
@@ -338,11 +338,19 @@ def status_label(language: str, status: str | None) -> str:
 
 
 async def summary_body(
-    session: AsyncSession, language: str, values: Values, *, full_phone: bool = True
+    session: AsyncSession,
+    language: str,
+    values: Values,
+    *,
+    full_phone: bool = True,
+    places: tuple[str, str] | None = None,
 ) -> str:
-    """The fields as lines "label: value", with "not given" for the empty optional ones."""
+    """The fields as lines "label: value", with "not given" for the empty optional ones. ``places``: the
+    township's and village's names ("" for none) when the caller read them with the values."""
     unset = t(language, "reg.unset")
-    township, village = await place_names(session, values.township_id, values.village_id)
+    if places is None:
+        places = await place_names(session, values.township_id, values.village_id)
+    township, village = places
     phone = (display_phone(values.phone) if full_phone else mask_phone(values.phone)) if values.phone else ""
     rows = [
         ("name", values.name),
@@ -483,20 +491,31 @@ async def returned_answers(session: AsyncSession, person_id: int) -> tuple[dict[
     return data, member.decision_reason or ""
 
 
+# /start while the report-in waits: the member's state, time and name with their branch in one select,
+# built once and read as plain values (not the member object with every personal column decrypted).
+_PENDING = (
+    select(Member.state, Member.submitted_at, Member.name, Branch.id, Branch.name, Branch.timezone)
+    .select_from(Member)
+    .outerjoin(Branch, Branch.id == Member.branch_id)
+    .where(Member.person_id == bindparam("person"))
+)
+
+
 async def pending_since(session: AsyncSession, person_id: int, language: str, now: datetime) -> Reply | None:
     """What /start says while the report-in waits for the secretary."""
-    member = await member_of(session, person_id)
-    if member is None or member.state != MemberState.PENDING:
+    connection = await session.connection()
+    row = (await connection.execute(_PENDING, {"person": person_id})).first()
+    if row is None or row[0] != MemberState.PENDING:
         return None
-    branch = await session.get(Branch, member.branch_id)
-    since = (member.submitted_at or now).astimezone(ZoneInfo(branch.timezone if branch else "Asia/Shanghai"))
+    _, submitted_at, name, branch_id, branch_name, timezone = row
+    since = (submitted_at or now).astimezone(ZoneInfo(timezone if branch_id is not None else "Asia/Shanghai"))
     return Reply.say(
         t(
             language,
             "reg.pending_since",
-            branch=branch.name if branch else "",
+            branch=branch_name if branch_id is not None else "",
             since=since.strftime("%Y-%m-%d %H:%M"),
-            name=member.name or "",
+            name=name or "",
         )
     )
 

@@ -1,0 +1,62 @@
+"""/start, /me and the language press of a known person run few statements (issue #15): the member's
+state comes with the person, /me reads its record with the place names in one select."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import event
+
+from bot.flows.start import SET_LANGUAGE
+from tests.factories import TgUser
+from tests.harness import BotHarness
+from tests.registration.helpers import approve, make_world, report_in
+
+USER = TgUser(7401, "小周")
+
+
+async def _statements(harness: BotHarness, act: Callable[[], Awaitable[object]]) -> list[str]:
+    """The SQL statements one event runs (transaction control left out)."""
+    statements: list[str] = []
+    engine = harness.db.engine.sync_engine
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await act()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT"))]
+
+
+async def test_start_me_and_language_of_an_approved_member_are_cheap(harness: BotHarness) -> None:
+    world = await make_world(harness)
+    await report_in(harness, USER, world.invite_a)
+    await approve(harness, USER)
+    await harness.deliver()
+    await harness.send(USER, "/help")  # the last-seen touch is done: it is not what is counted
+
+    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    assert "您可以使用这些命令" in harness.fake.last(USER.id).text
+    assert len(start) <= 3, (
+        start
+    )  # the person, member row and roles; is a report-in open; the redelivery record
+
+    me = await _statements(harness, lambda: harness.send(USER, "/me"))
+    assert "青山镇 东村" in harness.fake.last(USER.id).text
+    assert len(me) <= 3, me  # the person; the record with its branch and places; the redelivery record
+
+    press = await _statements(harness, lambda: harness.press(USER, SET_LANGUAGE.data("en")))
+    assert len(press) <= 3, press  # the person; the language written; the redelivery record
+
+
+async def test_start_while_the_report_in_waits_is_one_select_more(harness: BotHarness) -> None:
+    world = await make_world(harness)
+    await report_in(harness, USER, world.invite_a)
+    await harness.send(USER, "/help")
+
+    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    assert "正在等待深圳流动党支部书记审核" in harness.fake.last(USER.id).text
+    assert len(start) <= 4, start  # as above, and the waiting member with their branch
