@@ -566,8 +566,22 @@ async def load_branch_states(
     else:
         query = query.where(Member.id.in_(member_ids))
     members = list(await session.scalars(query.order_by(Member.id)))
+    return await _states_of(session, branch, today, settings, members, since)
+
+
+async def _states_of(
+    session: AsyncSession,
+    branch: Branch,
+    today: date,
+    settings: BranchDuesSettings,
+    members: list[Member],
+    since: date,
+) -> dict[int, _MemberDues]:
+    """The dues state of `members` (of `branch`, loaded already): opened months, declarations, payments
+    and reductions in four queries."""
     if not members:
         return {}
+    tz = branch_zone(branch)
     ids = [m.id for m in members]
     opened = set(
         await session.scalars(
@@ -608,7 +622,10 @@ async def _member_state(session: AsyncSession, member_id: int, now: datetime) ->
         raise DuesStale()
     branch = await session.get(Branch, member.branch_id)
     assert branch is not None
-    states = await load_branch_states(session, branch, now, [member_id])
+    today = local_today(now, branch_zone(branch))
+    settings = await get_settings(session, branch.id)
+    since = add_months(month_of(today), -WINDOW)
+    states = await _states_of(session, branch, today, settings, [member], since)
     return branch, states[member_id]
 
 
