@@ -702,7 +702,8 @@ _OWN_ROWS = union_all(
 
 async def _own_view(session: AsyncSession, member_id: int | None, now: datetime) -> tuple[int, _MemberDues]:
     """The acting member's own state for reading, (branch id, state): the same values `_own_state`
-    gives, in two statements. Only members on the roster pay dues through the bot."""
+    gives, in two statements (on the connection: what the session has not flushed is not seen; the
+    member's screens write nothing before they read). Only members on the roster pay dues through the bot."""
     if member_id is None:
         raise DuesRefused("dues.not_member")
     connection = await session.connection()
