@@ -108,8 +108,26 @@ def _overview_text(turn: Turn, overview: dues.Overview) -> str:
     return "\n".join(lines)
 
 
+# The member's overview is read once per event (kept in the event's session): /dues and 报告交费 read it,
+# then the form they open reads it again for its first question. Writing the member's dues drops it.
+_OVERVIEWS = "dues overviews"  # (a key of session.info)
+
+
 async def _overview(turn: Turn) -> dues.Overview:
-    return await dues.member_overview(turn.session, turn.actor.member_id, turn.now)
+    known = turn.session.info.setdefault(_OVERVIEWS, {})
+    member_id = turn.actor.member_id
+    if member_id not in known:
+        known[member_id] = await dues.member_overview(turn.session, member_id, turn.now)
+    return known[member_id]
+
+
+def _overview_read(turn: Turn) -> dues.Overview | None:
+    """The overview this event has read already, if it has."""
+    return turn.session.info.get(_OVERVIEWS, {}).get(turn.actor.member_id)
+
+
+def _forget_overview(turn: Turn) -> None:
+    turn.session.info.pop(_OVERVIEWS, None)
 
 
 async def show_dues(turn: Turn) -> Reply:
@@ -133,9 +151,14 @@ async def _ask_overview(ask: Ask) -> dues.Overview:
 
 async def _declared_before(ask: Ask) -> bool:
     """Whether this changes an earlier declaration (then the new base needs the month it counts from)."""
-    return await ask.once(
-        "declared", lambda: dues.has_declaration(ask.turn.session, ask.turn.actor.member_id or 0)
-    )
+
+    async def find() -> bool:
+        overview = _overview_read(ask.turn)  # no declaration in force means none at all
+        if overview is not None:
+            return overview.declaration is not None
+        return await dues.has_declaration(ask.turn.session, ask.turn.actor.member_id or 0)
+
+    return await ask.once("declared", find)
 
 
 def _category_text(ask: Ask) -> str:
@@ -167,6 +190,7 @@ async def _declare(ask: Ask) -> Reply:
     """The last answer: the declaration is saved (the engine drops the draft with it)."""
     turn, data = ask.turn, ask.data
     effective = dues.month_of_code(data["effective"]) if data.get("effective") else None
+    _forget_overview(turn)
     try:
         outcome = await dues.declare(
             turn.session,
@@ -314,6 +338,7 @@ async def _summary(ask: Ask) -> str:
 async def _submit(ask: Ask) -> Reply:
     """Send the report (the engine has dropped the draft: a second tap changes nothing)."""
     turn, data = ask.turn, ask.data
+    _forget_overview(turn)
     try:
         outcome = await dues.report_payment(
             turn.session,

@@ -28,7 +28,22 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, delete, exists, false, func, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -358,18 +373,42 @@ class AdminSummary:
     undeclared: int = 0
 
 
+@dataclass(frozen=True)
+class _Paid:
+    """What a member's own screens read of a payment row (`DuesPayment` has the same attributes)."""
+
+    month: date
+    status: str
+    place: str
+    amount_due: Decimal
+    voluntary_extra: Decimal
+
+
+@dataclass(frozen=True)
+class _Adjusted:
+    """What a member's own screens read of a reduction or waiver (as `DuesAdjustment`)."""
+
+    month: date
+    kind: str
+    reduced_amount: Decimal | None
+
+
 @dataclass
 class _MemberDues:
-    """One member's dues state, loaded once and queried in memory (a branch has at most ~50 members)."""
+    """One member's dues state, loaded once and queried in memory (a branch has at most ~50 members).
 
-    member: Member
+    Loaded for a branch (`load_branch_states`) it holds the ORM rows, which the writers change; loaded
+    for the member's own screens (`_own_view`) it holds plain values and no `member` row."""
+
+    member_id: int
     settings: BranchDuesSettings
     today: date
     start: date
     opened: set[date]
-    declarations: list[DuesDeclaration] = field(default_factory=list)
-    payments: dict[date, DuesPayment] = field(default_factory=dict)
-    adjustments: dict[date, DuesAdjustment] = field(default_factory=dict)
+    member: Member | None = None  # the ORM row, loaded for a branch (not in a member's own view)
+    declarations: list[DuesDeclaration | DeclarationView] = field(default_factory=list)
+    payments: dict[date, DuesPayment | _Paid] = field(default_factory=dict)
+    adjustments: dict[date, DuesAdjustment | _Adjusted] = field(default_factory=dict)
 
     @property
     def current(self) -> date:
@@ -484,10 +523,13 @@ class _MemberDues:
 
 def start_month(member: Member, tz: ZoneInfo) -> date:
     """The first month the host branch collects from this member."""
-    since = member.decided_at or member.created_at
+    return _start_month(member.decided_at or member.created_at, member.joined_party_on, tz)
+
+
+def _start_month(since: datetime, joined_party_on: date | None, tz: ZoneInfo) -> date:
     start = month_of(since.astimezone(tz).date())
-    if member.joined_party_on is not None:
-        start = max(start, month_of(member.joined_party_on))
+    if joined_party_on is not None:
+        start = max(start, month_of(joined_party_on))
     return start
 
 
@@ -524,8 +566,22 @@ async def load_branch_states(
     else:
         query = query.where(Member.id.in_(member_ids))
     members = list(await session.scalars(query.order_by(Member.id)))
+    return await _states_of(session, branch, today, settings, members, since)
+
+
+async def _states_of(
+    session: AsyncSession,
+    branch: Branch,
+    today: date,
+    settings: BranchDuesSettings,
+    members: list[Member],
+    since: date,
+) -> dict[int, _MemberDues]:
+    """The dues state of `members` (of `branch`, loaded already): opened months, declarations, payments
+    and reductions in four queries."""
     if not members:
         return {}
+    tz = branch_zone(branch)
     ids = [m.id for m in members]
     opened = set(
         await session.scalars(
@@ -534,6 +590,7 @@ async def load_branch_states(
     )
     states = {
         m.id: _MemberDues(
+            member_id=m.id,
             member=m,
             settings=settings,
             today=today,
@@ -565,7 +622,10 @@ async def _member_state(session: AsyncSession, member_id: int, now: datetime) ->
         raise DuesStale()
     branch = await session.get(Branch, member.branch_id)
     assert branch is not None
-    states = await load_branch_states(session, branch, now, [member_id])
+    today = local_today(now, branch_zone(branch))
+    settings = await get_settings(session, branch.id)
+    since = add_months(month_of(today), -WINDOW)
+    states = await _states_of(session, branch, today, settings, [member], since)
     return branch, states[member_id]
 
 
@@ -581,9 +641,114 @@ async def _own_state(
     return await _member_state(session, member_id, now)
 
 
-def _view(declaration: DuesDeclaration | None) -> DeclarationView | None:
-    if declaration is None:
-        return None
+# A member's own screens read plain columns on the session's connection (no ORM rows, no decryption of
+# the member's personal fields), in two prebuilt statements: this one finds the member on the roster
+# with the dates the host branch collects from, the branch's zone and its settings (None: the defaults).
+_OWN_MEMBER = (
+    select(
+        Member.branch_id,
+        Member.decided_at,
+        Member.created_at,
+        Member.joined_party_on,
+        Branch.timezone,
+        DuesSettings.branch_id,
+        DuesSettings.farmer_amount,
+        DuesSettings.rounding,
+        DuesSettings.quarterly_allowed,
+        DuesSettings.reminder_day,
+    )
+    .join(Branch, Branch.id == Member.branch_id)
+    .outerjoin(DuesSettings, DuesSettings.branch_id == Member.branch_id)
+    .where(Member.id == bindparam("member"), Member.state == MemberState.APPROVED)
+)
+
+
+def _rows_of(kind: str, *columns: Any) -> Select[Any]:
+    """One source of `_OWN_ROWS`: its kind, then up to seven columns (missing ones are NULL)."""
+    padded = [*columns, *[null()] * (7 - len(columns))]
+    return select(literal_column(f"'{kind}'"), *padded)
+
+
+# ... and this one the rest, each row tagged with its kind: the branch's opened months, the member's
+# declarations (all of them), payments and reductions since `since`. The first source types the columns.
+_OWN_ROWS = union_all(
+    _rows_of(
+        "d",
+        DuesDeclaration.effective_month,
+        DuesDeclaration.category,
+        DuesDeclaration.declared_category,
+        DuesDeclaration.review,
+        DuesDeclaration.base,
+        DuesDeclaration.declared_base,
+        DuesDeclaration.id,
+    ).where(DuesDeclaration.member_id == bindparam("member")),
+    _rows_of(
+        "p",
+        DuesPayment.month,
+        DuesPayment.status,
+        DuesPayment.place,
+        null(),
+        DuesPayment.amount_due,
+        DuesPayment.voluntary_extra,
+    ).where(DuesPayment.member_id == bindparam("member"), DuesPayment.month >= bindparam("since")),
+    _rows_of(
+        "a", DuesAdjustment.month, DuesAdjustment.kind, null(), null(), DuesAdjustment.reduced_amount
+    ).where(DuesAdjustment.member_id == bindparam("member"), DuesAdjustment.month >= bindparam("since")),
+    _rows_of("m", DuesMonth.month).where(
+        DuesMonth.branch_id == bindparam("branch"), DuesMonth.month >= bindparam("since")
+    ),
+)
+
+
+async def _own_view(session: AsyncSession, member_id: int | None, now: datetime) -> tuple[int, _MemberDues]:
+    """The acting member's own state for reading, (branch id, state): the same values `_own_state`
+    gives, in two statements (on the connection: what the session has not flushed is not seen; the
+    member's screens write nothing before they read). Only members on the roster pay dues through the bot."""
+    if member_id is None:
+        raise DuesRefused("dues.not_member")
+    connection = await session.connection()
+    found = (await connection.execute(_OWN_MEMBER, {"member": member_id})).first()
+    if found is None:
+        raise DuesRefused("dues.not_member")
+    branch_id, decided_at, created_at, joined_party_on, timezone, configured, *values = found
+    settings = (
+        BranchDuesSettings(branch_id, *values) if configured is not None else BranchDuesSettings(branch_id)
+    )
+    tz = ZoneInfo(timezone)
+    today = local_today(now, tz)
+    start = _start_month(decided_at or created_at, joined_party_on, tz)
+    state = _MemberDues(member_id=member_id, settings=settings, today=today, start=start, opened=set())
+    # Months before the window matter to nobody here (as in `load_branch_states`).
+    parameters = {"member": member_id, "branch": branch_id, "since": add_months(month_of(today), -WINDOW)}
+    for kind, month, word, word2, word3, money, money2, row_id in await connection.execute(
+        _OWN_ROWS, parameters
+    ):
+        if kind == "d":
+            state.declarations.append(
+                DeclarationView(
+                    id=row_id,
+                    member_id=member_id,
+                    effective_month=month,
+                    category=DuesCategory(word),
+                    base=money,
+                    declared_category=DuesCategory(word2) if word2 else None,
+                    declared_base=money2,
+                    review=word3,
+                )
+            )
+        elif kind == "p":
+            state.payments[month] = _Paid(month, word, word2, money, money2)
+        elif kind == "a":
+            state.adjustments[month] = _Adjusted(month, word, money)
+        else:
+            state.opened.add(month)
+    state.declarations.sort(key=lambda d: d.effective_month)
+    return branch_id, state
+
+
+def _view(declaration: DuesDeclaration | DeclarationView | None) -> DeclarationView | None:
+    if declaration is None or isinstance(declaration, DeclarationView):
+        return declaration
     return DeclarationView(
         id=declaration.id,
         member_id=declaration.member_id,
@@ -729,10 +894,13 @@ class DeclarationOutcome:
     first: bool
 
 
+# Asked at each screen of the declaration form that has 返回 or not by it: a plain prebuilt select.
+_HAS_DECLARATION = select(DuesDeclaration.id).where(DuesDeclaration.member_id == bindparam("member")).limit(1)
+
+
 async def has_declaration(session: AsyncSession, member_id: int) -> bool:
-    found = await session.scalar(
-        select(DuesDeclaration.id).where(DuesDeclaration.member_id == member_id).limit(1)
-    )
+    connection = await session.connection()
+    found = (await connection.execute(_HAS_DECLARATION, {"member": member_id})).first()
     return found is not None
 
 
@@ -768,11 +936,11 @@ async def declare(
         raise DuesRefused("dues.bad_effective")
     declaration = await session.scalar(
         select(DuesDeclaration).where(
-            DuesDeclaration.member_id == state.member.id, DuesDeclaration.effective_month == month
+            DuesDeclaration.member_id == state.member_id, DuesDeclaration.effective_month == month
         )
     )
     if declaration is None:
-        declaration = DuesDeclaration(member_id=state.member.id, effective_month=month)
+        declaration = DuesDeclaration(member_id=state.member_id, effective_month=month)
         session.add(declaration)
     declaration.category = category
     declaration.base = base
@@ -789,11 +957,11 @@ async def declare(
         actor_person_id=actor_person_id,
         action="dues.declare",
         target_type="member",
-        target_id=state.member.id,
+        target_id=state.member_id,
         branch_id=branch.id,
     )
     name = member_name(state.member)
-    member_key = state.member.id
+    member_key = state.member_id
     for officer in await officers(session, branch.id):
         await _notify(
             session,
@@ -824,7 +992,7 @@ def _base_text_fn(base: Decimal | None) -> Localised:
 # --- member: overview and reports -------------------------------------------------------------------
 
 
-def _overview(branch: Branch, state: _MemberDues) -> Overview:
+def _overview(branch_id: int, state: _MemberDues) -> Overview:
     declaration = state.declaration_for(state.current)
     reportable, quarter = state.reportable(), state.quarter()
     amounts = {}
@@ -832,8 +1000,8 @@ def _overview(branch: Branch, state: _MemberDues) -> Overview:
         due = state.due(month)
         amounts[month] = due.amount if due is not None else None
     return Overview(
-        member_id=state.member.id,
-        branch_id=branch.id,
+        member_id=state.member_id,
+        branch_id=branch_id,
         today=state.today,
         month=state.current,
         settings=state.settings,
@@ -848,8 +1016,7 @@ def _overview(branch: Branch, state: _MemberDues) -> Overview:
 
 async def member_overview(session: AsyncSession, member_id: int | None, now: datetime) -> Overview:
     """What the member owes and why, and the state of the current month and the six before it."""
-    branch, state = await _own_state(session, member_id, now)
-    return _overview(branch, state)
+    return _overview(*await _own_view(session, member_id, now))
 
 
 def _check_months(state: _MemberDues, months: Sequence[date]) -> list[date]:
@@ -943,7 +1110,7 @@ async def _write_rows(
     now: datetime,
 ) -> ReportOutcome:
     report = DuesReport(
-        member_id=state.member.id, branch_id=branch_id, created_at=now, created_by_person_id=actor_person_id
+        member_id=state.member_id, branch_id=branch_id, created_at=now, created_by_person_id=actor_person_id
     )
     session.add(report)
     await session.flush()
@@ -954,7 +1121,7 @@ async def _write_rows(
         month_extra = extra if index == len(months) - 1 else Decimal("0.00")
         payment = state.payments.get(month)
         if payment is None:
-            payment = DuesPayment(member_id=state.member.id, month=month)
+            payment = DuesPayment(member_id=state.member_id, month=month)
             session.add(payment)
             state.payments[month] = payment
         # A rejected month reported again takes the new report's details; UNIQUE(member, month) holds.
@@ -973,7 +1140,7 @@ async def _write_rows(
         payment.decided_by_person_id = actor_person_id if confirmed else None
         total += due.amount + month_extra
     await session.flush()
-    return ReportOutcome(report.id, state.member.id, months, total, extra, place)
+    return ReportOutcome(report.id, state.member_id, months, total, extra, place)
 
 
 async def report_payment(
@@ -1235,7 +1402,7 @@ async def member_for_officer(
         member_id=member_id,
         branch_id=branch.id,
         name=member_name(member),
-        overview=_overview(branch, state),
+        overview=_overview(branch.id, state),
         adjustable=_adjustable(state),
     )
 
@@ -1456,7 +1623,7 @@ async def arrears(session: AsyncSession, *, branch_id: int, actor: Actor, now: d
             continue
         dues = [state.due(m) for m in unpaid]
         amount = None if any(d is None for d in dues) else sum((d.amount for d in dues if d), Decimal("0.00"))
-        rows.append(ArrearsRow(state.member.id, member_name(state.member), unpaid, state.run(), amount))
+        rows.append(ArrearsRow(state.member_id, member_name(state.member), unpaid, state.run(), amount))
     rows.sort(key=lambda r: (-r.run, -len(r.months), r.member_id))
     return rows
 
@@ -1491,7 +1658,7 @@ async def remind_undeclared(session: AsyncSession, *, branch_id: int, actor: Act
             session,
             person,
             now=now,
-            source=f"dues:askdecl:{state.member.id}:{day}",
+            source=f"dues:askdecl:{state.member_id}:{day}",
             key="dues.notify.declare_please",
             buttons=lambda lang: ((Button(t(lang, "dues.btn.declare"), data=M_NEW.data()),),),
         )

@@ -1,0 +1,176 @@
+"""What a member's /dues costs: the statements it runs (so a saving cannot silently come back), and the
+plain two-statement read of the member's own state agreeing with the ORM state the writers use."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event
+
+from bot.services import admin, dues
+from storage.models import DuesAdjustment, DuesDeclaration, DuesPayment, DuesReport, MemberState
+from storage.models.dues import AdjustmentKind, DuesMonth, DuesSettings, PaymentPlace, PaymentStatus
+from tests.dues.factory import add_member, declare, local, make_world
+from tests.factories import TgUser
+from tests.harness import BotHarness
+
+MEMBER = TgUser(5301, "张伟")
+
+
+@asynccontextmanager
+async def counted(harness: BotHarness) -> AsyncIterator[list[str]]:
+    """The SQL statements run inside (transaction control left out)."""
+    statements: list[str] = []
+    engine = harness.db.engine.sync_engine
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_dues_of_a_member_who_never_declared_is_cheap(harness: BotHarness) -> None:
+    harness.clock.set(local(2026, 3, 2))
+    await make_world(harness, [MEMBER])
+    await harness.send(MEMBER, "/dues")  # the declaration form opens
+    async with counted(harness) as statements:
+        await harness.send(MEMBER, "/dues")
+    assert "请先申报" in harness.fake.last(MEMBER.id).text
+    # The person with their roles; the member with the branch's zone and settings; the member's dues
+    # rows; the form's draft (found and kept); the redelivery record. No second look for declarations.
+    assert len(statements) <= 6, statements
+    assert sum("dues_declaration" in s for s in statements) == 1, statements
+
+    async with counted(harness) as statements:
+        await harness.send(MEMBER, "随便写点")  # typed at a question answered by a button
+    assert "您属于哪一类" in harness.fake.last(MEMBER.id).text
+    assert len(statements) <= 4, statements  # the person; the draft; declared before?; the record
+
+
+async def test_dues_of_a_declared_member_is_cheap(harness: BotHarness) -> None:
+    harness.clock.set(local(2026, 3, 2))
+    world = await make_world(harness, [MEMBER])
+    await declare(harness, world, MEMBER, "student", None)
+    await harness.send(MEMBER, "/dues")
+    async with counted(harness) as statements:
+        await harness.send(MEMBER, "/dues")
+    assert "每月应交" in harness.fake.last(MEMBER.id).text
+    assert len(statements) <= 4, statements
+    assert not any("member.name" in s for s in statements), statements  # nothing personal is decrypted
+
+
+MONTHS = [date(2025, 10, 1), *[date(2026, month, 1) for month in range(1, 9)]]  # August is current
+NOW = local(2026, 8, 10, 10)
+STATES = ["none", "reported", "confirmed", "home", "rejected", "exempt", "reduced"]
+_ids = itertools.count(1)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pattern=st.lists(st.tuples(st.booleans(), st.sampled_from(STATES)), min_size=9, max_size=9),
+    declared=st.lists(st.sampled_from(MONTHS), max_size=3, unique=True),
+    approved=st.sampled_from([local(2025, 9, 20), local(2026, 3, 31, 23, 30), local(2026, 8, 1, 1)]),
+    joined=st.sampled_from([None, date(2010, 7, 1), date(2026, 5, 20)]),
+    quarterly=st.sampled_from([None, True, False]),
+    state=st.sampled_from([MemberState.APPROVED, MemberState.APPROVED, MemberState.LEFT]),
+)
+@example(
+    pattern=[(True, "none")] * 9,
+    declared=[],
+    approved=local(2025, 9, 20),
+    joined=None,
+    quarterly=True,
+    state=MemberState.APPROVED,
+)
+async def test_the_plain_own_view_is_the_state_the_writers_see(
+    harness: BotHarness, pattern, declared, approved, joined, quarterly, state
+) -> None:
+    n = next(_ids)
+    async with harness.session() as session:
+        info = await admin.create_branch(session, name=f"支部{n}", city="上海", timezone="Asia/Shanghai")
+        member = await add_member(
+            session,
+            info.id,
+            TgUser(710000 + n, f"党员{n}"),
+            approved_at=approved,
+            joined_party_on=joined,
+            state=state,
+        )
+        if quarterly is not None:
+            session.add(
+                DuesSettings(
+                    branch_id=info.id,
+                    farmer_amount=Decimal("0.50"),
+                    rounding="jiao",
+                    quarterly_allowed=quarterly,
+                    reminder_day=5,
+                )
+            )
+        for index, month in enumerate(declared):
+            category = ["employed", "retired", "farmer"][index]
+            base = None if category == "farmer" else Decimal("3456.78")
+            session.add(
+                DuesDeclaration(
+                    member_id=member.id,
+                    effective_month=month,
+                    category=category,
+                    base=base,
+                    declared_category=None if index == 1 else category,
+                    declared_base=base,
+                    review=["pending", "confirmed", "overridden"][index],
+                )
+            )
+        report = DuesReport(member_id=member.id, branch_id=info.id)
+        session.add(report)
+        await session.flush()
+        for month, (opened, kind) in zip(MONTHS, pattern, strict=True):
+            if opened:
+                session.add(DuesMonth(branch_id=info.id, month=month, opened_at=local(2025, 1, 1)))
+            if kind in ("reported", "confirmed", "home", "rejected"):
+                session.add(
+                    DuesPayment(
+                        member_id=member.id,
+                        branch_id=info.id,
+                        month=month,
+                        report_id=report.id,
+                        amount_due=Decimal("15.00"),
+                        voluntary_extra=Decimal("1.10"),
+                        place=PaymentPlace.HOME if kind == "home" else PaymentPlace.HOST,
+                        paid_on=month,
+                        status=PaymentStatus.REPORTED if kind == "home" else PaymentStatus(kind),
+                    )
+                )
+            elif kind in ("exempt", "reduced"):
+                session.add(
+                    DuesAdjustment(
+                        member_id=member.id,
+                        month=month,
+                        kind=AdjustmentKind(kind),
+                        reduced_amount=Decimal("5.00") if kind == "reduced" else None,
+                        reason="困难",
+                    )
+                )
+        await session.commit()
+        member_id = member.id
+
+    async with harness.session() as session:
+        if state != MemberState.APPROVED:
+            with pytest.raises(dues.DuesRefused):
+                await dues.member_overview(session, member_id, NOW)
+            return
+        plain = await dues.member_overview(session, member_id, NOW)
+    async with harness.session() as session:
+        branch, orm_state = await dues._own_state(session, member_id, NOW)
+        assert plain == dues._overview(branch.id, orm_state)
