@@ -36,6 +36,7 @@ from bot.config import Settings
 from bot.dialog import Inbound, Media, Reply, Screen
 from bot.i18n import Catalogue, catalogue, resolve_language
 from bot.logging import set_person
+from bot.services import drafts
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
 from storage.dialect import insert_ignore_stmt
@@ -120,7 +121,7 @@ class Turn:
     settings: Settings
     catalogue: Catalogue
     sender: Sender
-    draft: Draft | None = None  # the open form this input belongs to (form handlers only)
+    draft: drafts.OpenDraft | None = None  # the open form this input belongs to (form handlers only)
 
     @property
     def language(self) -> str:
@@ -196,12 +197,7 @@ class Conversation:
                         raise ValueError(f"{feature.name}: {key!r} is plugged in twice")
                     table[key] = handler
         # The person's most recently touched open form (as ``active_draft``), built once for these forms.
-        self._active_draft = (
-            select(Draft)
-            .where(Draft.person_id == bindparam("person"), Draft.flow.in_(sorted(self.forms)))
-            .order_by(Draft.updated_at.desc(), Draft.id.desc())
-            .limit(1)
-        )
+        self._active_draft = drafts.latest_statement(sorted(self.forms))
 
     async def handle(self, sender: Sender, inbound: Inbound, *, event_id: int | None = None) -> Reply | None:
         """Handle one event; None when it was handled before (a redelivery) and must do nothing."""
@@ -295,7 +291,7 @@ class Conversation:
             if handler is None:
                 return Reply(toast=turn.text("error.stale_button"))
             return await handler(turn)
-        draft = await turn.session.scalar(self._active_draft, {"person": turn.actor.person_id})
+        draft = await drafts.fetch(turn.session, self._active_draft, {"person": turn.actor.person_id})
         if draft is None:
             key = "forms.nothing_open" if inbound.text is not None else "error.unknown_input"
             return turn.say(key)

@@ -38,7 +38,7 @@ from bot.conversation import Turn
 from bot.dialog import Button, Inbound, Reply, Screen, already_done
 from bot.i18n import LANGUAGES
 from bot.services import drafts
-from storage.models import Draft
+from bot.services.drafts import OpenDraft
 
 CONFIRM = "confirm"  # the confirmation step of every form
 EXIT = "<exit>"  # a back target: leave the form for the screen the form was started from
@@ -270,7 +270,7 @@ class Form:
         pressed = turn.inbound.data is not None if edit is None else edit
         return await self._show(turn, target, answers, pressed=pressed)
 
-    async def draft(self, turn: Turn) -> Draft | None:
+    async def draft(self, turn: Turn) -> OpenDraft | None:
         return await drafts.get_draft(turn.session, turn.actor.person_id, self.name)
 
     async def resume(self, turn: Turn) -> Reply | None:
@@ -369,7 +369,7 @@ class Form:
             return await self._close(turn, draft, end, pressed=False)
         return await self._answer(turn, draft, step, ask, value, pressed=False)
 
-    async def _collect(self, turn: Turn, draft: Draft) -> Reply:
+    async def _collect(self, turn: Turn, draft: OpenDraft) -> Reply:
         """Input at the check: kept by the confirmation's ``receive`` (a list of materials grows), or
         refused (the check is answered with its buttons)."""
         assert self.confirm is not None
@@ -396,13 +396,13 @@ class Form:
     def _known(self, step: str) -> bool:
         return (step == CONFIRM and self.confirm is not None) or step in self.steps
 
-    def _expired(self, turn: Turn, draft: Draft) -> bool:
+    def _expired(self, turn: Turn, draft: OpenDraft) -> bool:
         return self.expires is not None and turn.now - draft.updated_at > self.expires
 
-    def _again_words(self, turn: Turn, draft: Draft) -> str:
+    def _again_words(self, turn: Turn, draft: OpenDraft) -> str:
         return self.again if isinstance(self.again, str) else self.again(turn, dict(draft.data))
 
-    async def _expire(self, turn: Turn, draft: Draft) -> Reply:
+    async def _expire(self, turn: Turn, draft: OpenDraft) -> Reply:
         """A draft left too long (or from an older version of the form): dropped, and said so."""
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         days = self.expires.days if self.expires is not None else 0
@@ -417,20 +417,20 @@ class Form:
         text = turn.text("error.stale_button")
         return Reply(screens=(Screen(text),), toast=text, edit=True)
 
-    async def _stale_at(self, turn: Turn, draft: Draft) -> Reply:
+    async def _stale_at(self, turn: Turn, draft: OpenDraft) -> Reply:
         """A button that does not fit where the form is: said, with the current question again."""
         text = turn.text("error.stale_button")
         screen = await self._screen(turn, draft.step, dict(draft.data), note=text)
         return Reply(screens=(screen,), toast=text, edit=False)
 
-    async def _cancel(self, turn: Turn, draft: Draft) -> Reply:
+    async def _cancel(self, turn: Turn, draft: OpenDraft) -> Reply:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         step = self.steps.get(draft.step)
         text = turn.text("steps.cancelled", again=self._again_words(turn, draft))
         screen = Screen(text, remove_keyboard=step is not None and step.contact is not None)
         return Reply(screens=(screen,), edit=turn.inbound.data is not None)
 
-    async def _close(self, turn: Turn, draft: Draft, end: Closed, *, pressed: bool) -> Reply:
+    async def _close(self, turn: Turn, draft: OpenDraft, end: Closed, *, pressed: bool) -> Reply:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         step = self.steps.get(draft.step)
         contact = step is not None and step.contact is not None
@@ -448,7 +448,7 @@ class Form:
     async def _resolve(self, target: str | Callable[[Ask], Any] | None, ask: Ask) -> str | None:
         return target if target is None or isinstance(target, str) else await _call(target, ask)
 
-    async def _back(self, turn: Turn, draft: Draft) -> Reply:
+    async def _back(self, turn: Turn, draft: OpenDraft) -> Reply:
         """返回: the previous question (the confirmation, while one answer is being changed); answers stay."""
         left = draft.step  # (saving below moves the same draft row on)
         ask = Ask(turn, dict(draft.data), left)
@@ -471,7 +471,7 @@ class Form:
         return await self._show(turn, target, ask.data, left=left, pressed=turn.inbound.data is not None)
 
     async def _answer(
-        self, turn: Turn, draft: Draft, step: Step, ask: Ask, value: Any, *, pressed: bool
+        self, turn: Turn, draft: OpenDraft, step: Step, ask: Ask, value: Any, *, pressed: bool
     ) -> Reply:
         try:
             if step.store is not None:
@@ -499,7 +499,7 @@ class Form:
         await self._save(turn, target, ask.data)
         return await self._show(turn, target, ask.data, left=step.name, pressed=pressed, answered=True)
 
-    async def _again(self, turn: Turn, draft: Draft, why: Invalid, *, pressed: bool = False) -> Reply:
+    async def _again(self, turn: Turn, draft: OpenDraft, why: Invalid, *, pressed: bool = False) -> Reply:
         """A refused answer: why, above the same question (a new message after typed input)."""
         note = turn.text(why.key, **why.params)
         screen = await self._screen(turn, draft.step, dict(draft.data), note=note)
@@ -523,7 +523,7 @@ class Form:
         await drafts.clear_draft(turn.session, turn.actor.person_id, self.name)
         return reply
 
-    async def _submit(self, turn: Turn, draft: Draft) -> Reply:
+    async def _submit(self, turn: Turn, draft: OpenDraft) -> Reply:
         """提交: the draft is dropped with the submission, so a second tap finds nothing and changes
         nothing; a submission refused as incomplete (`Invalid`) keeps the form open at its check."""
         ask = Ask(turn, dict(draft.data), CONFIRM)

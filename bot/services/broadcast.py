@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, exists, func, insert, literal, null, or_, select, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import Callbacks, Id, Word
@@ -70,7 +70,7 @@ from bot.services.outbox import (
     reachable,
     route_to,
 )
-from storage.dialect import insert_ignore
+from storage.dialect import insert_ignore, insert_ignore_stmt
 from storage.models import (
     Account,
     Branch,
@@ -812,13 +812,47 @@ async def advance_notices(session: AsyncSession, now: datetime) -> int:
     return added
 
 
+# A 收到 is the hottest path after a notice (hundreds of members tap within a minute): its statements are
+# built once and run on the session's connection, with no ORM objects.
+# The notice's report marked out of date (the hook edits it), once the notice has finished going out.
+_MARK_REPORT_STALE = (
+    update(Notice)
+    .where(Notice.id == bindparam("notice"), Notice.finished_at.is_not(None))
+    .values(progress_counts=None)
+)
+# Whether the person was sent the notice or its follow-up (only they may tap 收到), with the notice's
+# branch for the audit entry of a refusal.
+_RECEIVED = select(
+    exists().where(
+        OutboxMessage.source.in_([bindparam("source"), bindparam("followup")]),
+        OutboxMessage.person_id == bindparam("person"),
+    ),
+    select(Notice.branch_id).where(Notice.id == bindparam("notice")).scalar_subquery(),
+)
+_ACK: dict[str, Any] = {}  # dialect name -> the 收到 INSERT (see `_ack_statement`)
+
+
+def _ack_statement(session: AsyncSession) -> Any:
+    """The 收到 row, written only for a person the notice (or its follow-up) was sent to and only once:
+    one INSERT ... SELECT ... WHERE EXISTS ... ON CONFLICT DO NOTHING, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    statement = _ACK.get(dialect)
+    if statement is None:
+        row = select(
+            bindparam("notice", type_=NoticeAck.notice_id.type),
+            bindparam("person", type_=NoticeAck.person_id.type),
+            bindparam("at", type_=NoticeAck.at.type),
+        ).where(_RECEIVED.selected_columns[0])
+        statement = insert_ignore_stmt(session, NoticeAck, ["notice_id", "person_id"]).from_select(
+            ["notice_id", "person_id", "at"], row
+        )
+        _ACK[dialect] = statement
+    return statement
+
+
 async def _mark_report_stale(session: AsyncSession, notice_id: int) -> None:
-    await session.execute(
-        update(Notice)
-        .where(Notice.id == notice_id, Notice.finished_at.is_not(None))
-        .values(progress_counts=None)
-        .execution_options(synchronize_session=False)
-    )
+    connection = await session.connection()
+    await connection.execute(_MARK_REPORT_STALE, {"notice": notice_id})
 
 
 async def _acked(session: AsyncSession, notice_id: int) -> int:
@@ -832,28 +866,20 @@ async def _acked(session: AsyncSession, notice_id: int) -> int:
 
 # -- acknowledgements, the 收到 list, follow-up, resend, export ---------------------------------------
 async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
-    """A member's 收到: thanks the first time, already done on a repeated tap; only for recipients."""
-    received = await session.scalar(
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.source.in_([source_of(notice_id), followup_source(notice_id)]),
-            OutboxMessage.person_id == actor.person_id,
-        )
-        .limit(1)
-    )
-    if received is None:
-        notice_branch = await session.scalar(select(Notice.branch_id).where(Notice.id == notice_id))
+    """A member's 收到: thanks the first time, already done on a repeated tap; only for recipients.
+    A first tap is two statements (the row, the report marked out of date), a repeated one two (the
+    INSERT that does nothing, then whether the person was a recipient at all)."""
+    connection = await session.connection()
+    sources = {"source": source_of(notice_id), "followup": followup_source(notice_id)}
+    params = {"notice": notice_id, "person": actor.person_id, **sources}
+    inserted = await connection.execute(_ack_statement(session), {**params, "at": now})
+    if (inserted.rowcount or 0) == 1:
+        await _mark_report_stale(session, notice_id)
+        return Reply(toast=t(actor.language, "notice.ack_thanks"))
+    received, notice_branch = (await connection.execute(_RECEIVED, params)).one()
+    if not received:
         return _denied(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
-    inserted = await insert_ignore(
-        session,
-        NoticeAck,
-        {"notice_id": notice_id, "person_id": actor.person_id, "at": now},
-        ["notice_id", "person_id"],
-    )
-    if inserted != 1:
-        return already_done(actor.language)
-    await _mark_report_stale(session, notice_id)
-    return Reply(toast=t(actor.language, "notice.ack_thanks"))
+    return already_done(actor.language)
 
 
 async def _led_notice(session: AsyncSession, actor: Actor, notice_id: int, action: str) -> Notice | Reply:

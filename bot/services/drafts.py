@@ -1,19 +1,81 @@
-"""Half-filled forms kept in SQL: one draft per (person, flow), the latest one receives typed input."""
+"""Half-filled forms kept in SQL: one draft per (person, flow), the latest one receives typed input.
+
+A draft travels as an `OpenDraft` (plain values), read and written by prebuilt statements on the
+session's connection: the form engine runs on every typed answer and button press, and an ORM object
+per draft (its identity map entry, its flush) cost more than the statements themselves.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import Draft, utcnow
 
 
-async def get_draft(session: AsyncSession, person_id: int, flow: str) -> Draft | None:
-    return await session.scalar(select(Draft).where(Draft.person_id == person_id, Draft.flow == flow))
+@dataclass(frozen=True, slots=True)
+class OpenDraft:
+    """A person's draft of one flow, as read from its row."""
+
+    id: int
+    person_id: int
+    flow: str
+    step: str
+    data: dict[str, Any]
+    updated_at: datetime
+
+
+_COLUMNS = (Draft.id, Draft.person_id, Draft.flow, Draft.step, Draft.data, Draft.updated_at)
+# Built once (building a statement costs more than running it on SQLite): one draft by its unique key,
+# and its deletion.
+_GET = select(*_COLUMNS).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
+_CLEAR = delete(Draft).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
+_SAVE: dict[str, Any] = {}  # dialect name -> the draft's INSERT ... ON CONFLICT DO UPDATE
+
+
+def _save_statement(session: AsyncSession) -> Any:
+    """Create or move on a draft in one statement (the row keeps its id), built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    statement = _SAVE.get(dialect)
+    if statement is None:
+        upsert = (postgresql if dialect == "postgresql" else sqlite).insert(Draft.__table__)
+        statement = upsert.on_conflict_do_update(
+            index_elements=["person_id", "flow"],
+            set_={
+                "step": upsert.excluded.step,
+                "data": upsert.excluded.data,
+                "updated_at": upsert.excluded.updated_at,
+            },
+        )
+        _SAVE[dialect] = statement
+    return statement
+
+
+def latest_statement(flows: Sequence[str]) -> Any:
+    """The statement of `active_draft` for these flows (a caller running it often builds it once)."""
+    return (
+        select(*_COLUMNS)
+        .where(Draft.person_id == bindparam("person"), Draft.flow.in_(list(flows)))
+        .order_by(Draft.updated_at.desc(), Draft.id.desc())
+        .limit(1)
+    )
+
+
+async def fetch(session: AsyncSession, statement: Any, params: dict[str, Any]) -> OpenDraft | None:
+    """The draft a statement of this module (`_GET`, `latest_statement`) finds, if any."""
+    connection = await session.connection()
+    row = (await connection.execute(statement, params)).first()
+    return None if row is None else OpenDraft(*row)
+
+
+async def get_draft(session: AsyncSession, person_id: int, flow: str) -> OpenDraft | None:
+    return await fetch(session, _GET, {"person": person_id, "flow": flow})
 
 
 async def save_draft(
@@ -24,30 +86,31 @@ async def save_draft(
     data: dict[str, Any],
     *,
     now: datetime | None = None,
-) -> Draft:
+) -> None:
     """Create or update the person's draft of ``flow``; it becomes the one that receives typed input.
     ``now`` is the event's time (the conversation's clock), so a form's expiry is measured on it."""
-    touched = now or utcnow()
-    draft = await get_draft(session, person_id, flow)
-    if draft is None:
-        draft = Draft(person_id=person_id, flow=flow, step=step, data=dict(data), updated_at=touched)
-        session.add(draft)
-    else:
-        draft.step = step
-        draft.data = dict(data)  # a new dict, so SQLAlchemy sees the change
-        draft.updated_at = touched
-        flag_modified(draft, "updated_at")  # written even when unchanged, or the column's onupdate wins
-    await session.flush()
-    return draft
+    connection = await session.connection()
+    values = {
+        "person_id": person_id,
+        "flow": flow,
+        "step": step,
+        "data": dict(data),
+        "updated_at": now or utcnow(),
+    }
+    await connection.execute(_save_statement(session), values)
 
 
 async def clear_draft(session: AsyncSession, person_id: int, flow: str) -> None:
-    await session.execute(delete(Draft).where(Draft.person_id == person_id, Draft.flow == flow))
+    connection = await session.connection()
+    await connection.execute(_CLEAR, {"person": person_id, "flow": flow})
 
 
-async def active_draft(session: AsyncSession, person_id: int, flows: set[str] | None = None) -> Draft | None:
+async def active_draft(
+    session: AsyncSession, person_id: int, flows: set[str] | None = None
+) -> OpenDraft | None:
     """The draft the person touched last: typed text, photos and contacts go to it."""
-    query = select(Draft).where(Draft.person_id == person_id)
+    query = select(*_COLUMNS).where(Draft.person_id == bindparam("person"))
     if flows is not None:
         query = query.where(Draft.flow.in_(flows))
-    return await session.scalar(query.order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1))
+    query = query.order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1)
+    return await fetch(session, query, {"person": person_id})

@@ -8,12 +8,13 @@ draft that is consistent (a known step, every answer the step needs given before
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.callbacks import Callbacks, Int
 from bot.conversation import Conversation, Feature, Sender, Turn
@@ -479,3 +480,37 @@ async def test_a_form_that_collects_at_its_check(harness: BotHarness) -> None:
     assert (await _draft(harness, you, "bag")) is not None
     assert "toy.sent" in await you.press("提交")
     assert SUBMITTED[-1] == {"bag": ["one", "p1"]} and (await _draft(harness, you, "bag")) is None
+
+
+async def test_each_step_of_a_form_is_one_select_and_one_write(harness: BotHarness) -> None:
+    """Opening, answering (a press or typed), resuming and cancelling a form: the person, the draft (one
+    select, or the core's lookup of the open form) and one statement writing it (no ORM flush)."""
+    you = Person(_core(harness))
+    await you.do(Inbound(text="hi"))  # first contact creates the person
+    engine = harness.db.engine.sync_engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
+            statements.append(" ".join(statement.split()))
+
+    async def counted(step: Callable[[], Awaitable[Any]]) -> list[str]:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            await step()
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return list(statements)
+
+    opened = await counted(lambda: you.do(Inbound(command="toy")))
+    pressed = await counted(lambda: you.press("red"))
+    typed = await counted(lambda: you.say("2"))
+    assert "toy.ask.name" in _text(you.last)
+    resumed = await counted(lambda: you.do(Inbound(command="toy")))
+    assert "toy.ask.name" in _text(you.last)
+    cancelled = await counted(lambda: you.press("取消"))
+    for statements_of_event in (opened, pressed, typed, resumed, cancelled):
+        assert len(statements_of_event) <= 3, statements_of_event  # the person, the draft, its write
+        assert not any(s.startswith("UPDATE draft") for s in statements_of_event), statements_of_event
+    assert await _draft(harness, you) is None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from bot.delivery.channel import is_progress
 from bot.dialog import denied
@@ -188,6 +189,51 @@ async def test_acknowledging_is_idempotent_and_only_for_recipients(harness: BotH
         acks = list(await session.scalars(select(NoticeAck.person_id)))
     assert len(acks) == 1
     assert ("notice.ack", branch) in await denials(harness)
+
+
+def _count_statements(harness: BotHarness) -> tuple[list[str], Callable[[], None]]:
+    """The data statements the engine runs from now on (and how to stop counting)."""
+    statements: list[str] = []
+    engine = harness.db.engine.sync_engine
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", count)
+    return statements, lambda: event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_a_tap_on_acknowledged_is_cheap(harness: BotHarness) -> None:
+    """After a notice hundreds of members tap 收到 within a minute: a first tap is the person, the 收到 row
+    (written only for a recipient, in the same statement), the report marked out of date and the
+    redelivery record; a repeated tap asks whether the person was a recipient instead of marking."""
+    branch = await make_branch(harness)
+    other_branch = await make_branch(harness, "广州流动党支部", OTHER_SECRETARY)
+    await add_members(harness, branch, [7001])
+    await add_members(harness, other_branch, [7101])
+    await compose(harness)
+    notice_id = await confirm(harness)
+    await harness.deliver()
+    member, outsider = TgUser(7001), TgUser(7101)
+    await harness.send(member, "/help")  # seen just now: no last-seen touch in the taps below
+    await harness.send(outsider, "/help")
+
+    taps, answers = {}, {}
+    for name, who in (("first", member), ("again", member), ("outsider", outsider)):
+        statements, stop = _count_statements(harness)
+        try:
+            answers[name] = await harness.press(who, f"ntc:ack:{notice_id}")
+        finally:
+            stop()
+        taps[name] = statements
+    assert len(taps["first"]) <= 4, taps["first"]
+    assert len(taps["again"]) <= 4, taps["again"]
+    assert not any(s.startswith("UPDATE notice") for s in taps["again"]), taps["again"]
+    assert len(taps["outsider"]) <= 5, taps["outsider"]  # and the refusal's audit entry
+    assert "已收到" in answers["first"][-1].params["text"]
+    assert "已经处理过了" in answers["again"][-1].params["text"]
+    assert "没有权限" in answers["outsider"][-1].text
 
 
 async def test_unacknowledged_list_and_one_follow_up(harness: BotHarness) -> None:
