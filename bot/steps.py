@@ -273,13 +273,19 @@ class Form:
     async def draft(self, turn: Turn) -> OpenDraft | None:
         return await drafts.get_draft(turn.session, turn.actor.person_id, self.name)
 
-    async def resume(self, turn: Turn) -> Reply | None:
+    def is_live(self, turn: Turn, draft: OpenDraft) -> bool:
+        """Whether ``resume`` would ask the draft's question again (not expired, a step the form knows)."""
+        return not self._expired(turn, draft) and self._known(draft.step)
+
+    async def resume(self, turn: Turn, draft: OpenDraft | None = None) -> Reply | None:
         """Ask the open draft's current question again (it becomes the form typed input goes to); None
-        when no draft is open, and the expiry message when it was left too long."""
-        draft = await self.draft(turn)
+        when no draft is open, and the expiry message when it was left too long. ``draft``: the open
+        draft when the caller has just read it (``draft(turn)``), so it is not read again."""
+        if draft is None:
+            draft = await self.draft(turn)
         if draft is None:
             return None
-        if self._expired(turn, draft) or not self._known(draft.step):
+        if not self.is_live(turn, draft):
             return await self._expire(turn, draft)
         await self._save(turn, draft.step, dict(draft.data))
         return await self._show(turn, draft.step, dict(draft.data), pressed=turn.inbound.data is not None)

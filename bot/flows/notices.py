@@ -175,7 +175,7 @@ async def start_notice(turn: Turn) -> Reply:
     """/notice: resume an open draft, or start one (asking for the branch if the actor leads several)."""
     draft = await COMPOSE.draft(turn)
     if draft is not None and turn.actor.leads_branch(draft.data.get("branch_id")):
-        resumed = await COMPOSE.resume(turn)
+        resumed = await COMPOSE.resume(turn, draft)
         if resumed is not None:
             return resumed
     branch = await broadcast.branch_to_compose(turn.session, turn.actor)

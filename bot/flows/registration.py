@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select
-
 from bot.callbacks import Callbacks, Int
 from bot.conversation import Feature, Turn
 from bot.dialog import Button, Inbound, Reply
@@ -33,6 +31,7 @@ from bot.rules.dates import PARTY_FOUNDED
 from bot.rules.errors import RuleInputError
 from bot.rules.validate import clean_name, clean_short_text
 from bot.services import admin, registration
+from bot.services.drafts import OpenDraft
 from bot.services.registration import (
     DISTRICT_MAX,
     EMPLOYER_MAX,
@@ -43,7 +42,7 @@ from bot.services.registration import (
     Values,
 )
 from bot.steps import CONFIRM, EDITING, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
-from storage.models import Branch, Draft, MemberState, PartyStatus
+from storage.models import Branch, MemberState, PartyStatus
 
 # The ids of these tables are INTEGER columns (32-bit on PostgreSQL): a larger number is stale.
 RowId = Int(1, 2**31 - 1)
@@ -560,18 +559,15 @@ def _headed(reply: Reply, head: str) -> Reply:
     return replace(reply, screens=(*before, replace(last, text=f"{head}\n{last.text}")))
 
 
-# Whether a report-in is open, asked by a statement built once on the connection: most /start find none,
-# and when one is, the step engine loads it itself.
-_OPEN = select(Draft.id).where(Draft.person_id == bindparam("person"), Draft.flow == registration.FLOW)
-
-
-async def resume(turn: Turn) -> Reply | None:
-    """The open report-in's question again ("continue your report-in"), or None when none is open."""
-    connection = await turn.session.connection()
-    if (await connection.execute(_OPEN, {"person": turn.actor.person_id})).first() is None:
+async def resume(turn: Turn, draft: OpenDraft | None = None) -> Reply | None:
+    """The open report-in's question again ("continue your report-in"), or None when none is open.
+    The draft is read once (or handed in by a caller that read it) and given to the engine."""
+    if draft is None:
+        draft = await FORM.draft(turn)
+    if draft is None:
         return None
-    resumed = await FORM.resume(turn)
-    if resumed is None or await FORM.draft(turn) is None:  # expired: the engine said so
+    resumed = await FORM.resume(turn, draft)
+    if resumed is None or not FORM.is_live(turn, draft):  # expired: the engine said so
         return resumed
     return _headed(resumed, turn.text("reg.resume"))
 
@@ -604,7 +600,7 @@ async def open_invite(turn: Turn, code: str) -> Reply:
         if member.state == MemberState.RETURNED and member.branch_id == branch.id and not same:
             return await reopen_returned(turn)
     if same and draft is not None and (FORM.expires is None or turn.now - draft.updated_at <= FORM.expires):
-        resumed = await resume(turn)
+        resumed = await resume(turn, draft)
         if resumed is not None:
             return resumed
     registration.record_start(session, person_id, branch.id)

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from bot.flows.start import SET_LANGUAGE
 from tests.factories import TgUser
 from tests.harness import BotHarness
-from tests.registration.helpers import approve, make_world, report_in
+from tests.registration.helpers import approve, make_world, play, report_in, report_in_steps
 
 USER = TgUser(7401, "小周")
 
@@ -60,3 +60,15 @@ async def test_start_while_the_report_in_waits_is_one_select_more(harness: BotHa
     start = await _statements(harness, lambda: harness.send(USER, "/start"))
     assert "正在等待深圳流动党支部书记审核" in harness.fake.last(USER.id).text
     assert len(start) <= 4, start  # as above, and the waiting member with their branch
+
+
+async def test_start_with_a_report_in_open_reads_its_draft_once(harness: BotHarness) -> None:
+    world = await make_world(harness)
+    await play(harness, USER, report_in_steps(world.invite_a)[:4])  # at the phone question
+    await harness.send(USER, "/help")
+
+    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    assert "分享号码" in harness.fake.last(USER.id).text  # the open question again
+    drafts = [s for s in start if "draft" in s.lower()]
+    assert len(drafts) == 2, drafts  # read once, saved once (it becomes the form typed input goes to)
+    assert len(start) <= 4, start  # and the person; the redelivery record
