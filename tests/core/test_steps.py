@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.callbacks import Callbacks, Int
 from bot.conversation import Conversation, Feature, Sender, Turn
@@ -23,6 +23,7 @@ from bot.i18n import Catalogue, MissingMessage
 from bot.steps import CONFIRM, EDITING, EXIT, SUBMIT, Ask, Closed, Confirm, Form, Invalid, Local, Option, Step
 from storage.models import Account, Draft
 from tests.harness import BotHarness
+from tests.statements import statements_of
 
 TOY = Callbacks("toy")
 SUBMITTED: list[dict[str, Any]] = []
@@ -487,21 +488,9 @@ async def test_each_step_of_a_form_is_one_select_and_one_write(harness: BotHarne
     select, or the core's lookup of the open form) and one statement writing it (no ORM flush)."""
     you = Person(_core(harness))
     await you.do(Inbound(text="hi"))  # first contact creates the person
-    engine = harness.db.engine.sync_engine
-    statements: list[str] = []
 
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
-            statements.append(" ".join(statement.split()))
-
-    async def counted(step: Callable[[], Awaitable[Any]]) -> list[str]:
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            await step()
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-        return list(statements)
+    def counted(step: Callable[[], Awaitable[Any]]) -> Awaitable[list[str]]:
+        return statements_of(harness, step)
 
     opened = await counted(lambda: you.do(Inbound(command="toy")))
     pressed = await counted(lambda: you.press("red"))

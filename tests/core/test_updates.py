@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import event
-
 from bot.clock import FakeClock
 from bot.i18n import catalogue
 from handlers.updates import THROTTLE_MAX, PerChatUpdateProcessor, Throttle
 from tests import factories
 from tests.factories import TgUser
 from tests.harness import BotHarness
+from tests.statements import statements_of
 
 A, B = TgUser(8101, "甲"), TgUser(8102, "乙")
 
@@ -32,18 +31,7 @@ async def test_a_flood_is_answered_once_and_dropped_others_unaffected(harness: B
 
 async def test_help_for_a_known_person_is_cheap(harness: BotHarness) -> None:
     await harness.send(A, "/help")  # first contact creates the person
-    statements: list[str] = []
-    engine = harness.db.engine.sync_engine
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        await harness.send(A, "/help")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    data = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT"))]
+    data = await statements_of(harness, lambda: harness.send(A, "/help"))
     assert len(data) <= 2, data  # the person with their member row and roles; the redelivery record
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from bot.delivery.channel import is_progress
 from bot.dialog import denied
@@ -28,6 +27,7 @@ from tests import factories
 from tests.delivery.helpers import OTHER_SECRETARY, SECRETARY, add_members, make_branch, make_township
 from tests.factories import TgUser, telegram_user
 from tests.harness import BotHarness
+from tests.statements import counted
 
 TEXT = "本周六上午九点在党群服务中心开会，请准时参加。"
 
@@ -191,19 +191,6 @@ async def test_acknowledging_is_idempotent_and_only_for_recipients(harness: BotH
     assert ("notice.ack", branch) in await denials(harness)
 
 
-def _count_statements(harness: BotHarness) -> tuple[list[str], Callable[[], None]]:
-    """The data statements the engine runs from now on (and how to stop counting)."""
-    statements: list[str] = []
-    engine = harness.db.engine.sync_engine
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
-            statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", count)
-    return statements, lambda: event.remove(engine, "before_cursor_execute", count)
-
-
 async def test_a_tap_on_acknowledged_is_cheap(harness: BotHarness) -> None:
     """After a notice hundreds of members tap 收到 within a minute: a first tap is the person, the 收到 row
     (written only for a recipient, in the same statement), the report marked out of date and the
@@ -221,12 +208,8 @@ async def test_a_tap_on_acknowledged_is_cheap(harness: BotHarness) -> None:
 
     taps, answers = {}, {}
     for name, who in (("first", member), ("again", member), ("outsider", outsider)):
-        statements, stop = _count_statements(harness)
-        try:
+        async with counted(harness) as taps[name]:
             answers[name] = await harness.press(who, f"ntc:ack:{notice_id}")
-        finally:
-            stop()
-        taps[name] = statements
     assert len(taps["first"]) <= 4, taps["first"]
     assert len(taps["again"]) <= 4, taps["again"]
     assert not any(s.startswith("UPDATE notice") for s in taps["again"]), taps["again"]

@@ -4,15 +4,12 @@ plain two-statement read of the member's own state agreeing with the ORM state t
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from bot.services import admin, dues
 from storage.models import DuesAdjustment, DuesDeclaration, DuesPayment, DuesReport, MemberState
@@ -20,25 +17,9 @@ from storage.models.dues import AdjustmentKind, DuesMonth, DuesSettings, Payment
 from tests.dues.factory import add_member, declare, local, make_world
 from tests.factories import TgUser
 from tests.harness import BotHarness
+from tests.statements import counted
 
 MEMBER = TgUser(5301, "张伟")
-
-
-@asynccontextmanager
-async def counted(harness: BotHarness) -> AsyncIterator[list[str]]:
-    """The SQL statements run inside (transaction control left out)."""
-    statements: list[str] = []
-    engine = harness.db.engine.sync_engine
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
-            statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_dues_of_a_member_who_never_declared_is_cheap(harness: BotHarness) -> None:

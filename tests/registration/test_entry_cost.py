@@ -3,32 +3,13 @@ state comes with the person, /me reads its record with the place names in one se
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from sqlalchemy import event
-
 from bot.flows.start import SET_LANGUAGE
 from tests.factories import TgUser
 from tests.harness import BotHarness
 from tests.registration.helpers import approve, make_world, play, report_in, report_in_steps
+from tests.statements import statements_of
 
 USER = TgUser(7401, "小周")
-
-
-async def _statements(harness: BotHarness, act: Callable[[], Awaitable[object]]) -> list[str]:
-    """The SQL statements one event runs (transaction control left out)."""
-    statements: list[str] = []
-    engine = harness.db.engine.sync_engine
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        await act()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT"))]
 
 
 async def test_start_me_and_language_of_an_approved_member_are_cheap(harness: BotHarness) -> None:
@@ -38,17 +19,17 @@ async def test_start_me_and_language_of_an_approved_member_are_cheap(harness: Bo
     await harness.deliver()
     await harness.send(USER, "/help")  # the last-seen touch is done: it is not what is counted
 
-    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    start = await statements_of(harness, lambda: harness.send(USER, "/start"))
     assert "您可以使用这些命令" in harness.fake.last(USER.id).text
     assert len(start) <= 3, (
         start
     )  # the person, member row and roles; is a report-in open; the redelivery record
 
-    me = await _statements(harness, lambda: harness.send(USER, "/me"))
+    me = await statements_of(harness, lambda: harness.send(USER, "/me"))
     assert "青山镇 东村" in harness.fake.last(USER.id).text
     assert len(me) <= 3, me  # the person; the record with its branch and places; the redelivery record
 
-    press = await _statements(harness, lambda: harness.press(USER, SET_LANGUAGE.data("en")))
+    press = await statements_of(harness, lambda: harness.press(USER, SET_LANGUAGE.data("en")))
     assert len(press) <= 3, press  # the person; the language written; the redelivery record
 
 
@@ -57,7 +38,7 @@ async def test_start_while_the_report_in_waits_is_one_select_more(harness: BotHa
     await report_in(harness, USER, world.invite_a)
     await harness.send(USER, "/help")
 
-    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    start = await statements_of(harness, lambda: harness.send(USER, "/start"))
     assert "正在等待深圳流动党支部书记审核" in harness.fake.last(USER.id).text
     assert len(start) <= 4, start  # as above, and the waiting member with their branch
 
@@ -67,7 +48,7 @@ async def test_start_with_a_report_in_open_reads_its_draft_once(harness: BotHarn
     await play(harness, USER, report_in_steps(world.invite_a)[:4])  # at the phone question
     await harness.send(USER, "/help")
 
-    start = await _statements(harness, lambda: harness.send(USER, "/start"))
+    start = await statements_of(harness, lambda: harness.send(USER, "/start"))
     assert "分享号码" in harness.fake.last(USER.id).text  # the open question again
     drafts = [s for s in start if "draft" in s.lower()]
     assert len(drafts) == 2, drafts  # read once, saved once (it becomes the form typed input goes to)
