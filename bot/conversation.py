@@ -45,6 +45,7 @@ from storage.models import Account, Draft, HandledUpdate, Member, Person, RoleGr
 logger = logging.getLogger(__name__)
 
 TOUCH_EVERY = timedelta(minutes=1)
+UNREAD = object()  # the open form was not read with the person (route reads it)
 TELEGRAM = "telegram"
 
 # The statements every event runs, built once: building a select costs more than running it on SQLite.
@@ -198,19 +199,37 @@ class Conversation:
                     table[key] = handler
         # The person's most recently touched open form (as ``active_draft``), built once for these forms.
         self._active_draft = drafts.latest_statement(sorted(self.forms))
+        # For typed input (text, a contact, a file: no command, no button) that form comes with the person
+        # in the first select, one statement less for every answer typed into a form.
+        latest = (
+            select(Draft.id)
+            .where(Draft.person_id == Person.id, Draft.flow.in_(sorted(self.forms)))
+            .order_by(Draft.updated_at.desc(), Draft.id.desc())
+            .limit(1)
+            .correlate(Person)
+            .scalar_subquery()
+        )
+        self._actor_statements = {
+            (claiming, typed): (
+                base.add_columns(*drafts.COLUMNS).outerjoin(Draft, Draft.id == latest) if typed else base
+            )
+            for claiming, base in ((False, _ACTOR), (True, _ACTOR_CLAIMING))
+            for typed in (False, True)
+        }
 
     async def handle(self, sender: Sender, inbound: Inbound, *, event_id: int | None = None) -> Reply | None:
         """Handle one event; None when it was handled before (a redelivery) and must do nothing."""
         now = self.clock.now()
         async with self.db.session() as session:
-            found = await self._actor(session, sender, now, event_id)
+            typed = inbound.command is None and inbound.data is None
+            found = await self._actor(session, sender, now, event_id, typed)
             if found is None:
                 logger.info("event %s already handled, skipped", event_id)
                 return None
-            touch, actor, claimed = found
+            touch, actor, claimed, draft = found
             set_person(actor.person_id)  # the log lines of this event carry who it was (an id, never a name)
             turn = Turn(session, actor, inbound, now, self.settings, self.catalogue, sender)
-            reply = await self.route(turn)
+            reply = await self.route(turn, draft)
             if event_id is not None and not claimed:
                 connection = await session.connection()
                 result = await connection.execute(
@@ -281,7 +300,8 @@ class Conversation:
             await session.commit()
         return replace(media, ref=material_ref(material.id), mime_type=mime, size=len(content))
 
-    async def route(self, turn: Turn) -> Reply:
+    async def route(self, turn: Turn, draft: Any = UNREAD) -> Reply:
+        """The handler's reply. ``draft``: typed input's open form when the caller read it already."""
         inbound = turn.inbound
         if inbound.command is not None:
             handler = self.commands.get(inbound.command)
@@ -291,19 +311,21 @@ class Conversation:
             if handler is None:
                 return Reply(toast=turn.text("error.stale_button"))
             return await handler(turn)
-        draft = await drafts.fetch(turn.session, self._active_draft, {"person": turn.actor.person_id})
-        if draft is None:
+        if draft is UNREAD:
+            draft = await drafts.fetch(turn.session, self._active_draft, {"person": turn.actor.person_id})
+        if not isinstance(draft, drafts.OpenDraft):
             key = "forms.nothing_open" if inbound.text is not None else "error.unknown_input"
             return turn.say(key)
         return await self.forms[draft.flow](replace(turn, draft=draft))
 
     async def _actor(
-        self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None
-    ) -> tuple[tuple[int, int] | None, Actor, bool] | None:
+        self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None, typed: bool = False
+    ) -> tuple[tuple[int, int] | None, Actor, bool, Any] | None:
         """Find (or create) the person with their member row and roles, in one query that also asks
         whether this event was handled before (on PostgreSQL: records it); None for a redelivered event.
         With the actor come the (person id, account id) whose last-seen touch is due at the end of the
-        event, if one is, and whether the redelivery record is written already."""
+        event, if one is, whether the redelivery record is written already, and for ``typed`` input the
+        open form it goes to (None: no form open; ``UNREAD`` when it was not read here)."""
         # A person is found by their account on the sender's channel (one unique index); the columns are
         # read as plain values (no ORM objects, no decryption of the member's personal fields), one row
         # per role (a person has at most one member row).
@@ -312,12 +334,12 @@ class Conversation:
         claiming = self._claim_first and event_id is not None
         if claiming:
             parameters["now"] = now
-        rows = (await connection.execute(_ACTOR_CLAIMING if claiming else _ACTOR, parameters)).all()
+        rows = (await connection.execute(self._actor_statements[claiming, typed], parameters)).all()
         if not rows:
             if claiming:
                 await session.rollback()  # a first event: the record is written at its end, as on SQLite
             found = await self._new_person(session, sender, now, event_id)
-            return None if found is None else (*found, False)
+            return None if found is None else (*found, False, UNREAD)
         first = rows[0]
         if first[0]:
             return None
@@ -350,7 +372,10 @@ class Conversation:
             member_branch_id=first[11],
             member_state=first[12],
         )
-        return pending, actor, claiming
+        draft = UNREAD
+        if typed:
+            draft = None if first[16] is None else drafts.OpenDraft(*first[16:22])
+        return pending, actor, claiming, draft
 
     @staticmethod
     async def _write_person(

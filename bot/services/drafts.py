@@ -31,10 +31,10 @@ class OpenDraft:
     updated_at: datetime
 
 
-_COLUMNS = (Draft.id, Draft.person_id, Draft.flow, Draft.step, Draft.data, Draft.updated_at)
+COLUMNS = (Draft.id, Draft.person_id, Draft.flow, Draft.step, Draft.data, Draft.updated_at)  # OpenDraft's
 # Built once (building a statement costs more than running it on SQLite): one draft by its unique key,
 # and its deletion.
-_GET = select(*_COLUMNS).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
+_GET = select(*COLUMNS).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
 _CLEAR = delete(Draft).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
 _SAVE: dict[str, Any] = {}  # dialect name -> the draft's INSERT ... ON CONFLICT DO UPDATE
 
@@ -60,7 +60,7 @@ def _save_statement(session: AsyncSession) -> Any:
 def latest_statement(flows: Sequence[str]) -> Any:
     """The statement of `active_draft` for these flows (a caller running it often builds it once)."""
     return (
-        select(*_COLUMNS)
+        select(*COLUMNS)
         .where(Draft.person_id == bindparam("person"), Draft.flow.in_(list(flows)))
         .order_by(Draft.updated_at.desc(), Draft.id.desc())
         .limit(1)
@@ -109,7 +109,7 @@ async def active_draft(
     session: AsyncSession, person_id: int, flows: set[str] | None = None
 ) -> OpenDraft | None:
     """The draft the person touched last: typed text, photos and contacts go to it."""
-    query = select(*_COLUMNS).where(Draft.person_id == bindparam("person"))
+    query = select(*COLUMNS).where(Draft.person_id == bindparam("person"))
     if flows is not None:
         query = query.where(Draft.flow.in_(flows))
     query = query.order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1)

@@ -502,4 +502,6 @@ async def test_each_step_of_a_form_is_one_select_and_one_write(harness: BotHarne
     for statements_of_event in (opened, pressed, typed, resumed, cancelled):
         assert len(statements_of_event) <= 3, statements_of_event  # the person, the draft, its write
         assert not any(s.startswith("UPDATE draft") for s in statements_of_event), statements_of_event
+    # A typed answer finds its form in the person's own select: no draft select of its own.
+    assert not any(s.startswith("SELECT draft.") for s in typed), typed
     assert await _draft(harness, you) is None
