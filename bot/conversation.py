@@ -39,7 +39,7 @@ from bot.logging import set_person
 from bot.services import drafts
 from bot.services.identity import Actor, actor_for
 from storage.db import Database
-from storage.dialect import insert_ignore_stmt
+from storage.dialect import built_once, dialect_insert
 from storage.models import Account, Draft, HandledUpdate, Member, Person, RoleGrant
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,12 @@ _CLAIMED = (
     .cte("claimed")
 )
 _ACTOR_CLAIMING = _actor_select(~exists(select(_CLAIMED.c.update_id)))
+# The redelivery record's INSERT ... ON CONFLICT DO NOTHING.
+_HANDLED = built_once(
+    lambda dialect: dialect_insert(dialect, HandledUpdate).on_conflict_do_nothing(
+        index_elements=["update_id"]
+    )
+)
 _TOUCH_PERSON = update(Person).where(Person.id == bindparam("person")).values(last_seen_at=bindparam("now"))
 _TOUCH_ACCOUNT = (
     update(Account).where(Account.id == bindparam("account")).values(last_inbound_at=bindparam("now"))
@@ -185,7 +191,6 @@ class Conversation:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.forms: dict[str, Handler] = {}
-        self._handled: Any = None
         self._claim_first = db.dialect == "postgresql"
         for feature in self.features:
             for table, plugged in (
@@ -233,7 +238,7 @@ class Conversation:
             if event_id is not None and not claimed:
                 connection = await session.connection()
                 result = await connection.execute(
-                    self._handled_statement(session), {"update_id": event_id, "handled_at": now}
+                    _HANDLED(session), {"update_id": event_id, "handled_at": now}
                 )
                 if (result.rowcount or 0) < 1:  # the same event handled meanwhile by another worker
                     await session.rollback()
@@ -245,12 +250,6 @@ class Conversation:
                 await connection.execute(_TOUCH_ACCOUNT, {"account": touch[1], "now": now})
             await session.commit()
         return reply
-
-    def _handled_statement(self, session: AsyncSession) -> Any:
-        """The redelivery record's INSERT ... ON CONFLICT DO NOTHING, built once for the dialect."""
-        if self._handled is None:
-            self._handled = insert_ignore_stmt(session, HandledUpdate, ["update_id"])
-        return self._handled
 
     async def uploader(self, sender: Sender, *, event_id: int | None = None) -> Uploader | None:
         """Who a photo or file from ``sender`` would be kept for: a known person with a form open (the

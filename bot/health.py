@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.scheduling.engine import QuietHours
+from storage.dialect import dialect_insert
 from storage.models import Heartbeat, OutboxMessage, OutboxStatus
 
 OUTBOX_STALE = timedelta(minutes=10)
@@ -74,11 +75,8 @@ async def record_tick(db: Any, at: datetime, seconds: float) -> None:
 
 
 async def upsert_heartbeat(session: AsyncSession, name: str, at: datetime, seconds: float | None) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"name": name, "at": at, "seconds": seconds, "instance": INSTANCE}
-    stmt = module.insert(Heartbeat.__table__).values(**values)
+    stmt = dialect_insert(session.get_bind().dialect.name, Heartbeat).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
         set_={"at": stmt.excluded.at, "seconds": stmt.excluded.seconds, "instance": stmt.excluded.instance},

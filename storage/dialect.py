@@ -1,8 +1,8 @@
-"""Portable `INSERT ... ON CONFLICT DO NOTHING` for SQLite and PostgreSQL."""
+"""Portable `INSERT ... ON CONFLICT` for SQLite and PostgreSQL, and statements built once per dialect."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -15,14 +15,32 @@ def _table(model: type[DeclarativeBase] | Table) -> Table:
     return model if isinstance(model, Table) else model.__table__  # type: ignore[return-value]
 
 
+def dialect_insert(dialect: str, model: type[DeclarativeBase] | Table) -> Any:
+    """The dialect's INSERT (it has ``on_conflict_do_nothing``/``on_conflict_do_update``)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(_table(model))
+
+
+def built_once(build: Callable[[str], Any]) -> Callable[[AsyncSession], Any]:
+    """A hot statement that depends on the dialect, built at its first use per dialect (building a
+    statement costs more than running it on SQLite): ``statement(session)`` gives it."""
+    built: dict[str, Any] = {}
+
+    def statement(session: AsyncSession) -> Any:
+        dialect = session.get_bind().dialect.name
+        found = built.get(dialect)
+        if found is None:
+            found = built[dialect] = build(dialect)
+        return found
+
+    return statement
+
+
 def insert_ignore_stmt(
     session: AsyncSession, model: type[DeclarativeBase] | Table, index_elements: Sequence[str]
 ):
     """An INSERT that silently skips rows whose unique key already exists."""
-    table = _table(model)
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    insert = dialect_insert(session.get_bind().dialect.name, model)
+    return insert.on_conflict_do_nothing(index_elements=list(index_elements))
 
 
 async def insert_ignore(

@@ -70,7 +70,7 @@ from bot.services.outbox import (
     reachable,
     route_to,
 )
-from storage.dialect import insert_ignore, insert_ignore_stmt
+from storage.dialect import built_once, dialect_insert, insert_ignore
 from storage.models import (
     Account,
     Branch,
@@ -829,25 +829,23 @@ _RECEIVED = select(
     ),
     select(Notice.branch_id).where(Notice.id == bindparam("notice")).scalar_subquery(),
 )
-_ACK: dict[str, Any] = {}  # dialect name -> the 收到 INSERT (see `_ack_statement`)
 
 
-def _ack_statement(session: AsyncSession) -> Any:
-    """The 收到 row, written only for a person the notice (or its follow-up) was sent to and only once:
-    one INSERT ... SELECT ... WHERE EXISTS ... ON CONFLICT DO NOTHING, built once per dialect."""
-    dialect = session.get_bind().dialect.name
-    statement = _ACK.get(dialect)
-    if statement is None:
-        row = select(
-            bindparam("notice", type_=NoticeAck.notice_id.type),
-            bindparam("person", type_=NoticeAck.person_id.type),
-            bindparam("at", type_=NoticeAck.at.type),
-        ).where(_RECEIVED.selected_columns[0])
-        statement = insert_ignore_stmt(session, NoticeAck, ["notice_id", "person_id"]).from_select(
-            ["notice_id", "person_id", "at"], row
-        )
-        _ACK[dialect] = statement
-    return statement
+def _build_ack(dialect: str) -> Any:
+    row = select(
+        bindparam("notice", type_=NoticeAck.notice_id.type),
+        bindparam("person", type_=NoticeAck.person_id.type),
+        bindparam("at", type_=NoticeAck.at.type),
+    ).where(_RECEIVED.selected_columns[0])
+    insert = dialect_insert(dialect, NoticeAck).on_conflict_do_nothing(
+        index_elements=["notice_id", "person_id"]
+    )
+    return insert.from_select(["notice_id", "person_id", "at"], row)
+
+
+# The 收到 row, written only for a person the notice (or its follow-up) was sent to and only once:
+# one INSERT ... SELECT ... WHERE EXISTS ... ON CONFLICT DO NOTHING.
+_ack_statement = built_once(_build_ack)
 
 
 async def _mark_report_stale(session: AsyncSession, notice_id: int) -> None:

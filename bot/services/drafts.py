@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.dialect import built_once, dialect_insert
 from storage.models import Draft, utcnow
 
 
@@ -36,25 +36,22 @@ COLUMNS = (Draft.id, Draft.person_id, Draft.flow, Draft.step, Draft.data, Draft.
 # and its deletion.
 _GET = select(*COLUMNS).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
 _CLEAR = delete(Draft).where(Draft.person_id == bindparam("person"), Draft.flow == bindparam("flow"))
-_SAVE: dict[str, Any] = {}  # dialect name -> the draft's INSERT ... ON CONFLICT DO UPDATE
 
 
-def _save_statement(session: AsyncSession) -> Any:
-    """Create or move on a draft in one statement (the row keeps its id), built once per dialect."""
-    dialect = session.get_bind().dialect.name
-    statement = _SAVE.get(dialect)
-    if statement is None:
-        upsert = (postgresql if dialect == "postgresql" else sqlite).insert(Draft.__table__)
-        statement = upsert.on_conflict_do_update(
-            index_elements=["person_id", "flow"],
-            set_={
-                "step": upsert.excluded.step,
-                "data": upsert.excluded.data,
-                "updated_at": upsert.excluded.updated_at,
-            },
-        )
-        _SAVE[dialect] = statement
-    return statement
+def _build_save(dialect: str) -> Any:
+    upsert = dialect_insert(dialect, Draft)
+    return upsert.on_conflict_do_update(
+        index_elements=["person_id", "flow"],
+        set_={
+            "step": upsert.excluded.step,
+            "data": upsert.excluded.data,
+            "updated_at": upsert.excluded.updated_at,
+        },
+    )
+
+
+# Create or move on a draft in one statement (the row keeps its id).
+_save_statement = built_once(_build_save)
 
 
 def latest_statement(flows: Sequence[str]) -> Any:

@@ -554,34 +554,28 @@ async def load_branch_states(
     since: date | None = None,
 ) -> dict[int, _MemberDues]:
     """Dues state of the branch's approved members (or only `member_ids`), in six queries."""
-    tz = branch_zone(branch)
-    today = local_today(now, tz)
-    settings = await get_settings(session, branch.id)
-    # Months before the window matter to nobody but the ledger of that month, which passes `since`.
-    window_start = add_months(month_of(today), -WINDOW)
-    since = window_start if since is None else min(since, window_start)
     query = select(Member).where(Member.branch_id == branch.id)
     if member_ids is None:
         query = query.where(Member.state == MemberState.APPROVED)
     else:
         query = query.where(Member.id.in_(member_ids))
     members = list(await session.scalars(query.order_by(Member.id)))
-    return await _states_of(session, branch, today, settings, members, since)
+    return await _states_of(session, branch, now, members, since)
 
 
 async def _states_of(
-    session: AsyncSession,
-    branch: Branch,
-    today: date,
-    settings: BranchDuesSettings,
-    members: list[Member],
-    since: date,
+    session: AsyncSession, branch: Branch, now: datetime, members: list[Member], since: date | None = None
 ) -> dict[int, _MemberDues]:
-    """The dues state of `members` (of `branch`, loaded already): opened months, declarations, payments
-    and reductions in four queries."""
+    """The dues state of `members` (of `branch`, loaded already): the settings, opened months,
+    declarations, payments and reductions in five queries."""
     if not members:
         return {}
     tz = branch_zone(branch)
+    today = local_today(now, tz)
+    settings = await get_settings(session, branch.id)
+    # Months before the window matter to nobody but the ledger of that month, which passes `since`.
+    window_start = add_months(month_of(today), -WINDOW)
+    since = window_start if since is None else min(since, window_start)
     ids = [m.id for m in members]
     opened = set(
         await session.scalars(
@@ -622,10 +616,7 @@ async def _member_state(session: AsyncSession, member_id: int, now: datetime) ->
         raise DuesStale()
     branch = await session.get(Branch, member.branch_id)
     assert branch is not None
-    today = local_today(now, branch_zone(branch))
-    settings = await get_settings(session, branch.id)
-    since = add_months(month_of(today), -WINDOW)
-    states = await _states_of(session, branch, today, settings, [member], since)
+    states = await _states_of(session, branch, now, [member])
     return branch, states[member_id]
 
 
