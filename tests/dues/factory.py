@@ -16,7 +16,14 @@ from bot.scheduling.kinds_dues import REMINDER_KINDS
 from bot.services import admin, dues
 from bot.services.identity import Actor, load_actor
 from storage.models import Member, MemberState, OutboxMessage, PartyStatus, Person, Role
-from storage.models.dues import DuesMonth
+from storage.models.dues import (
+    AdjustmentKind,
+    DuesAdjustment,
+    DuesMonth,
+    DuesPayment,
+    PaymentPlace,
+    PaymentStatus,
+)
 from tests.factories import TgUser, telegram_person, telegram_user
 from tests.harness import BotHarness
 
@@ -168,3 +175,45 @@ async def pay(
             )
             await session.commit()
     return outcome.report_id
+
+
+def add_month_rows(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    branch_id: int,
+    report_id: int,
+    months: list[date],
+    pattern: list[tuple[bool, str]],
+    opened_at: datetime,
+    voluntary_extra: Decimal = Decimal("0.00"),
+) -> None:
+    """Rows for a pattern of months, each (opened by the branch?, what the member's month holds): a
+    payment reported/confirmed/rejected (or reported as paid at home), a waiver or a reduction, or none."""
+    for month, (opened, kind) in zip(months, pattern, strict=True):
+        if opened:
+            session.add(DuesMonth(branch_id=branch_id, month=month, opened_at=opened_at))
+        if kind in ("reported", "confirmed", "home", "rejected"):
+            session.add(
+                DuesPayment(
+                    member_id=member_id,
+                    branch_id=branch_id,
+                    month=month,
+                    report_id=report_id,
+                    amount_due=Decimal("15.00"),
+                    voluntary_extra=voluntary_extra,
+                    place=PaymentPlace.HOME if kind == "home" else PaymentPlace.HOST,
+                    paid_on=month,
+                    status=PaymentStatus.REPORTED if kind == "home" else PaymentStatus(kind),
+                )
+            )
+        elif kind in ("exempt", "reduced"):
+            session.add(
+                DuesAdjustment(
+                    member_id=member_id,
+                    month=month,
+                    kind=AdjustmentKind(kind),
+                    reduced_amount=Decimal("5.00") if kind == "reduced" else None,
+                    reason="困难",
+                )
+            )

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.services import admin, dues
-from storage.models import DuesAdjustment, DuesDeclaration, DuesPayment, DuesReport, MemberState
-from storage.models.dues import AdjustmentKind, DuesMonth, DuesSettings, PaymentPlace, PaymentStatus
-from tests.dues.factory import add_member, declare, local, make_world
+from storage.models import DuesDeclaration, DuesReport, MemberState
+from storage.models.dues import DuesSettings
+from tests.dues.factory import add_member, add_month_rows, declare, local, make_world
 from tests.factories import TgUser
 from tests.harness import BotHarness
 from tests.statements import counted
@@ -116,33 +116,16 @@ async def test_the_plain_own_view_is_the_state_the_writers_see(
         report = DuesReport(member_id=member.id, branch_id=info.id)
         session.add(report)
         await session.flush()
-        for month, (opened, kind) in zip(MONTHS, pattern, strict=True):
-            if opened:
-                session.add(DuesMonth(branch_id=info.id, month=month, opened_at=local(2025, 1, 1)))
-            if kind in ("reported", "confirmed", "home", "rejected"):
-                session.add(
-                    DuesPayment(
-                        member_id=member.id,
-                        branch_id=info.id,
-                        month=month,
-                        report_id=report.id,
-                        amount_due=Decimal("15.00"),
-                        voluntary_extra=Decimal("1.10"),
-                        place=PaymentPlace.HOME if kind == "home" else PaymentPlace.HOST,
-                        paid_on=month,
-                        status=PaymentStatus.REPORTED if kind == "home" else PaymentStatus(kind),
-                    )
-                )
-            elif kind in ("exempt", "reduced"):
-                session.add(
-                    DuesAdjustment(
-                        member_id=member.id,
-                        month=month,
-                        kind=AdjustmentKind(kind),
-                        reduced_amount=Decimal("5.00") if kind == "reduced" else None,
-                        reason="困难",
-                    )
-                )
+        add_month_rows(
+            session,
+            member_id=member.id,
+            branch_id=info.id,
+            report_id=report.id,
+            months=MONTHS,
+            pattern=pattern,
+            opened_at=local(2025, 1, 1),
+            voluntary_extra=Decimal("1.10"),
+        )
         await session.commit()
         member_id = member.id
 

@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, select
 
 from bot.rules.dues import DuesCategory, compute_monthly_dues, self_employed_base
 from bot.services import admin, dues
-from storage.models import Branch, DuesAdjustment, DuesDeclaration, DuesPayment, DuesReport, Member, Person
-from storage.models.dues import AdjustmentKind, DuesMonth, PaymentPlace, PaymentStatus
+from storage.models import Branch, DuesDeclaration, DuesPayment, DuesReport, Member, Person
+from storage.models.dues import DuesMonth
 from storage.models.scheduling import ReminderOccurrence, SchedulerState
-from tests.dues.factory import add_member, local, run_tick
+from tests.dues.factory import add_member, add_month_rows, local, run_tick
 from tests.factories import TgUser
 from tests.harness import BotHarness
 
@@ -98,35 +98,15 @@ async def test_reminders_audience_and_ledger_follow_the_rule(harness: BotHarness
         report = DuesReport(member_id=member.id, branch_id=info.id)
         session.add(report)
         await session.flush()
-        for month, (opened, state) in zip(MONTHS, pattern, strict=True):
-            if opened:
-                session.add(DuesMonth(branch_id=info.id, month=month, opened_at=local(2026, 1, 1)))
-            if state in ("reported", "confirmed", "home", "rejected"):
-                status = {"home": PaymentStatus.REPORTED}.get(
-                    state, PaymentStatus(state) if state != "home" else None
-                )
-                session.add(
-                    DuesPayment(
-                        member_id=member.id,
-                        branch_id=info.id,
-                        month=month,
-                        report_id=report.id,
-                        amount_due=Decimal("15.00"),
-                        place=PaymentPlace.HOME if state == "home" else PaymentPlace.HOST,
-                        paid_on=month,
-                        status=status,
-                    )
-                )
-            elif state in ("exempt", "reduced"):
-                session.add(
-                    DuesAdjustment(
-                        member_id=member.id,
-                        month=month,
-                        kind=AdjustmentKind(state),
-                        reduced_amount=Decimal("5.00") if state == "reduced" else None,
-                        reason="困难",
-                    )
-                )
+        add_month_rows(
+            session,
+            member_id=member.id,
+            branch_id=info.id,
+            report_id=report.id,
+            months=MONTHS,
+            pattern=pattern,
+            opened_at=local(2026, 1, 1),
+        )
         await session.commit()
         member_id, person_id, branch_id = member.id, member.person_id, info.id
 
