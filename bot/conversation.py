@@ -107,6 +107,15 @@ _TOUCH_ACCOUNT = (
 )
 
 
+def _both(person: Any, account: Any) -> Any:
+    """PostgreSQL: a person's and an account's UPDATE as one statement (the account's a data-modifying
+    CTE of the person's), one round trip instead of two."""
+    return person.add_cte(account.returning(Account.id).cte("account_written"))
+
+
+_TOUCH_BOTH = _both(_TOUCH_PERSON, _TOUCH_ACCOUNT)
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who an inbound event comes from, as the channel knows them."""
@@ -246,8 +255,12 @@ class Conversation:
                     return None
             if touch is not None:
                 connection = await session.connection()
-                await connection.execute(_TOUCH_PERSON, {"person": touch[0], "now": now})
-                await connection.execute(_TOUCH_ACCOUNT, {"account": touch[1], "now": now})
+                values = {"person": touch[0], "account": touch[1], "now": now}
+                if self._claim_first:  # PostgreSQL
+                    await connection.execute(_TOUCH_BOTH, values)
+                else:
+                    await connection.execute(_TOUCH_PERSON, values)
+                    await connection.execute(_TOUCH_ACCOUNT, values)
             await session.commit()
         return reply
 
@@ -385,10 +398,16 @@ class Conversation:
         account_values: dict[str, Any],
     ) -> None:
         connection = await session.connection()
-        if person_values:
-            await connection.execute(update(Person).where(Person.id == person_id).values(**person_values))
-        if account_values:
-            await connection.execute(update(Account).where(Account.id == account_id).values(**account_values))
+        person = update(Person).where(Person.id == person_id).values(**person_values) if person_values else None
+        account = (
+            update(Account).where(Account.id == account_id).values(**account_values) if account_values else None
+        )
+        if person is not None and account is not None and connection.dialect.name == "postgresql":
+            await connection.execute(_both(person, account))
+            return
+        for statement in (person, account):
+            if statement is not None:
+                await connection.execute(statement)
 
     async def _new_person(
         self, session: AsyncSession, sender: Sender, now: datetime, event_id: int | None

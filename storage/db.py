@@ -91,8 +91,18 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
+        session = self.sessionmaker()
+        try:
             yield session
+        finally:
+            if session.in_transaction():
+                # A connection to give back (a rollback on the way): closed the way SQLAlchemy's own
+                # context manager does, in a task of its own that a cancellation cannot cut short.
+                await session.__aexit__(None, None, None)
+            else:
+                # Committed (the usual end of an event): nothing to give back, no I/O, nothing a
+                # cancellation could interrupt, so no task and shield (three event-loop turns a reply).
+                await session.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -608,7 +608,11 @@ async def open_invite(turn: Turn, code: str) -> Reply:
 
 
 async def start(turn: Turn) -> Reply | None:
-    """A plain /start: the open report-in, a returned one to correct, the one waiting; None otherwise."""
+    """A plain /start: the open report-in, a returned one to correct, the one waiting; None otherwise.
+    An approved or leaving member has no report-in to resume (none can be opened while they are one), so
+    their /start reads no draft."""
+    if turn.actor.member_state in (MemberState.APPROVED, MemberState.LEAVING):
+        return None
     resumed = await resume(turn)
     if resumed is not None:
         return resumed

@@ -848,6 +848,22 @@ def _build_ack(dialect: str) -> Any:
 _ack_statement = built_once(_build_ack)
 
 
+def _build_ack_at_once() -> Any:
+    """PostgreSQL: the whole 收到 in one statement. The row's INSERT and the report's "out of date" mark
+    run as data-modifying CTEs (the mark only when a row went in); the select answers (rows inserted,
+    whether the person was a recipient, the notice's branch). One round trip for a first tap and for a
+    repeated one."""
+    acked = _build_ack("postgresql").returning(NoticeAck.person_id).cte("acked")
+    stale = (
+        _MARK_REPORT_STALE.where(exists(select(acked.c.person_id))).returning(Notice.id).cte("stale")
+    )
+    inserted = select(func.count()).select_from(acked).scalar_subquery()
+    return select(inserted, *_RECEIVED.selected_columns).add_cte(acked).add_cte(stale)
+
+
+_ACK_AT_ONCE = _build_ack_at_once()
+
+
 async def _mark_report_stale(session: AsyncSession, notice_id: int) -> None:
     connection = await session.connection()
     await connection.execute(_MARK_REPORT_STALE, {"notice": notice_id})
@@ -865,11 +881,19 @@ async def _acked(session: AsyncSession, notice_id: int) -> int:
 # -- acknowledgements, the 收到 list, follow-up, resend, export ---------------------------------------
 async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: datetime) -> Reply:
     """A member's 收到: thanks the first time, already done on a repeated tap; only for recipients.
-    A first tap is two statements (the row, the report marked out of date), a repeated one two (the
-    INSERT that does nothing, then whether the person was a recipient at all)."""
+    On PostgreSQL one statement; on SQLite (no data-modifying CTEs) a first tap is two statements (the
+    row, the report marked out of date), a repeated one two (the INSERT that does nothing, then whether
+    the person was a recipient at all)."""
     connection = await session.connection()
     sources = {"source": source_of(notice_id), "followup": followup_source(notice_id)}
     params = {"notice": notice_id, "person": actor.person_id, **sources}
+    if connection.dialect.name == "postgresql":
+        acked, received, notice_branch = (await connection.execute(_ACK_AT_ONCE, {**params, "at": now})).one()
+        if acked:
+            return Reply(toast=t(actor.language, "notice.ack_thanks"))
+        if not received:
+            return _denied(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
+        return already_done(actor.language)
     inserted = await connection.execute(_ack_statement(session), {**params, "at": now})
     if (inserted.rowcount or 0) == 1:
         await _mark_report_stale(session, notice_id)

@@ -62,3 +62,29 @@ async def test_one_chat_in_order_other_chats_in_parallel(harness: BotHarness) ->
     await asyncio.wait_for(asyncio.gather(first, second), 2)
     assert done == ["b", "a1", "a2"]
     assert processor._locks == {}
+
+
+async def test_the_last_seen_touch_is_once_a_minute_and_one_statement_on_postgresql(harness: BotHarness) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Account, Person
+
+    await harness.send(A, "/help")  # first contact creates the person (seen now)
+    quiet = await statements_of(harness, lambda: harness.send(A, "/help"))
+    assert not [s for s in quiet if s.startswith(("UPDATE", "WITH account_written"))], quiet
+    harness.clock.advance(seconds=61)
+    touched = await statements_of(harness, lambda: harness.send(A, "/help"))
+    writes = [s for s in touched if "UPDATE person" in s or "UPDATE account" in s]
+    # PostgreSQL: the account's update rides in the person's (a data-modifying CTE); SQLite: two.
+    assert len(writes) == (1 if harness.db.dialect == "postgresql" else 2), writes
+    async with harness.session() as session:
+        seen, inbound = (
+            await session.execute(
+                select(Person.last_seen_at, Account.last_inbound_at)
+                .join(Account, Account.person_id == Person.id)
+                .where(Account.external_id == str(A.id))
+            )
+        ).one()
+    now = harness.clock.now()
+    for value in (seen, inbound):
+        assert abs((value.replace(tzinfo=now.tzinfo) - now).total_seconds()) < 1
