@@ -398,10 +398,11 @@ class Conversation:
         account_values: dict[str, Any],
     ) -> None:
         connection = await session.connection()
-        person = update(Person).where(Person.id == person_id).values(**person_values) if person_values else None
-        account = (
-            update(Account).where(Account.id == account_id).values(**account_values) if account_values else None
-        )
+        person = account = None
+        if person_values:
+            person = update(Person).where(Person.id == person_id).values(**person_values)
+        if account_values:
+            account = update(Account).where(Account.id == account_id).values(**account_values)
         if person is not None and account is not None and connection.dialect.name == "postgresql":
             await connection.execute(_both(person, account))
             return

@@ -854,9 +854,7 @@ def _build_ack_at_once() -> Any:
     whether the person was a recipient, the notice's branch). One round trip for a first tap and for a
     repeated one."""
     acked = _build_ack("postgresql").returning(NoticeAck.person_id).cte("acked")
-    stale = (
-        _MARK_REPORT_STALE.where(exists(select(acked.c.person_id))).returning(Notice.id).cte("stale")
-    )
+    stale = _MARK_REPORT_STALE.where(exists(select(acked.c.person_id))).returning(Notice.id).cte("stale")
     inserted = select(func.count()).select_from(acked).scalar_subquery()
     return select(inserted, *_RECEIVED.selected_columns).add_cte(acked).add_cte(stale)
 

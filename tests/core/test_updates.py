@@ -64,7 +64,7 @@ async def test_one_chat_in_order_other_chats_in_parallel(harness: BotHarness) ->
     assert processor._locks == {}
 
 
-async def test_the_last_seen_touch_is_once_a_minute_and_one_statement_on_postgresql(harness: BotHarness) -> None:
+async def test_the_last_seen_touch_is_once_a_minute_one_statement_on_postgresql(harness: BotHarness) -> None:
     from sqlalchemy import select
 
     from storage.models import Account, Person
