@@ -41,6 +41,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -633,8 +634,9 @@ async def _own_state(
 
 
 # A member's own screens read plain columns on the session's connection (no ORM rows, no decryption of
-# the member's personal fields), in two prebuilt statements: this one finds the member on the roster
-# with the dates the host branch collects from, the branch's zone and its settings (None: the defaults).
+# the member's personal fields), in one prebuilt statement of two parts: this one finds the member on the
+# roster with the dates the host branch collects from, the branch's zone and its settings (None:
+# the defaults).
 _OWN_MEMBER = (
     select(
         Member.branch_id,
@@ -657,7 +659,7 @@ _OWN_MEMBER = (
 def _rows_of(kind: str, *columns: Any) -> Select[Any]:
     """One source of `_OWN_ROWS`: its kind, then up to seven columns (missing ones are NULL)."""
     padded = [*columns, *[null()] * (7 - len(columns))]
-    return select(literal_column(f"'{kind}'"), *padded)
+    return select(literal_column(f"'{kind}'").label("kind"), *padded)
 
 
 # ... and this one the rest, each row tagged with its kind: the branch's opened months, the member's
@@ -686,22 +688,30 @@ _OWN_ROWS = union_all(
         "a", DuesAdjustment.month, DuesAdjustment.kind, null(), null(), DuesAdjustment.reduced_amount
     ).where(DuesAdjustment.member_id == bindparam("member"), DuesAdjustment.month >= bindparam("since")),
     _rows_of("m", DuesMonth.month).where(
-        DuesMonth.branch_id == bindparam("branch"), DuesMonth.month >= bindparam("since")
+        DuesMonth.branch_id
+        == select(Member.branch_id).where(Member.id == bindparam("member")).scalar_subquery(),
+        DuesMonth.month >= bindparam("since"),
     ),
-)
+).subquery("own_rows")
+# Both in one statement: the member's row beside each of those rows (LEFT JOIN ON true: a member with
+# none still gives one row, its own columns NULL). ``since`` is a day before the UTC month's start of the
+# window, wide enough for any zone; the exact window (the branch's local month) is applied after.
+_OWN_MEMBER_ROW = _OWN_MEMBER.subquery("own_member")
+_OWN = select(*_OWN_MEMBER_ROW.c, *_OWN_ROWS.c).select_from(_OWN_MEMBER_ROW.outerjoin(_OWN_ROWS, true()))
 
 
 async def _own_view(session: AsyncSession, member_id: int | None, now: datetime) -> tuple[int, _MemberDues]:
     """The acting member's own state for reading, (branch id, state): the same values `_own_state`
-    gives, in two statements (on the connection: what the session has not flushed is not seen; the
+    gives, in one statement (on the connection: what the session has not flushed is not seen; the
     member's screens write nothing before they read). Only members on the roster pay dues through the bot."""
     if member_id is None:
         raise DuesRefused("dues.not_member")
     connection = await session.connection()
-    found = (await connection.execute(_OWN_MEMBER, {"member": member_id})).first()
-    if found is None:
+    wide = add_months(month_of((now - timedelta(days=1)).date()), -WINDOW)
+    rows = (await connection.execute(_OWN, {"member": member_id, "since": wide})).all()
+    if not rows:
         raise DuesRefused("dues.not_member")
-    branch_id, decided_at, created_at, joined_party_on, timezone, configured, *values = found
+    branch_id, decided_at, created_at, joined_party_on, timezone, configured, *values = rows[0][:10]
     settings = (
         BranchDuesSettings(branch_id, *values) if configured is not None else BranchDuesSettings(branch_id)
     )
@@ -710,10 +720,10 @@ async def _own_view(session: AsyncSession, member_id: int | None, now: datetime)
     start = _start_month(decided_at or created_at, joined_party_on, tz)
     state = _MemberDues(member_id=member_id, settings=settings, today=today, start=start, opened=set())
     # Months before the window matter to nobody here (as in `load_branch_states`).
-    parameters = {"member": member_id, "branch": branch_id, "since": add_months(month_of(today), -WINDOW)}
-    for kind, month, word, word2, word3, money, money2, row_id in await connection.execute(
-        _OWN_ROWS, parameters
-    ):
+    since = add_months(month_of(today), -WINDOW)
+    for kind, month, word, word2, word3, money, money2, row_id in (row[10:] for row in rows):
+        if kind is None or (kind != "d" and month < since):
+            continue
         if kind == "d":
             state.declarations.append(
                 DeclarationView(
