@@ -200,7 +200,7 @@ class Conversation:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.forms: dict[str, Handler] = {}
-        self._claim_first = db.dialect == "postgresql"
+        self._postgresql = db.dialect == "postgresql"
         for feature in self.features:
             for table, plugged in (
                 (self.commands, feature.commands),
@@ -211,7 +211,7 @@ class Conversation:
                     if key in table:
                         raise ValueError(f"{feature.name}: {key!r} is plugged in twice")
                     table[key] = handler
-        # The person's most recently touched open form (as ``active_draft``), built once for these forms.
+        # The person's most recently touched open form, built once for these forms.
         self._active_draft = drafts.latest_statement(sorted(self.forms))
         # For typed input (text, a contact, a file: no command, no button) that form comes with the person
         # in the first select, one statement less for every answer typed into a form.
@@ -256,7 +256,7 @@ class Conversation:
             if touch is not None:
                 connection = await session.connection()
                 values = {"person": touch[0], "account": touch[1], "now": now}
-                if self._claim_first:  # PostgreSQL
+                if self._postgresql:
                     await connection.execute(_TOUCH_BOTH, values)
                 else:
                     await connection.execute(_TOUCH_PERSON, values)
@@ -343,7 +343,7 @@ class Conversation:
         # per role (a person has at most one member row).
         connection = await session.connection()
         parameters = {"event_id": event_id, "channel": sender.channel, "external_id": sender.external_id}
-        claiming = self._claim_first and event_id is not None
+        claiming = self._postgresql and event_id is not None
         if claiming:
             parameters["now"] = now
         rows = (await connection.execute(self._actor_statements[claiming, typed], parameters)).all()
@@ -389,8 +389,8 @@ class Conversation:
             draft = None if first[16] is None else drafts.OpenDraft(*first[16:22])
         return pending, actor, claiming, draft
 
-    @staticmethod
     async def _write_person(
+        self,
         session: AsyncSession,
         person_id: int,
         person_values: dict[str, Any],
@@ -403,7 +403,7 @@ class Conversation:
             person = update(Person).where(Person.id == person_id).values(**person_values)
         if account_values:
             account = update(Account).where(Account.id == account_id).values(**account_values)
-        if person is not None and account is not None and connection.dialect.name == "postgresql":
+        if person is not None and account is not None and self._postgresql:
             await connection.execute(_both(person, account))
             return
         for statement in (person, account):

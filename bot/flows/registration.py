@@ -611,14 +611,14 @@ async def start(turn: Turn) -> Reply | None:
     """A plain /start: the open report-in, a returned one to correct, the one waiting; None otherwise.
     An approved or leaving member has no report-in to resume (none can be opened while they are one), so
     their /start reads no draft."""
-    if turn.actor.member_state in (MemberState.APPROVED, MemberState.LEAVING):
+    # The actor carries the member's state (read with the person): only a returned or a waiting
+    # report-in has more to say, so nobody else's /start selects the member row.
+    state = turn.actor.member_state
+    if state in (MemberState.APPROVED, MemberState.LEAVING):
         return None
     resumed = await resume(turn)
     if resumed is not None:
         return resumed
-    # The actor carries the member's state (read with the person): only a returned or a waiting
-    # report-in has more to say, so nobody else's /start selects the member row.
-    state = turn.actor.member_state
     if state == MemberState.RETURNED:
         return await reopen_returned(turn)
     if state == MemberState.PENDING:

@@ -887,16 +887,15 @@ async def acknowledge(session: AsyncSession, actor: Actor, notice_id: int, now: 
     params = {"notice": notice_id, "person": actor.person_id, **sources}
     if connection.dialect.name == "postgresql":
         acked, received, notice_branch = (await connection.execute(_ACK_AT_ONCE, {**params, "at": now})).one()
+    else:
+        inserted = await connection.execute(_ack_statement(session), {**params, "at": now})
+        acked = (inserted.rowcount or 0) == 1
         if acked:
-            return Reply(toast=t(actor.language, "notice.ack_thanks"))
-        if not received:
-            return _denied(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
-        return already_done(actor.language)
-    inserted = await connection.execute(_ack_statement(session), {**params, "at": now})
-    if (inserted.rowcount or 0) == 1:
-        await _mark_report_stale(session, notice_id)
+            await _mark_report_stale(session, notice_id)
+        else:
+            received, notice_branch = (await connection.execute(_RECEIVED, params)).one()
+    if acked:
         return Reply(toast=t(actor.language, "notice.ack_thanks"))
-    received, notice_branch = (await connection.execute(_RECEIVED, params)).one()
     if not received:
         return _denied(session, actor, "notice.ack", target_id=notice_id, branch_id=notice_branch)
     return already_done(actor.language)

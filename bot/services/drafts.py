@@ -55,7 +55,8 @@ _save_statement = built_once(_build_save)
 
 
 def latest_statement(flows: Sequence[str]) -> Any:
-    """The statement of `active_draft` for these flows (a caller running it often builds it once)."""
+    """The person's (``person``) most recently touched draft of these flows, the one typed text, photos
+    and contacts go to (a caller running it often builds it once)."""
     return (
         select(*COLUMNS)
         .where(Draft.person_id == bindparam("person"), Draft.flow.in_(list(flows)))
@@ -100,14 +101,3 @@ async def save_draft(
 async def clear_draft(session: AsyncSession, person_id: int, flow: str) -> None:
     connection = await session.connection()
     await connection.execute(_CLEAR, {"person": person_id, "flow": flow})
-
-
-async def active_draft(
-    session: AsyncSession, person_id: int, flows: set[str] | None = None
-) -> OpenDraft | None:
-    """The draft the person touched last: typed text, photos and contacts go to it."""
-    query = select(*COLUMNS).where(Draft.person_id == bindparam("person"))
-    if flows is not None:
-        query = query.where(Draft.flow.in_(flows))
-    query = query.order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1)
-    return await fetch(session, query, {"person": person_id})

@@ -166,7 +166,9 @@ async def test_members_known_to_have_blocked_the_bot_are_counted_not_sent(harnes
     assert "已送达 1，屏蔽 1" in harness.fake.last(SECRETARY.id).text
 
 
-async def test_acknowledging_is_idempotent_and_only_for_recipients(harness: BotHarness) -> None:
+async def _notice_to_7001_not_7101(harness: BotHarness) -> tuple[int, int]:
+    """A notice delivered to member 7001 of the branch; 7101 is a member of another branch.
+    Returns (branch id, notice id)."""
     branch = await make_branch(harness)
     other_branch = await make_branch(harness, "广州流动党支部", OTHER_SECRETARY)
     await add_members(harness, branch, [7001])
@@ -174,6 +176,11 @@ async def test_acknowledging_is_idempotent_and_only_for_recipients(harness: BotH
     await compose(harness)
     notice_id = await confirm(harness)
     await harness.deliver()
+    return branch, notice_id
+
+
+async def test_acknowledging_is_idempotent_and_only_for_recipients(harness: BotHarness) -> None:
+    branch, notice_id = await _notice_to_7001_not_7101(harness)
 
     member = TgUser(7001)
     data = harness.fake.last(7001).button("收到")
@@ -195,13 +202,7 @@ async def test_a_tap_on_acknowledged_is_cheap(harness: BotHarness) -> None:
     """After a notice hundreds of members tap 收到 within a minute: a first tap is the person, the 收到 row
     (written only for a recipient, in the same statement), the report marked out of date and the
     redelivery record; a repeated tap asks whether the person was a recipient instead of marking."""
-    branch = await make_branch(harness)
-    other_branch = await make_branch(harness, "广州流动党支部", OTHER_SECRETARY)
-    await add_members(harness, branch, [7001])
-    await add_members(harness, other_branch, [7101])
-    await compose(harness)
-    notice_id = await confirm(harness)
-    await harness.deliver()
+    _, notice_id = await _notice_to_7001_not_7101(harness)
     member, outsider = TgUser(7001), TgUser(7101)
     await harness.send(member, "/help")  # seen just now: no last-seen touch in the taps below
     await harness.send(outsider, "/help")
